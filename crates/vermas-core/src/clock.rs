@@ -1,0 +1,122 @@
+//! Wall-clock time, injectable so tests can move it (a clock two days behind must never make a
+//! write land in an older partition). Timeouts and backoff use `std::time::Instant`, not this.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::sync::Arc;
+
+/// A source of UTC wall-clock time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// The real clock shifted by a fixed offset (tests: a clock that is behind or ahead).
+#[derive(Debug, Clone, Copy)]
+pub struct OffsetClock(pub chrono::Duration);
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.0
+    }
+}
+
+/// The shared default clock.
+pub fn system() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}
+
+/// RFC 3339 UTC with milliseconds, the one timestamp format of the store.
+pub fn format_timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Parses a store timestamp (any RFC 3339 form).
+pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Parses a human duration: `90s`, `15m`, `1h`, `7d`, `2w` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Option<chrono::Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: i64 = num.parse().ok()?;
+    let secs = match unit {
+        "" | "s" | "sec" | "secs" => n,
+        "m" | "min" | "mins" => n.checked_mul(60)?,
+        "h" | "hour" | "hours" => n.checked_mul(3600)?,
+        "d" | "day" | "days" => n.checked_mul(86_400)?,
+        "w" | "week" | "weeks" => n.checked_mul(7 * 86_400)?,
+        _ => return None,
+    };
+    chrono::Duration::try_seconds(secs)
+}
+
+/// `--since` values: a duration back from now (`1h`, `7d`) or an RFC 3339 time or a date.
+pub fn parse_since(s: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if let Some(d) = parse_duration(s) {
+        return Some(now - d);
+    }
+    if let Some(t) = parse_timestamp(s) {
+        return Some(t);
+    }
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S") {
+        return Some(t.and_utc());
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
+/// A short human age: `42s`, `5m`, `3h`, `2d`.
+pub fn human_age(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m", secs / 60),
+        3600..=86_399 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), chrono::Duration::try_seconds(90));
+        assert_eq!(parse_duration("7d"), chrono::Duration::try_days(7));
+        assert_eq!(parse_duration("30"), chrono::Duration::try_seconds(30));
+        assert_eq!(parse_duration("2w"), chrono::Duration::try_days(14));
+        assert!(parse_duration("7x").is_none());
+        assert!(parse_duration("d").is_none());
+        assert!(parse_duration("").is_none());
+    }
+
+    #[test]
+    fn since_accepts_dates_and_durations() {
+        let now = parse_timestamp("2026-11-21T12:00:00Z").unwrap();
+        assert_eq!(
+            parse_since("1h", now),
+            parse_timestamp("2026-11-21T11:00:00Z")
+        );
+        assert_eq!(
+            parse_since("2026-11-20", now),
+            parse_timestamp("2026-11-20T00:00:00Z")
+        );
+        assert!(parse_since("yesterday", now).is_none());
+    }
+}

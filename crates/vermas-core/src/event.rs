@@ -1,0 +1,255 @@
+//! The event envelope (design §3) and the canonical event type names.
+//!
+//! One JSON object per line, keys in this order:
+//! `{"v":1,"seq":42,"event_id":"evt-…","event_type":"work_order.created","timestamp":"…",
+//! "actor":"ceo","correlation_id":null,"caused_by":null,"data":{…}}`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// The envelope version this build writes and reads.
+pub const ENVELOPE_VERSION: u32 = 1;
+
+/// Lines longer than this are refused at write time.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// A stored event, owned.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    pub v: u32,
+    pub seq: u64,
+    pub event_id: String,
+    pub event_type: String,
+    pub timestamp: String,
+    pub actor: String,
+    pub correlation_id: Option<String>,
+    pub caused_by: Option<String>,
+    pub data: Box<RawValue>,
+}
+
+/// A stored event borrowed from a line of the log: no copy of the payload.
+#[derive(Debug, Deserialize)]
+pub struct EventRef<'a> {
+    pub v: u32,
+    pub seq: u64,
+    #[serde(borrow)]
+    pub event_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub event_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub timestamp: Cow<'a, str>,
+    #[serde(borrow)]
+    pub actor: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub correlation_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub caused_by: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub data: &'a RawValue,
+}
+
+impl Event {
+    pub fn as_ref(&self) -> EventRef<'_> {
+        EventRef {
+            v: self.v,
+            seq: self.seq,
+            event_id: Cow::Borrowed(&self.event_id),
+            event_type: Cow::Borrowed(&self.event_type),
+            timestamp: Cow::Borrowed(&self.timestamp),
+            actor: Cow::Borrowed(&self.actor),
+            correlation_id: self.correlation_id.as_deref().map(Cow::Borrowed),
+            caused_by: self.caused_by.as_deref().map(Cow::Borrowed),
+            data: &self.data,
+        }
+    }
+
+    /// The payload as a JSON value.
+    pub fn data_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.data.get()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl EventRef<'_> {
+    pub fn to_owned_event(&self) -> Event {
+        Event {
+            v: self.v,
+            seq: self.seq,
+            event_id: self.event_id.to_string(),
+            event_type: self.event_type.to_string(),
+            timestamp: self.timestamp.to_string(),
+            actor: self.actor.to_string(),
+            correlation_id: self.correlation_id.as_ref().map(|c| c.to_string()),
+            caused_by: self.caused_by.as_ref().map(|c| c.to_string()),
+            data: self.data.to_owned(),
+        }
+    }
+
+    /// Deserialises the payload into a typed struct.
+    pub fn data<'de, T: Deserialize<'de>>(&'de self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.data.get())
+    }
+}
+
+/// An event about to be appended; the store gives it `seq`, `event_id` and `timestamp`.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_type: String,
+    pub actor: String,
+    pub correlation_id: Option<String>,
+    pub caused_by: Option<String>,
+    pub data: Box<RawValue>,
+}
+
+impl NewEvent {
+    /// A new event with a typed payload.
+    pub fn new(
+        event_type: &str,
+        actor: &str,
+        data: &impl Serialize,
+    ) -> Result<NewEvent, serde_json::Error> {
+        Ok(NewEvent {
+            event_type: event_type.to_string(),
+            actor: actor.to_string(),
+            correlation_id: None,
+            caused_by: None,
+            data: serde_json::value::to_raw_value(data)?,
+        })
+    }
+
+    pub fn correlated(mut self, correlation_id: Option<&str>) -> Self {
+        self.correlation_id = correlation_id.map(str::to_string);
+        self
+    }
+
+    pub fn caused_by(mut self, event_id: Option<&str>) -> Self {
+        self.caused_by = event_id.map(str::to_string);
+        self
+    }
+}
+
+/// The canonical event type names (design §3). One name each; no aliases are written.
+pub mod types {
+    pub const WORK_ORDER_CREATED: &str = "work_order.created";
+    pub const WORK_ORDER_UPDATED: &str = "work_order.updated";
+    pub const WORK_ORDER_STATUS_CHANGED: &str = "work_order.status_changed";
+    pub const WORK_ORDER_ASSIGNED: &str = "work_order.assigned";
+    pub const WORK_ORDER_DEPENDENCY_ADDED: &str = "work_order.dependency_added";
+    pub const WORK_ORDER_DEPENDENCY_REMOVED: &str = "work_order.dependency_removed";
+    pub const WORK_ORDER_CLOSED: &str = "work_order.closed";
+    pub const MAIL_SENT: &str = "mail.sent";
+    pub const MAIL_READ: &str = "mail.read";
+    pub const MAIL_ARCHIVED: &str = "mail.archived";
+    pub const ASSIGNMENT_SET: &str = "assignment.set";
+    pub const ASSIGNMENT_CHECKED: &str = "assignment.checked";
+    pub const ASSIGNMENT_CLEARED: &str = "assignment.cleared";
+    pub const AGENT_STARTED: &str = "agent.started";
+    pub const AGENT_WORKING: &str = "agent.working";
+    pub const AGENT_IDLE: &str = "agent.idle";
+    pub const AGENT_NUDGED: &str = "agent.nudged";
+    pub const AGENT_STOPPED: &str = "agent.stopped";
+    pub const AGENT_RESTARTED: &str = "agent.restarted";
+    pub const AGENT_ESCALATED: &str = "agent.escalated";
+    pub const SLOT_ALLOCATED: &str = "slot.allocated";
+    pub const SLOT_RELEASED: &str = "slot.released";
+    pub const WORKTREE_CREATED: &str = "worktree.created";
+    pub const WORKTREE_REMOVED: &str = "worktree.removed";
+    pub const QA_ENQUEUED: &str = "qa.enqueued";
+    pub const QA_GATE_RUN: &str = "qa.gate_run";
+    pub const QA_MERGED: &str = "qa.merged";
+    pub const QA_MERGE_FAILED: &str = "qa.merge_failed";
+    pub const QA_REWORK_REQUESTED: &str = "qa.rework_requested";
+    pub const FACTORY_ADDED: &str = "factory.added";
+    pub const COMPANY_INITIALIZED: &str = "company.initialized";
+    pub const OPERATIONS_STARTED: &str = "operations.started";
+    pub const OPERATIONS_STOPPED: &str = "operations.stopped";
+    pub const PATROL_COMPLETED: &str = "patrol.completed";
+
+    /// Every type this build writes, for `wo doctor` and the docs test.
+    pub const ALL: &[&str] = &[
+        WORK_ORDER_CREATED,
+        WORK_ORDER_UPDATED,
+        WORK_ORDER_STATUS_CHANGED,
+        WORK_ORDER_ASSIGNED,
+        WORK_ORDER_DEPENDENCY_ADDED,
+        WORK_ORDER_DEPENDENCY_REMOVED,
+        WORK_ORDER_CLOSED,
+        MAIL_SENT,
+        MAIL_READ,
+        MAIL_ARCHIVED,
+        ASSIGNMENT_SET,
+        ASSIGNMENT_CHECKED,
+        ASSIGNMENT_CLEARED,
+        AGENT_STARTED,
+        AGENT_WORKING,
+        AGENT_IDLE,
+        AGENT_NUDGED,
+        AGENT_STOPPED,
+        AGENT_RESTARTED,
+        AGENT_ESCALATED,
+        SLOT_ALLOCATED,
+        SLOT_RELEASED,
+        WORKTREE_CREATED,
+        WORKTREE_REMOVED,
+        QA_ENQUEUED,
+        QA_GATE_RUN,
+        QA_MERGED,
+        QA_MERGE_FAILED,
+        QA_REWORK_REQUESTED,
+        FACTORY_ADDED,
+        COMPANY_INITIALIZED,
+        OPERATIONS_STARTED,
+        OPERATIONS_STOPPED,
+        PATROL_COMPLETED,
+    ];
+}
+
+/// Matches an event type against a glob with `*` (any run) and `?` (one character):
+/// `work_order.*`, `*.closed`, `mail.?ent`.
+pub fn type_matches(glob: &str, event_type: &str) -> bool {
+    fn rec(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => rec(&p[1..], s) || (!s.is_empty() && rec(p, &s[1..])),
+            (Some(b'?'), Some(_)) => rec(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => rec(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    rec(glob.as_bytes(), event_type.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(type_matches("work_order.*", "work_order.created"));
+        assert!(type_matches("*.closed", "work_order.closed"));
+        assert!(type_matches("*", "mail.sent"));
+        assert!(type_matches("mail.?ent", "mail.sent"));
+        assert!(!type_matches("mail.*", "work_order.created"));
+        assert!(!type_matches("mail", "mail.sent"));
+    }
+
+    #[test]
+    fn envelope_keys_are_in_the_documented_order() {
+        let e = Event {
+            v: 1,
+            seq: 42,
+            event_id: "evt-x".into(),
+            event_type: "work_order.created".into(),
+            timestamp: "2026-11-21T12:00:00.123Z".into(),
+            actor: "ceo".into(),
+            correlation_id: None,
+            caused_by: None,
+            data: serde_json::value::to_raw_value(&serde_json::json!({"id":"wo-abc123"}))
+                .unwrap(),
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"v":1,"seq":42,"event_id":"evt-x","event_type":"work_order.created","timestamp":"2026-11-21T12:00:00.123Z","actor":"ceo","correlation_id":null,"caused_by":null,"data":{"id":"wo-abc123"}}"#
+        );
+    }
+}

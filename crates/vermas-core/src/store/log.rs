@@ -1,0 +1,393 @@
+//! Reading the log: which files make it up, in what order, and scanning them line by line.
+
+use super::projection::Checkpoint;
+use super::{Result, Store, StoreError};
+use crate::event::{ENVELOPE_VERSION, EventRef, MAX_LINE_BYTES};
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+/// One file of the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFile {
+    /// `2026-11-21` for a day partition, `events` for the single-file log.
+    pub name: String,
+    pub path: PathBuf,
+    /// In `events/archive/`.
+    pub archived: bool,
+}
+
+/// A problem found while reading: an unreadable line, a seq gap, an event that did not apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issue {
+    /// The file, relative to the store (`events/2026-11-21.jsonl`).
+    pub file: String,
+    pub line: u64,
+    pub problem: String,
+}
+
+impl std::fmt::Display for Issue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, ".work/{}:{}: {}", self.file, self.line, self.problem)
+    }
+}
+
+/// Where a line sits: its file, 1-based line number, byte range and raw bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct LineInfo<'a> {
+    pub log: &'a LogFile,
+    pub line: u64,
+    pub offset: u64,
+    pub raw: &'a [u8],
+}
+
+/// What a scan saw.
+#[derive(Debug, Default)]
+pub struct ScanOutcome {
+    /// Just after the last event applied.
+    pub end: Checkpoint,
+    pub issues: Vec<Issue>,
+    /// Events handed to the visitor.
+    pub events: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// A log file ends without a newline (a write in progress, or a torn tail).
+    pub torn_tails: Vec<String>,
+}
+
+/// The checkpoint does not describe this log (files replaced, truncated or restored).
+#[derive(Debug)]
+pub struct CheckpointMismatch(pub String);
+
+pub(crate) fn is_partition_name(stem: &str) -> bool {
+    chrono::NaiveDate::parse_from_str(stem, "%Y-%m-%d").is_ok() && stem.len() == 10
+}
+
+/// The `seq` and `event_id` of a line, if it is a valid event.
+#[derive(Deserialize)]
+struct SeqOnly<'a> {
+    seq: u64,
+    #[serde(borrow)]
+    event_id: std::borrow::Cow<'a, str>,
+}
+
+fn parse_seq(line: &[u8]) -> Option<(u64, String)> {
+    serde_json::from_slice::<SeqOnly>(line)
+        .ok()
+        .map(|s| (s.seq, s.event_id.into_owned()))
+}
+
+/// The last valid event in the first `len` bytes of `file` (which must end in `\n`), reading
+/// backwards in growing chunks.
+pub(crate) fn last_event_in(file: &File, len: u64) -> io::Result<Option<(u64, String)>> {
+    let mut chunk = 64 * 1024u64;
+    loop {
+        let start = len.saturating_sub(chunk);
+        let mut buf = vec![0u8; (len - start) as usize];
+        file.read_exact_at(&mut buf, start)?;
+        // Lines fully inside the buffer: skip the first partial one unless we start at 0.
+        let body: &[u8] = if start == 0 {
+            &buf
+        } else {
+            match memchr::memchr(b'\n', &buf) {
+                Some(i) => &buf[i + 1..],
+                None => &[],
+            }
+        };
+        for line in body.split(|&b| b == b'\n').rev() {
+            if line.is_empty() {
+                continue;
+            }
+            if let Some(found) = parse_seq(line) {
+                return Ok(Some(found));
+            }
+        }
+        if start == 0 {
+            return Ok(None);
+        }
+        chunk *= 4;
+    }
+}
+
+/// The seq of the first valid event of a file (to place `events.jsonl` among partitions).
+fn first_seq(path: &std::path::Path) -> Option<u64> {
+    let mut f = File::open(path).ok()?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = f.read(&mut buf).ok()?;
+    buf[..n]
+        .split(|&b| b == b'\n')
+        .find_map(parse_seq)
+        .map(|(s, _)| s)
+}
+
+impl Store {
+    /// Every file of the log, in order: archived and live day partitions by date, and
+    /// `events.jsonl` placed by its first `seq` when both layouts exist.
+    pub fn log_files(&self) -> Result<Vec<LogFile>> {
+        let mut parts = Vec::new();
+        for (dir, archived) in [(self.archive_dir(), true), (self.events_dir(), false)] {
+            let rd = match fs::read_dir(&dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::io(&dir, e)),
+            };
+            for entry in rd {
+                let entry = entry.map_err(|e| StoreError::io(&dir, e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(stem) = name.strip_suffix(".jsonl") else {
+                    continue;
+                };
+                if !is_partition_name(stem) {
+                    continue;
+                }
+                let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+                if !is_file {
+                    continue;
+                }
+                parts.push(LogFile {
+                    name: stem.to_string(),
+                    path: entry.path(),
+                    archived,
+                });
+            }
+        }
+        // A partition both archived and live (an interrupted archive): keep the live one.
+        parts.sort_by(|a, b| a.name.cmp(&b.name).then(b.archived.cmp(&a.archived)));
+        parts.dedup_by(|later, earlier| {
+            if later.name == earlier.name {
+                // `later` is the live copy of the same day; prefer it.
+                std::mem::swap(later, earlier);
+                true
+            } else {
+                false
+            }
+        });
+        let single = self.single_log_path();
+        if single.is_file() {
+            let lf = LogFile {
+                name: "events".to_string(),
+                path: single.clone(),
+                archived: false,
+            };
+            let at = match first_seq(&single) {
+                None => parts.len(),
+                Some(s) => parts
+                    .iter()
+                    .position(|p| first_seq(&p.path).is_some_and(|ps| ps > s))
+                    .unwrap_or(parts.len()),
+            };
+            parts.insert(at, lf);
+        }
+        Ok(parts)
+    }
+
+    /// The live day partitions (not archived), oldest first.
+    pub(crate) fn live_partitions(&self) -> Result<Vec<LogFile>> {
+        Ok(self
+            .log_files()?
+            .into_iter()
+            .filter(|f| !f.archived && f.name != "events")
+            .collect())
+    }
+
+    /// The store-relative path of a log file, for messages.
+    pub(crate) fn relative(&self, lf: &LogFile) -> String {
+        lf.path
+            .strip_prefix(self.dir())
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| lf.path.display().to_string())
+    }
+
+    /// Visits every event after `from`, in log order. Lines that do not parse, events whose
+    /// `seq` does not advance (duplicates), and events the visitor rejects become issues; the
+    /// scan goes on. `since_day` skips whole partitions older than that day.
+    pub fn scan(
+        &self,
+        from: &Checkpoint,
+        since_day: Option<chrono::NaiveDate>,
+        visit: &mut dyn FnMut(&EventRef<'_>, &LineInfo<'_>) -> std::result::Result<(), String>,
+    ) -> Result<std::result::Result<ScanOutcome, CheckpointMismatch>> {
+        let files = self.log_files()?;
+        let mut out = ScanOutcome {
+            end: from.clone(),
+            ..Default::default()
+        };
+        let (start_index, start_offset, start_line) = match &from.log {
+            None => (0, 0, 0),
+            Some(name) => {
+                let Some(i) = files.iter().position(|f| &f.name == name) else {
+                    return Ok(Err(CheckpointMismatch(format!(
+                        "log file {name} named by the checkpoint is gone"
+                    ))));
+                };
+                if let Err(m) = verify_checkpoint(&files[i], from) {
+                    return Ok(Err(m));
+                }
+                (i, from.offset, from.line)
+            }
+        };
+        let mut pruned = false;
+        for (i, lf) in files.iter().enumerate().skip(start_index) {
+            let (offset, line) = if i == start_index {
+                (start_offset, start_line)
+            } else {
+                (0, 0)
+            };
+            if let Some(day) = since_day
+                && lf.name != "events"
+                && lf.name.as_str() < day.format("%Y-%m-%d").to_string().as_str()
+            {
+                pruned = true;
+                continue;
+            }
+            let rel = self.relative(lf);
+            scan_file(lf, &rel, offset, line, pruned, &mut out, visit)
+                .map_err(|e| StoreError::io(&lf.path, e))?;
+            pruned = false;
+        }
+        Ok(Ok(out))
+    }
+}
+
+/// The line that ends at `from.offset` must be the event the checkpoint names.
+fn verify_checkpoint(lf: &LogFile, from: &Checkpoint) -> std::result::Result<(), CheckpointMismatch> {
+    let mismatch = |why: &str| CheckpointMismatch(format!("{}: {why}", lf.name));
+    let file = File::open(&lf.path).map_err(|e| mismatch(&e.to_string()))?;
+    let len = file
+        .metadata()
+        .map_err(|e| mismatch(&e.to_string()))?
+        .len();
+    if from.offset == 0 || from.offset > len {
+        return Err(mismatch("file is shorter than the checkpoint"));
+    }
+    let back = from.offset.min(MAX_LINE_BYTES as u64 + 2);
+    let mut buf = vec![0u8; back as usize];
+    file.read_exact_at(&mut buf, from.offset - back)
+        .map_err(|e| mismatch(&e.to_string()))?;
+    if buf.last() != Some(&b'\n') {
+        return Err(mismatch("checkpoint is not at a line end"));
+    }
+    let body = &buf[..buf.len() - 1];
+    let line = match memchr::memrchr(b'\n', body) {
+        Some(i) => &body[i + 1..],
+        None => body,
+    };
+    match parse_seq(line) {
+        Some((seq, id)) if seq == from.seq && Some(&id) == from.event_id.as_ref() => Ok(()),
+        _ => Err(mismatch("the event at the checkpoint differs")),
+    }
+}
+
+const READ_CHUNK: usize = 4 << 20;
+
+fn scan_file(
+    lf: &LogFile,
+    rel: &str,
+    start_offset: u64,
+    start_line: u64,
+    pruned_before: bool,
+    out: &mut ScanOutcome,
+    visit: &mut dyn FnMut(&EventRef<'_>, &LineInfo<'_>) -> std::result::Result<(), String>,
+) -> io::Result<()> {
+    let mut file = match File::open(&lf.path) {
+        Ok(f) => f,
+        // Archived between listing and reading: look in the archive.
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !lf.archived => {
+            let alt = lf
+                .path
+                .parent()
+                .map(|p| p.join("archive").join(format!("{}.jsonl", lf.name)));
+            match alt {
+                Some(alt) => File::open(alt)?,
+                None => return Err(e),
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    file.seek(SeekFrom::Start(start_offset))?;
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut offset = start_offset;
+    let mut line_no = start_line;
+    let mut skip_gap_check = pruned_before;
+    loop {
+        let old_len = buf.len();
+        buf.resize(old_len + READ_CHUNK, 0);
+        let n = file.read(&mut buf[old_len..])?;
+        buf.truncate(old_len + n);
+        if n == 0 {
+            if !buf.is_empty() {
+                out.torn_tails.push(rel.to_string());
+            }
+            break;
+        }
+        out.bytes += n as u64;
+        let mut pos = 0usize;
+        while let Some(nl) = memchr::memchr(b'\n', &buf[pos..]) {
+            let raw = &buf[pos..pos + nl];
+            line_no += 1;
+            let line_offset = offset;
+            offset += nl as u64 + 1;
+            pos += nl + 1;
+            let info = LineInfo {
+                log: lf,
+                line: line_no,
+                offset: line_offset,
+                raw,
+            };
+            let issue = |problem: String| Issue {
+                file: rel.to_string(),
+                line: line_no,
+                problem,
+            };
+            if raw.iter().all(|b| b.is_ascii_whitespace()) {
+                out.issues.push(issue("empty line".to_string()));
+                continue;
+            }
+            let ev = match serde_json::from_slice::<EventRef>(raw) {
+                Ok(ev) => ev,
+                Err(e) => {
+                    out.issues.push(issue(format!("unreadable line skipped ({e})")));
+                    continue;
+                }
+            };
+            if ev.v != ENVELOPE_VERSION {
+                out.issues.push(issue(format!(
+                    "envelope version {} is not supported; line skipped",
+                    ev.v
+                )));
+                continue;
+            }
+            let last = out.end.seq;
+            if ev.seq <= last && !(skip_gap_check && last == 0) {
+                out.issues.push(issue(format!(
+                    "seq {} does not follow {last}; duplicate or out-of-order event {} skipped",
+                    ev.seq, ev.event_id
+                )));
+                continue;
+            }
+            if !skip_gap_check && ev.seq != last + 1 {
+                out.issues.push(issue(format!(
+                    "seq gap: expected {}, found {}",
+                    last + 1,
+                    ev.seq
+                )));
+            }
+            skip_gap_check = false;
+            if let Err(problem) = visit(&ev, &info) {
+                out.issues.push(issue(problem));
+            }
+            out.events += 1;
+            out.end = Checkpoint {
+                seq: ev.seq,
+                event_id: Some(ev.event_id.to_string()),
+                log: Some(lf.name.clone()),
+                offset,
+                line: line_no,
+            };
+        }
+        buf.drain(..pos);
+    }
+    Ok(())
+}

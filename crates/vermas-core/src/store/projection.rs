@@ -1,0 +1,221 @@
+//! Projections: caches of state derived from the log (`work_orders.jsonl`, `messages.jsonl`).
+//!
+//! The first line of a projection file is a header naming the `seq` it covers and where that
+//! event ends in the log (file, byte offset, line). A reader loads the file and applies the
+//! events after that point, so a write never rewrites a projection and a read is never stale.
+//! A header that does not match the log means the file is rebuilt from the log, never trusted.
+//! Files are replaced atomically; a rebuild of the same log gives byte-identical files.
+
+use super::log::Issue;
+use super::{Result, Store, StoreError};
+use crate::event::EventRef;
+use crate::fsutil;
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::path::PathBuf;
+
+/// The point in the log a projection covers: just after event `seq`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub seq: u64,
+    pub event_id: Option<String>,
+    /// Log file name (`2026-11-21` or `events`); `None` before the first event.
+    pub log: Option<String>,
+    /// Byte offset just after the event's line.
+    pub offset: u64,
+    /// The event's 1-based line number in that file.
+    pub line: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    projection: String,
+    version: u32,
+    #[serde(flatten)]
+    checkpoint: Checkpoint,
+    /// Problems met while building it, so every reader keeps reporting them.
+    issues: Vec<Issue>,
+}
+
+/// A state derived from events.
+pub trait Projection: Default {
+    /// File stem: `work_orders` → `work_orders.jsonl`.
+    const NAME: &'static str;
+    /// Bumped when the record format changes; an older file is rebuilt.
+    const VERSION: u32;
+    /// Whether this projection needs events of this type at all.
+    fn wants(event_type: &str) -> bool;
+    /// Applies one event; `Err` describes why it could not apply (it becomes an issue).
+    fn apply(&mut self, ev: &EventRef<'_>) -> std::result::Result<(), String>;
+    /// Loads one record line of the file.
+    fn load_record(&mut self, line: &[u8]) -> std::result::Result<(), String>;
+    /// Writes every record, one per line, deterministically.
+    fn write_records(&self, out: &mut Vec<u8>) -> std::result::Result<(), serde_json::Error>;
+}
+
+/// A projection brought up to date with the log.
+#[derive(Debug)]
+pub struct Loaded<P> {
+    pub state: P,
+    pub checkpoint: Checkpoint,
+    pub issues: Vec<Issue>,
+    /// Events applied on top of the file (0 when the file was current).
+    pub caught_up: u64,
+    /// Why the file was rebuilt from the log instead of used, if it was.
+    pub rebuilt: Option<String>,
+}
+
+/// A reader rewrites a projection file when it had to apply this many events on top of it.
+const REFRESH_AFTER_EVENTS: u64 = 256;
+/// Cap on the issues kept in a header (the count of problems is what matters past that).
+const MAX_KEPT_ISSUES: usize = 1000;
+
+fn push_issues(into: &mut Vec<Issue>, new: Vec<Issue>) {
+    for i in new {
+        if into.len() >= MAX_KEPT_ISSUES {
+            break;
+        }
+        if !into.contains(&i) {
+            into.push(i);
+        }
+    }
+}
+
+impl Store {
+    pub fn projection_path<P: Projection>(&self) -> PathBuf {
+        self.dir().join(format!("{}.jsonl", P::NAME))
+    }
+
+    /// Loads a projection, applies newer events, and refreshes the file when it lagged far
+    /// (or was missing or mismatched). Readers take no lock.
+    pub fn load<P: Projection>(&self) -> Result<Loaded<P>> {
+        let path = self.projection_path::<P>();
+        let from_file = match std::fs::read(&path) {
+            Ok(bytes) => read_file::<P>(&bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err("missing".to_string()),
+            Err(e) => return Err(StoreError::io(&path, e)),
+        };
+        let why = match from_file {
+            Ok((mut state, checkpoint, mut issues)) => {
+                let mut apply = |ev: &EventRef<'_>, _: &super::LineInfo<'_>| {
+                    if P::wants(&ev.event_type) {
+                        state.apply(ev)
+                    } else {
+                        Ok(())
+                    }
+                };
+                match self.scan(&checkpoint, None, &mut apply)? {
+                    Ok(outcome) => {
+                        push_issues(&mut issues, outcome.issues);
+                        let l = Loaded {
+                            state,
+                            checkpoint: outcome.end,
+                            issues,
+                            caught_up: outcome.events,
+                            rebuilt: None,
+                        };
+                        if l.caught_up >= REFRESH_AFTER_EVENTS {
+                            self.refresh(&l);
+                        }
+                        return Ok(l);
+                    }
+                    Err(mismatch) => mismatch.0,
+                }
+            }
+            Err(why) => why,
+        };
+        let mut l = self.rebuild::<P>()?;
+        l.rebuilt = Some(why);
+        self.refresh(&l);
+        Ok(l)
+    }
+
+    /// Builds a projection from the whole log (does not write it).
+    pub fn rebuild<P: Projection>(&self) -> Result<Loaded<P>> {
+        let mut state = P::default();
+        let mut apply = |ev: &EventRef<'_>, _: &super::LineInfo<'_>| {
+            if P::wants(&ev.event_type) {
+                state.apply(ev)
+            } else {
+                Ok(())
+            }
+        };
+        let outcome = match self.scan(&Checkpoint::default(), None, &mut apply)? {
+            Ok(o) => o,
+            Err(m) => {
+                return Err(StoreError::Io {
+                    path: self.dir().to_path_buf(),
+                    source: io::Error::other(m.0),
+                });
+            }
+        };
+        let mut issues = Vec::new();
+        push_issues(&mut issues, outcome.issues);
+        Ok(Loaded {
+            state,
+            checkpoint: outcome.end,
+            issues,
+            caught_up: outcome.events,
+            rebuilt: Some("rebuilt".to_string()),
+        })
+    }
+
+    /// The exact bytes of a projection file for this state.
+    pub fn render<P: Projection>(&self, l: &Loaded<P>) -> Result<Vec<u8>> {
+        let header = Header {
+            projection: P::NAME.to_string(),
+            version: P::VERSION,
+            checkpoint: l.checkpoint.clone(),
+            issues: l.issues.clone(),
+        };
+        let mut out = serde_json::to_vec(&header)?;
+        out.push(b'\n');
+        l.state.write_records(&mut out)?;
+        Ok(out)
+    }
+
+    /// Writes a projection file atomically.
+    pub fn save<P: Projection>(&self, l: &Loaded<P>) -> Result<()> {
+        let bytes = self.render(l)?;
+        let path = self.projection_path::<P>();
+        fsutil::atomic_write(&path, &bytes).map_err(|e| StoreError::io(&path, e))
+    }
+
+    /// Best-effort refresh by a reader: a reader that cannot write (permissions, a full disk)
+    /// still has its answer; the next reader will try again.
+    fn refresh<P: Projection>(&self, l: &Loaded<P>) {
+        let _ = self.save(l);
+    }
+}
+
+type FileState<P> = (P, Checkpoint, Vec<Issue>);
+
+fn read_file<P: Projection>(bytes: &[u8]) -> std::result::Result<FileState<P>, String> {
+    let mut lines = bytes.split(|&b| b == b'\n');
+    let header_line = lines.next().unwrap_or_default();
+    let header: Header =
+        serde_json::from_slice(header_line).map_err(|e| format!("unreadable header ({e})"))?;
+    if header.projection != P::NAME {
+        return Err(format!("header names projection {}", header.projection));
+    }
+    if header.version != P::VERSION {
+        return Err(format!(
+            "format version {} (this build uses {})",
+            header.version,
+            P::VERSION
+        ));
+    }
+    if bytes.last() != Some(&b'\n') {
+        return Err("file does not end with a newline".to_string());
+    }
+    let mut state = P::default();
+    for (i, line) in lines.enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        state
+            .load_record(line)
+            .map_err(|e| format!("record on line {} unreadable ({e})", i + 2))?;
+    }
+    Ok((state, header.checkpoint, header.issues))
+}

@@ -1,0 +1,323 @@
+use super::*;
+use crate::clock::OffsetClock;
+use crate::event::NewEvent;
+use crate::mail::Messages;
+use crate::workorder::{self, CreateRequest, Status, WoType, WorkOrders};
+use std::fs;
+use std::os::unix::fs::symlink;
+
+fn store_in(dir: &Path) -> Store {
+    Store::init(&dir.join(".work"), StoreOptions::default()).unwrap()
+}
+
+fn ev(n: u64) -> NewEvent {
+    NewEvent::new("test.event", "tester", &serde_json::json!({ "n": n })).unwrap()
+}
+
+fn all_events(store: &Store) -> (Vec<u64>, Vec<Issue>) {
+    let mut seqs = Vec::new();
+    let mut visit = |e: &crate::event::EventRef<'_>, _: &LineInfo<'_>| {
+        seqs.push(e.seq);
+        Ok(())
+    };
+    let out = store
+        .scan(&Checkpoint::default(), None, &mut visit)
+        .unwrap()
+        .unwrap();
+    (seqs, out.issues)
+}
+
+fn create(store: &Store, title: &str) -> String {
+    let mut w = store.lock().unwrap();
+    let evs = workorder::create(
+        &mut w,
+        "wo",
+        "tester",
+        CreateRequest {
+            title: title.into(),
+            kind: WoType::Task,
+            priority: 2,
+            description: String::new(),
+            labels: vec![],
+            parent: None,
+        },
+    )
+    .unwrap();
+    let data = evs[0].data_value();
+    data["id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn appends_get_gapless_seq_and_go_to_the_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    for i in 0..5 {
+        store.append(vec![ev(i), ev(i + 100)]).unwrap();
+    }
+    let (seqs, issues) = all_events(&store);
+    assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+    assert!(issues.is_empty());
+    let feed = fs::read_to_string(store.feed_path()).unwrap();
+    assert_eq!(feed.lines().count(), 10);
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let part = store.events_dir().join(format!("{today}.jsonl"));
+    assert_eq!(fs::read_to_string(part).unwrap(), feed);
+}
+
+#[test]
+fn single_file_layout_when_not_partitioned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(
+        &dir.path().join(".work"),
+        StoreOptions {
+            partition_by_day: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    store.append(vec![ev(1)]).unwrap();
+    assert!(store.single_log_path().is_file());
+    assert!(!store.events_dir().exists());
+    // Switching to partitions later continues the sequence.
+    let store2 = Store::open(store.dir(), StoreOptions::default()).unwrap();
+    store2.append(vec![ev(2)]).unwrap();
+    assert_eq!(all_events(&store2).0, vec![1, 2]);
+}
+
+#[test]
+fn torn_tail_is_quarantined_and_nothing_acknowledged_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    store.append(vec![ev(1), ev(2)]).unwrap();
+    let part = store.live_partitions().unwrap().pop().unwrap().path;
+    let fragment = br#"{"v":1,"seq":3,"event_id":"evt-torn","event_ty"#;
+    let mut f = fs::OpenOptions::new().append(true).open(&part).unwrap();
+    std::io::Write::write_all(&mut f, fragment).unwrap();
+    drop(f);
+    let mut w = store.lock().unwrap();
+    w.append(vec![ev(3)]).unwrap();
+    assert!(w.warnings.iter().any(|m| m.contains("torn")), "{:?}", w.warnings);
+    drop(w);
+    let (seqs, issues) = all_events(&store);
+    assert_eq!(seqs, vec![1, 2, 3]);
+    assert!(issues.is_empty(), "{issues:?}");
+    let q: Vec<_> = fs::read_dir(store.quarantine_dir()).unwrap().collect();
+    assert_eq!(q.len(), 1);
+    let qbytes = fs::read(q[0].as_ref().unwrap().path()).unwrap();
+    assert_eq!(qbytes, fragment);
+}
+
+#[test]
+fn garbage_line_is_skipped_and_reported_and_neighbours_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let a = create(&store, "first");
+    let part = store.live_partitions().unwrap().pop().unwrap().path;
+    let mut f = fs::OpenOptions::new().append(true).open(&part).unwrap();
+    std::io::Write::write_all(&mut f, b"this is not json\n").unwrap();
+    drop(f);
+    let b = create(&store, "second");
+    let (seqs, issues) = all_events(&store);
+    assert_eq!(seqs, vec![1, 2]);
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0].line, 2);
+    assert!(issues[0].problem.contains("unreadable"));
+    let wos = store.load::<WorkOrders>().unwrap();
+    assert!(wos.state.contains(&a) && wos.state.contains(&b));
+    assert_eq!(wos.issues.len(), 1, "the projection keeps reporting it");
+    // Reported again after a refresh from the file.
+    store.save(&wos).unwrap();
+    let again = store.load::<WorkOrders>().unwrap();
+    assert_eq!(again.issues, wos.issues);
+}
+
+#[test]
+fn a_clock_two_days_behind_never_writes_into_an_older_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    store.append(vec![ev(1)]).unwrap();
+    let behind = Store::open(
+        store.dir(),
+        StoreOptions {
+            partition_by_day: true,
+            clock: std::sync::Arc::new(OffsetClock(chrono::Duration::days(-2))),
+        },
+    )
+    .unwrap();
+    behind.append(vec![ev(2)]).unwrap();
+    let parts = store.live_partitions().unwrap();
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    assert_eq!(all_events(&store).0, vec![1, 2]);
+    // A clock ahead starts a newer partition; going back afterwards stays there.
+    let ahead = Store::open(
+        store.dir(),
+        StoreOptions {
+            partition_by_day: true,
+            clock: std::sync::Arc::new(OffsetClock(chrono::Duration::days(3))),
+        },
+    )
+    .unwrap();
+    ahead.append(vec![ev(3)]).unwrap();
+    store.append(vec![ev(4)]).unwrap();
+    let parts = store.live_partitions().unwrap();
+    assert_eq!(parts.len(), 2);
+    let newest = fs::read_to_string(&parts[1].path).unwrap();
+    assert_eq!(newest.lines().count(), 2);
+    assert_eq!(all_events(&store).0, vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn symlinked_entries_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    store.append(vec![ev(1)]).unwrap();
+    let part = store.live_partitions().unwrap().pop().unwrap().path;
+    let elsewhere = dir.path().join("elsewhere.jsonl");
+    fs::rename(&part, &elsewhere).unwrap();
+    symlink(&elsewhere, &part).unwrap();
+    let err = store.append(vec![ev(2)]).unwrap_err();
+    assert!(matches!(err, StoreError::Symlink(_)), "{err}");
+    assert!(err.to_string().contains("symbolic link"));
+    assert_eq!(fs::read_to_string(&elsewhere).unwrap().lines().count(), 1);
+    fs::remove_file(&part).unwrap();
+    fs::rename(&elsewhere, &part).unwrap();
+
+    // The lock file.
+    fs::remove_file(store.lock_path()).unwrap();
+    symlink(dir.path().join("lock-target"), store.lock_path()).unwrap();
+    assert!(matches!(
+        store.append(vec![ev(2)]).unwrap_err(),
+        StoreError::Symlink(_)
+    ));
+    fs::remove_file(store.lock_path()).unwrap();
+
+    // The events directory.
+    let events = store.events_dir();
+    let moved = dir.path().join("events-moved");
+    fs::rename(&events, &moved).unwrap();
+    symlink(&moved, &events).unwrap();
+    let err = store.append(vec![ev(2)]).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+}
+
+#[test]
+fn dot_work_itself_may_be_a_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("fast").join(".work");
+    fs::create_dir_all(&real).unwrap();
+    symlink(&real, dir.path().join(".work")).unwrap();
+    let store = Store::open(&dir.path().join(".work"), StoreOptions::default()).unwrap();
+    store.append(vec![ev(1)]).unwrap();
+    assert_eq!(all_events(&store).0, vec![1]);
+}
+
+#[test]
+fn lines_over_one_mebibyte_are_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let big = "x".repeat(1 << 20);
+    let err = store
+        .append(vec![
+            ev(1),
+            NewEvent::new("test.big", "t", &serde_json::json!({ "s": big })).unwrap(),
+        ])
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LineTooLong(_)));
+    assert!(all_events(&store).0.is_empty());
+}
+
+#[test]
+fn projection_catches_up_and_matches_a_rebuild_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(create(&store, &format!("wo {i}")));
+    }
+    let l = store.load::<WorkOrders>().unwrap();
+    store.save(&l).unwrap();
+    // More events after the saved file: a read applies them.
+    let wo = l.state.get(&ids[3]).unwrap();
+    let ev = workorder::plan_transition(&wo, Status::Cancelled, Some("dup"), None, "t").unwrap();
+    store.append(vec![ev]).unwrap();
+    let l2 = store.load::<WorkOrders>().unwrap();
+    assert_eq!(l2.caught_up, 1);
+    assert!(l2.rebuilt.is_none());
+    assert_eq!(l2.state.get(&ids[3]).unwrap().status, Status::Cancelled);
+    let rebuilt = store.rebuild::<WorkOrders>().unwrap();
+    assert_eq!(
+        store.render(&l2).unwrap(),
+        store.render(&rebuilt).unwrap(),
+        "caught-up projection equals a fresh rebuild"
+    );
+    let m = store.rebuild::<Messages>().unwrap();
+    assert!(m.state.is_empty());
+}
+
+#[test]
+fn a_projection_that_does_not_match_the_log_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    create(&store, "a");
+    let l = store.load::<WorkOrders>().unwrap();
+    store.save(&l).unwrap();
+    // Replace the log with a different history of the same length.
+    let part = store.live_partitions().unwrap().pop().unwrap().path;
+    fs::remove_file(&part).unwrap();
+    fs::remove_file(store.dir().join("work_orders.ids")).unwrap();
+    let b = create(&store, "b");
+    let l2 = store.load::<WorkOrders>().unwrap();
+    assert!(l2.rebuilt.is_some());
+    assert_eq!(l2.state.len(), 1);
+    assert!(l2.state.contains(&b));
+}
+
+#[test]
+fn archive_moves_old_partitions_and_reads_still_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join(".work");
+    let days_ago = |d: i64| {
+        Store::open(
+            &root,
+            StoreOptions {
+                partition_by_day: true,
+                clock: std::sync::Arc::new(OffsetClock(chrono::Duration::days(-d))),
+            },
+        )
+        .unwrap()
+    };
+    Store::init(&root, StoreOptions::default()).unwrap();
+    // A store that started ten days ago, then today's write.
+    days_ago(10).append(vec![ev(1)]).unwrap();
+    let store = Store::open(&root, StoreOptions::default()).unwrap();
+    let parts = store.live_partitions().unwrap();
+    assert_eq!(parts.len(), 1);
+    store.append(vec![ev(2)]).unwrap();
+    let parts = store.live_partitions().unwrap();
+    assert_eq!(parts.len(), 2);
+    let cutoff = (chrono::Utc::now() - chrono::Duration::days(7)).date_naive();
+    let moved = store.archive_before(cutoff).unwrap();
+    assert_eq!(moved.len(), 1);
+    assert!(store.archive_dir().join(format!("{}.jsonl", moved[0])).is_file());
+    assert_eq!(all_events(&store).0, vec![1, 2]);
+    store.append(vec![ev(3)]).unwrap();
+    assert_eq!(all_events(&store).0, vec![1, 2, 3]);
+    // The newest partition is never archived.
+    let far = (chrono::Utc::now() + chrono::Duration::days(30)).date_naive();
+    assert!(store.archive_before(far).unwrap().is_empty());
+}
+
+#[test]
+fn many_creates_never_reuse_an_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..300 {
+        assert!(seen.insert(create(&store, &format!("t{i}"))));
+    }
+    // The id index survives being deleted (rebuilt from the log).
+    fs::remove_file(store.dir().join("work_orders.ids")).unwrap();
+    let id = create(&store, "after");
+    assert!(seen.insert(id));
+    assert_eq!(store.load::<WorkOrders>().unwrap().state.len(), 301);
+}

@@ -1,0 +1,160 @@
+//! A bitmap of hashed work order ids (`.work/work_orders.ids`) so `wo create` rules out an id
+//! collision with one positioned read instead of loading every work order: a clear bit means
+//! the id is certainly free; a set bit means "maybe taken" and the caller checks the projection.
+//!
+//! It is a cache like the projections: a header records the log position it covers, it is
+//! brought up to date from the log under the writers' lock, and rebuilt when it does not match.
+//! The bit is fsynced before the header moves, so the header never claims more than the bits.
+
+use crate::event::{EventRef, types};
+use crate::fsutil;
+use crate::store::{Checkpoint, LineInfo, Store, StoreError, Writer};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+const HEADER_BYTES: u64 = 4096;
+const BITMAP_BYTES: u64 = 1 << 20;
+const BITS: u64 = BITMAP_BYTES * 8;
+
+/// The id bitmap, open under the writers' lock.
+pub struct IdIndex {
+    file: File,
+    path: PathBuf,
+}
+
+fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn bit_of(id: &str) -> (u64, u8) {
+    let bit = fnv1a(id) % BITS;
+    (HEADER_BYTES + bit / 8, 1u8 << (bit % 8))
+}
+
+#[derive(serde::Deserialize)]
+struct CreatedId {
+    id: String,
+}
+
+impl IdIndex {
+    /// Opens the index and brings it up to the end of the log. Needs the writer (the lock).
+    pub fn open(w: &mut Writer<'_>) -> Result<IdIndex, StoreError> {
+        let store = w.store();
+        let path = store.dir().join("work_orders.ids");
+        let file = fsutil::open_rw(&path).map_err(|e| StoreError::io(&path, e))?;
+        let mut idx = IdIndex { file, path };
+        let end = w.position()?;
+        let header = idx.read_header();
+        match header {
+            Some(h) if h.seq == end.seq && h.event_id == end.event_id => Ok(idx),
+            Some(h) => {
+                if !idx.catch_up(store, &h)? {
+                    idx.rebuild(store)?;
+                }
+                Ok(idx)
+            }
+            None => {
+                idx.rebuild(store)?;
+                Ok(idx)
+            }
+        }
+    }
+
+    fn read_header(&self) -> Option<Checkpoint> {
+        let len = self.file.metadata().ok()?.len();
+        if len != HEADER_BYTES + BITMAP_BYTES {
+            return None;
+        }
+        let mut buf = vec![0u8; HEADER_BYTES as usize];
+        self.file.read_exact_at(&mut buf, 0).ok()?;
+        let end = memchr::memchr(b'\n', &buf)?;
+        serde_json::from_slice(&buf[..end]).ok()
+    }
+
+    fn write_header(&self, cp: &Checkpoint) -> Result<(), StoreError> {
+        let mut buf = serde_json::to_vec(cp)?;
+        buf.push(b'\n');
+        if buf.len() as u64 > HEADER_BYTES {
+            return Err(StoreError::io(
+                &self.path,
+                std::io::Error::other("checkpoint too long for the index header"),
+            ));
+        }
+        buf.resize(HEADER_BYTES as usize, b' ');
+        self.file
+            .write_all_at(&buf, 0)
+            .map_err(|e| StoreError::io(&self.path, e))
+    }
+
+    /// Applies the `work_order.created` events after `from`; false when `from` does not match.
+    fn catch_up(&mut self, store: &Store, from: &Checkpoint) -> Result<bool, StoreError> {
+        let mut bitmap = vec![0u8; BITMAP_BYTES as usize];
+        self.file
+            .read_exact_at(&mut bitmap, HEADER_BYTES)
+            .map_err(|e| StoreError::io(&self.path, e))?;
+        let mut visit = |ev: &EventRef<'_>, _: &LineInfo<'_>| {
+            if ev.event_type == types::WORK_ORDER_CREATED
+                && let Ok(c) = ev.data::<CreatedId>()
+            {
+                let (off, mask) = bit_of(&c.id);
+                bitmap[(off - HEADER_BYTES) as usize] |= mask;
+            }
+            Ok(())
+        };
+        let outcome = match store.scan(from, None, &mut visit)? {
+            Ok(o) => o,
+            Err(_) => return Ok(false),
+        };
+        self.file
+            .write_all_at(&bitmap, HEADER_BYTES)
+            .and_then(|_| self.file.sync_data())
+            .map_err(|e| StoreError::io(&self.path, e))?;
+        self.write_header(&outcome.end)?;
+        Ok(true)
+    }
+
+    fn rebuild(&mut self, store: &Store) -> Result<(), StoreError> {
+        self.file
+            .set_len(0)
+            .and_then(|_| self.file.set_len(HEADER_BYTES + BITMAP_BYTES))
+            .map_err(|e| StoreError::io(&self.path, e))?;
+        if !self.catch_up(store, &Checkpoint::default())? {
+            return Err(StoreError::io(
+                &self.path,
+                std::io::Error::other("the log changed while the id index was rebuilt"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// False when `id` is certainly unused; true when it may be taken.
+    pub fn maybe_taken(&self, id: &str) -> Result<bool, StoreError> {
+        let (off, mask) = bit_of(id);
+        let mut b = [0u8; 1];
+        self.file
+            .read_exact_at(&mut b, off)
+            .map_err(|e| StoreError::io(&self.path, e))?;
+        Ok(b[0] & mask != 0)
+    }
+
+    /// Records a created id: the bit (fsynced), then the header at the log's new end.
+    pub fn record(&mut self, id: &str, w: &mut Writer<'_>) -> Result<(), StoreError> {
+        let (off, mask) = bit_of(id);
+        let mut b = [0u8; 1];
+        self.file
+            .read_exact_at(&mut b, off)
+            .map_err(|e| StoreError::io(&self.path, e))?;
+        b[0] |= mask;
+        self.file
+            .write_all_at(&b, off)
+            .and_then(|_| self.file.sync_data())
+            .map_err(|e| StoreError::io(&self.path, e))?;
+        self.write_header(&w.position()?)
+    }
+}

@@ -1,0 +1,312 @@
+//! Work orders: the record, its status machine (design §3), the events that change it, and the
+//! projection `work_orders.jsonl`.
+
+mod id_index;
+mod ops;
+mod projection;
+
+pub use id_index::IdIndex;
+pub use ops::*;
+pub use projection::WorkOrders;
+
+use crate::error::{Classify, Kind};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Errors of work order operations.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkOrderError {
+    #[error("work order {0} not found")]
+    NotFound(String),
+    #[error("{id}: illegal transition {from} → {to}{hint}")]
+    IllegalTransition {
+        id: String,
+        from: Status,
+        to: Status,
+        hint: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl Classify for WorkOrderError {
+    fn kind(&self) -> Kind {
+        match self {
+            WorkOrderError::NotFound(_) => Kind::NotFound,
+            WorkOrderError::IllegalTransition { .. } | WorkOrderError::Conflict(_) => {
+                Kind::Conflict
+            }
+            WorkOrderError::Invalid(_) => Kind::Usage,
+        }
+    }
+}
+crate::error::classified!(WorkOrderError);
+
+/// Where a work order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Open,
+    Queued,
+    Assigned,
+    InProgress,
+    InReview,
+    Rework,
+    Blocked,
+    Closed,
+    Failed,
+    Cancelled,
+}
+
+impl Status {
+    pub const ALL: [Status; 10] = [
+        Status::Open,
+        Status::Queued,
+        Status::Assigned,
+        Status::InProgress,
+        Status::InReview,
+        Status::Rework,
+        Status::Blocked,
+        Status::Closed,
+        Status::Failed,
+        Status::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Queued => "queued",
+            Status::Assigned => "assigned",
+            Status::InProgress => "in_progress",
+            Status::InReview => "in_review",
+            Status::Rework => "rework",
+            Status::Blocked => "blocked",
+            Status::Closed => "closed",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Closed and cancelled work is done; everything else is open work (failed work needs a
+    /// person, so it stays visible).
+    pub fn is_done(self) -> bool {
+        matches!(self, Status::Closed | Status::Cancelled)
+    }
+
+    /// The statuses this one may move to. The main path is
+    /// open → queued → assigned → in_progress → in_review → closed; rework goes back to a
+    /// worker, blocked waits for a person, failed gave up, cancelled and closed can be reopened.
+    pub fn next(self) -> &'static [Status] {
+        use Status::*;
+        match self {
+            Open => &[Queued, Assigned, InProgress, Blocked, Closed, Cancelled],
+            Queued => &[Open, Assigned, Blocked, Closed, Cancelled],
+            Assigned => &[
+                InProgress, InReview, Queued, Open, Rework, Blocked, Failed, Closed, Cancelled,
+            ],
+            InProgress => &[
+                InReview, Queued, Open, Rework, Blocked, Failed, Closed, Cancelled,
+            ],
+            InReview => &[Closed, Rework, Queued, Blocked, Failed, Cancelled],
+            Rework => &[
+                Assigned, Queued, InProgress, Open, Blocked, Failed, Closed, Cancelled,
+            ],
+            Blocked => &[Open, Queued, Rework, Failed, Closed, Cancelled],
+            Failed => &[Open, Queued, Closed, Cancelled],
+            Closed => &[Open],
+            Cancelled => &[Open],
+        }
+    }
+
+    pub fn can_move_to(self, to: Status) -> bool {
+        self.next().contains(&to)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of work it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WoType {
+    Task,
+    Bug,
+    Feature,
+    Epic,
+    Chore,
+}
+
+impl WoType {
+    pub const ALL: [WoType; 5] = [
+        WoType::Task,
+        WoType::Bug,
+        WoType::Feature,
+        WoType::Epic,
+        WoType::Chore,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WoType::Task => "task",
+            WoType::Bug => "bug",
+            WoType::Feature => "feature",
+            WoType::Epic => "epic",
+            WoType::Chore => "chore",
+        }
+    }
+    pub fn parse(s: &str) -> Option<WoType> {
+        WoType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl fmt::Display for WoType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One work order as the projection holds it. `id` must stay the first field: the projection
+/// reads ids straight from the line without parsing the rest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkOrder {
+    pub id: String,
+    pub title: String,
+    #[serde(rename = "type")]
+    pub kind: WoType,
+    pub priority: u8,
+    pub status: Status,
+    pub description: String,
+    pub labels: Vec<String>,
+    pub parent: Option<String>,
+    /// Work orders this one needs (`wo dep add A B` puts B here on A).
+    pub depends_on: Vec<String>,
+    pub assignee: Option<String>,
+    /// The factory it is queued for or dispatched to.
+    pub factory: Option<String>,
+    /// How many times it has been dispatched.
+    pub attempts: u32,
+    pub incarnation: Option<String>,
+    pub branch: Option<String>,
+    pub merge_commit: Option<String>,
+    pub close_reason: Option<String>,
+    /// Why it was last sent back, blocked or failed.
+    pub last_failure: Option<String>,
+    /// Children created so far (the next child is `<id>.<children+1>`).
+    pub children: u32,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub status_changed_at: String,
+    pub closed_at: Option<String>,
+    /// The last event that changed it.
+    pub seq: u64,
+}
+
+/// Payload of `work_order.created`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Created {
+    pub id: String,
+    pub title: String,
+    #[serde(rename = "type")]
+    pub kind: WoType,
+    pub priority: u8,
+    pub description: String,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub parent: Option<String>,
+}
+
+/// Payload of `work_order.updated`: only the fields that changed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Updated {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<WoType>,
+    /// An empty string clears the assignee.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add_labels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove_labels: Vec<String>,
+}
+
+/// Payload of `work_order.status_changed`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusChanged {
+    pub id: String,
+    pub from: Status,
+    pub to: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// For `queued`: the factory whose queue it joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factory: Option<String>,
+}
+
+/// Payload of `work_order.assigned`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Assigned {
+    pub id: String,
+    pub assignee: String,
+    pub factory: String,
+    pub slot: u32,
+    pub incarnation: String,
+    pub attempt: u32,
+    pub branch: String,
+}
+
+/// Payload of `work_order.dependency_added` / `dependency_removed`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Dependency {
+    pub id: String,
+    pub depends_on: String,
+}
+
+/// Payload of `work_order.closed`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Closed {
+    pub id: String,
+    pub from: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_commit: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_main_path_is_legal_and_closed_only_reopens() {
+        use Status::*;
+        let path = [Open, Queued, Assigned, InProgress, InReview, Closed];
+        for w in path.windows(2) {
+            assert!(w[0].can_move_to(w[1]), "{} → {}", w[0], w[1]);
+        }
+        assert_eq!(Closed.next(), &[Open]);
+        assert!(!Closed.can_move_to(InReview));
+        assert!(!Open.can_move_to(Open));
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+            assert!(!s.can_move_to(s), "{s} → itself");
+        }
+    }
+}
