@@ -91,6 +91,13 @@ pub fn human_age(secs: i64) -> String {
     }
 }
 
+/// The human age of a stored timestamp (`?` when it does not parse).
+pub fn age_of(ts: &str) -> String {
+    parse_timestamp(ts)
+        .map(|t| human_age((Utc::now() - t).num_seconds()))
+        .unwrap_or_else(|| "?".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

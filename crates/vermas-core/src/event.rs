@@ -204,6 +204,43 @@ pub mod types {
     ];
 }
 
+/// A one-line human summary of an event's payload: the ids and the few fields that say what
+/// happened (`wo-k3x9q2 open → queued`, `ceo → mp/qa "subject"`). Text is escaped.
+pub fn summary(data: &RawValue) -> String {
+    let v: serde_json::Value = serde_json::from_str(data.get()).unwrap_or_default();
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str());
+    let q = |t: &str| format!("{:?}", crate::text::truncate(&crate::text::escape_control(t), 60));
+    let mut parts: Vec<String> = Vec::new();
+    for k in ["id", "work_order", "agent", "factory", "name", "session"] {
+        if let Some(x) = s(k) {
+            parts.push(crate::text::escape_control(x));
+        }
+    }
+    if let (Some(f), Some(t)) = (s("from"), s("to")) {
+        parts.push(format!(
+            "{} → {}",
+            crate::text::escape_control(f),
+            crate::text::escape_control(t)
+        ));
+    }
+    if let Some(slot) = v.get("slot").and_then(|x| x.as_u64()) {
+        parts.push(format!("slot{slot}"));
+    }
+    if let Some(x) = s("gate") {
+        parts.push(format!("gate {}", crate::text::escape_control(x)));
+    }
+    if let Some(x) = v.get("passed").and_then(|x| x.as_bool()) {
+        parts.push(if x { "passed".into() } else { "failed".into() });
+    }
+    if let Some(x) = s("title").or(s("subject")) {
+        parts.push(q(x));
+    }
+    if let Some(x) = s("reason") {
+        parts.push(format!("({})", crate::text::truncate(&crate::text::escape_control(x), 60)));
+    }
+    parts.join(" ")
+}
+
 /// Matches an event type against a glob with `*` (any run) and `?` (one character):
 /// `work_order.*`, `*.closed`, `mail.?ent`.
 pub fn type_matches(glob: &str, event_type: &str) -> bool {

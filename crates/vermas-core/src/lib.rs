@@ -7,11 +7,15 @@
 //! - [`event`], [`ids`], [`clock`], [`error`], [`fsutil`], [`text`]: the shared vocabulary
 
 pub mod clock;
+pub mod config;
+pub mod context;
 pub mod error;
 pub mod event;
 pub mod fsutil;
+pub mod health;
 pub mod ids;
 pub mod mail;
+pub mod runtime;
 pub mod store;
 pub mod text;
 pub mod workorder;

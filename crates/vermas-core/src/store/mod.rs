@@ -7,6 +7,7 @@
 
 mod append;
 mod archive;
+mod follow;
 mod log;
 mod projection;
 

@@ -89,45 +89,54 @@ impl Store {
     /// Loads a projection, applies newer events, and refreshes the file when it lagged far
     /// (or was missing or mismatched). Readers take no lock.
     pub fn load<P: Projection>(&self) -> Result<Loaded<P>> {
+        match self.load_file::<P>()? {
+            Ok(l) => {
+                if l.caught_up >= REFRESH_AFTER_EVENTS {
+                    self.refresh(&l);
+                }
+                Ok(l)
+            }
+            Err(why) => {
+                let mut l = self.rebuild::<P>()?;
+                l.rebuilt = Some(why);
+                self.refresh(&l);
+                Ok(l)
+            }
+        }
+    }
+
+    /// Loads the projection file and applies newer events, without falling back to a rebuild:
+    /// `Ok(Err(why))` says why the file cannot be used (`wo doctor` reports it).
+    pub fn load_file<P: Projection>(&self) -> Result<std::result::Result<Loaded<P>, String>> {
         let path = self.projection_path::<P>();
-        let from_file = match std::fs::read(&path) {
-            Ok(bytes) => read_file::<P>(&bytes),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err("missing".to_string()),
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err("missing".into())),
             Err(e) => return Err(StoreError::io(&path, e)),
         };
-        let why = match from_file {
-            Ok((mut state, checkpoint, mut issues)) => {
-                let mut apply = |ev: &EventRef<'_>, _: &super::LineInfo<'_>| {
-                    if P::wants(&ev.event_type) {
-                        state.apply(ev)
-                    } else {
-                        Ok(())
-                    }
-                };
-                match self.scan(&checkpoint, None, &mut apply)? {
-                    Ok(outcome) => {
-                        push_issues(&mut issues, outcome.issues);
-                        let l = Loaded {
-                            state,
-                            checkpoint: outcome.end,
-                            issues,
-                            caught_up: outcome.events,
-                            rebuilt: None,
-                        };
-                        if l.caught_up >= REFRESH_AFTER_EVENTS {
-                            self.refresh(&l);
-                        }
-                        return Ok(l);
-                    }
-                    Err(mismatch) => mismatch.0,
-                }
-            }
-            Err(why) => why,
+        let (mut state, checkpoint, mut issues) = match read_file::<P>(&bytes) {
+            Ok(x) => x,
+            Err(why) => return Ok(Err(why)),
         };
-        let mut l = self.rebuild::<P>()?;
-        l.rebuilt = Some(why);
-        self.refresh(&l);
-        Ok(l)
+        let mut apply = |ev: &EventRef<'_>, _: &super::LineInfo<'_>| {
+            if P::wants(&ev.event_type) {
+                state.apply(ev)
+            } else {
+                Ok(())
+            }
+        };
+        let outcome = match self.scan(&checkpoint, None, &mut apply)? {
+            Ok(o) => o,
+            Err(mismatch) => return Ok(Err(mismatch.0)),
+        };
+        push_issues(&mut issues, outcome.issues);
+        Ok(Ok(Loaded {
+            state,
+            checkpoint: outcome.end,
+            issues,
+            caught_up: outcome.events,
+            rebuilt: None,
+        }))
     }
 
     /// Builds a projection from the whole log (does not write it).

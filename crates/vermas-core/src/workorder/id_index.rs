@@ -133,6 +133,15 @@ impl IdIndex {
         Ok(())
     }
 
+    /// Rebuilds the index from the whole log (`wo rebuild-projections`).
+    pub fn rebuild_now(w: &mut Writer<'_>) -> Result<(), StoreError> {
+        let store = w.store();
+        let path = store.dir().join("work_orders.ids");
+        let file = fsutil::open_rw(&path).map_err(|e| StoreError::io(&path, e))?;
+        let mut idx = IdIndex { file, path };
+        idx.rebuild(store)
+    }
+
     /// False when `id` is certainly unused; true when it may be taken.
     pub fn maybe_taken(&self, id: &str) -> Result<bool, StoreError> {
         let (off, mask) = bit_of(id);

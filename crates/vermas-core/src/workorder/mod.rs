@@ -9,6 +9,35 @@ pub use id_index::IdIndex;
 pub use ops::*;
 pub use projection::WorkOrders;
 
+/// The events about one work order, oldest first (scanning from the day it was created).
+pub fn history(
+    store: &crate::store::Store,
+    wo: &WorkOrder,
+) -> Result<Vec<crate::event::Event>, crate::store::StoreError> {
+    let since = crate::clock::parse_timestamp(&wo.created_at).map(|t| t.date_naive());
+    let needle = format!("\"{}\"", wo.id);
+    let finder = memchr::memmem::Finder::new(needle.as_bytes());
+    #[derive(Deserialize)]
+    struct About {
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(default)]
+        work_order: Option<String>,
+    }
+    let mut out = Vec::new();
+    let mut visit = |ev: &crate::event::EventRef<'_>, info: &crate::store::LineInfo<'_>| {
+        if finder.find(info.raw).is_some()
+            && let Ok(a) = ev.data::<About>()
+            && (a.id.as_deref() == Some(&wo.id) || a.work_order.as_deref() == Some(&wo.id))
+        {
+            out.push(ev.to_owned_event());
+        }
+        Ok(())
+    };
+    store.scan(&crate::store::Checkpoint::default(), since, &mut visit)?.ok();
+    Ok(out)
+}
+
 use crate::error::{Classify, Kind};
 use serde::{Deserialize, Serialize};
 use std::fmt;

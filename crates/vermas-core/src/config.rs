@@ -1,0 +1,859 @@
+//! Layered configuration: built-in defaults < `<company>/.vermas/config.toml` <
+//! `<factory>/.work/config.toml` < environment (`COMPANY_ROOT`, `AGENT_ID`, `LOG_LEVEL`,
+//! `DEBUG`, `VERMAS_TMUX_SOCKET`).
+//!
+//! Every key is described once in [`KEYS`] (type, default, one-line doc). Each layer is read
+//! with `toml_edit` so a problem names its file and line: an unknown key warns, an invalid value
+//! is an error. [`Config::origins`] says where every effective value came from
+//! (`co config show`).
+
+use crate::error::{Classify, Kind};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Errors reading configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}:{line}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{file}: {message}")]
+    Unreadable { file: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+}
+
+impl Classify for ConfigError {
+    fn kind(&self) -> Kind {
+        Kind::Usage
+    }
+}
+crate::error::classified!(ConfigError);
+
+/// A configuration value after validation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Value {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    List(Vec<String>),
+    Map(BTreeMap<String, String>),
+    Gates(Vec<Gate>),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::List(l) => write!(
+                f,
+                "[{}]",
+                l.iter()
+                    .map(|s| format!("{s:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Value::Map(m) => write!(
+                f,
+                "{{ {} }}",
+                m.iter()
+                    .map(|(k, v)| format!("{k} = {v:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Value::Gates(g) => write!(
+                f,
+                "[{}]",
+                g.iter()
+                    .map(|g| g.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// The type (and constraint) of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    Bool,
+    /// A number of seconds or minutes greater than zero; integers and decimals both accepted
+    /// (tests use `0.2`).
+    Positive,
+    /// A whole number at least 1.
+    Count,
+    /// A whole number at least 0.
+    NonNegative,
+    Str,
+    /// A work order id prefix: a lowercase letter then up to 9 lowercase letters or digits.
+    Prefix,
+    /// A git branch name.
+    Branch,
+    /// A factory or company name: `[a-z0-9-]+`.
+    Name,
+    /// An argument vector: a non-empty list of strings.
+    Argv,
+    /// A table of strings.
+    StrMap,
+    /// One of a fixed set of words.
+    Choice(&'static [&'static str]),
+    /// `[[gates]]`.
+    Gates,
+}
+
+/// One known key.
+#[derive(Debug)]
+pub struct KeySpec {
+    pub key: &'static str,
+    pub ty: Ty,
+    /// The built-in default, as TOML text (`None`: unset unless configured).
+    pub default: Option<&'static str>,
+    pub doc: &'static str,
+}
+
+const LEVELS: &[&str] = &["ERROR", "WARN", "INFO", "DEBUG", "TRACE"];
+const PROMPT_MODES: &[&str] = &["argument", "file", "nudge", "none"];
+
+/// Every fixed key. Keys under `runtimes.<name>.` and `roles.<role>.` are described by
+/// [`RUNTIME_KEYS`] and [`ROLE_KEYS`].
+pub const KEYS: &[KeySpec] = &[
+    KeySpec { key: "company.name", ty: Ty::Str, default: Some("\"my-company\""), doc: "company name, shown by co status" },
+    KeySpec { key: "company.root", ty: Ty::Str, default: None, doc: "company root (from COMPANY_ROOT or the directory holding .vermas/)" },
+    KeySpec { key: "agent.id", ty: Ty::Str, default: None, doc: "this process's agent identity (AGENT_ID)" },
+    KeySpec { key: "operations.patrol_interval_seconds", ty: Ty::Positive, default: Some("60"), doc: "how often operations, supervisors and QA patrol" },
+    KeySpec { key: "operations.restart_on_failure", ty: Ty::Bool, default: Some("true"), doc: "restart supervisor and QA sessions that die" },
+    KeySpec { key: "operations.restart_backoff_initial_seconds", ty: Ty::Positive, default: Some("2"), doc: "first restart delay; doubles after each failure" },
+    KeySpec { key: "operations.restart_backoff_max_seconds", ty: Ty::Positive, default: Some("300"), doc: "longest restart delay" },
+    KeySpec { key: "operations.max_restarts", ty: Ty::Count, default: Some("5"), doc: "failures within the window before escalating to the CEO" },
+    KeySpec { key: "operations.restart_window_minutes", ty: Ty::Positive, default: Some("10"), doc: "window in which failures are counted" },
+    KeySpec { key: "operations.stable_after_seconds", ty: Ty::Positive, default: Some("120"), doc: "a session alive this long resets its backoff" },
+    KeySpec { key: "worker.max_slots_per_factory", ty: Ty::Count, default: Some("5"), doc: "workers that may run at once in one factory" },
+    KeySpec { key: "worker.idle_timeout_minutes", ty: Ty::Positive, default: Some("5"), doc: "no activity this long: the supervisor nudges" },
+    KeySpec { key: "worker.stuck_timeout_minutes", ty: Ty::Positive, default: Some("15"), doc: "no activity this long: the supervisor kills and re-queues" },
+    KeySpec { key: "worker.max_attempts", ty: Ty::Count, default: Some("3"), doc: "dispatches before a work order is marked failed" },
+    KeySpec { key: "mail.poll_interval_seconds", ty: Ty::Positive, default: Some("10"), doc: "how often built-in loops look for mail when no change is seen" },
+    KeySpec { key: "events.partition_by_day", ty: Ty::Bool, default: Some("true"), doc: "one event file per UTC day under .work/events/" },
+    KeySpec { key: "events.retention_days", ty: Ty::Count, default: Some("30"), doc: "days of partitions kept live; older ones are for `wo events archive`" },
+    KeySpec { key: "tmux.socket", ty: Ty::Str, default: None, doc: "private tmux server name (-L) or socket path (-S); unset: the default server" },
+    KeySpec { key: "log.level", ty: Ty::Choice(LEVELS), default: Some("\"INFO\""), doc: "logging verbosity (LOG_LEVEL)" },
+    KeySpec { key: "log.debug", ty: Ty::Bool, default: Some("false"), doc: "debug mode (DEBUG)" },
+    KeySpec { key: "factory.name", ty: Ty::Name, default: None, doc: "factory name" },
+    KeySpec { key: "factory.prefix", ty: Ty::Prefix, default: None, doc: "work order id prefix of this store" },
+    KeySpec { key: "factory.target_branch", ty: Ty::Branch, default: Some("\"main\""), doc: "branch QA merges into" },
+    KeySpec { key: "verification.enabled", ty: Ty::Bool, default: Some("true"), doc: "QA merges only after gates pass; with no gates nothing auto-merges" },
+    KeySpec { key: "verification.objective_only", ty: Ty::Bool, default: Some("false"), doc: "judge only by gates, no LLM review" },
+    KeySpec { key: "verification.require_all_pass", ty: Ty::Bool, default: Some("true"), doc: "every gate must pass (false: at least one)" },
+    KeySpec { key: "sync.branch", ty: Ty::Branch, default: Some("\"work-sync\""), doc: "branch for syncing work orders between machines" },
+    KeySpec { key: "sync.auto_sync", ty: Ty::Bool, default: Some("true"), doc: "sync work orders automatically" },
+    KeySpec { key: "gates", ty: Ty::Gates, default: None, doc: "checks QA runs on the merged tree: name, command, timeout_seconds" },
+];
+
+/// Keys of `[runtimes.<name>]`.
+pub const RUNTIME_KEYS: &[KeySpec] = &[
+    KeySpec { key: "preset", ty: Ty::Choice(crate::runtime::PRESET_NAMES), default: None, doc: "built-in recipe to start from" },
+    KeySpec { key: "command", ty: Ty::Argv, default: None, doc: "the agent's argument vector" },
+    KeySpec { key: "prompt", ty: Ty::Choice(PROMPT_MODES), default: None, doc: "how the first instruction reaches the agent: argument, file, nudge or none" },
+    KeySpec { key: "system_prompt_flag", ty: Ty::Str, default: None, doc: "flag that takes the role prompt (e.g. --append-system-prompt)" },
+    KeySpec { key: "ready_text", ty: Ty::Str, default: None, doc: "text on screen that shows the agent is ready for input" },
+    KeySpec { key: "env", ty: Ty::StrMap, default: None, doc: "extra environment for the agent" },
+];
+
+/// Keys of `[roles.<role>]`.
+pub const ROLE_KEYS: &[KeySpec] = &[KeySpec {
+    key: "runtime",
+    ty: Ty::Str,
+    default: None,
+    doc: "runtime name (a preset, a [runtimes.NAME] table, or builtin)",
+}];
+
+/// The roles and their default runtime.
+pub const ROLES: &[(&str, &str)] = &[
+    ("worker", "claude"),
+    ("supervisor", "builtin"),
+    ("qa", "builtin"),
+    ("ceo", "claude"),
+];
+
+/// A QA gate.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Gate {
+    pub name: String,
+    pub command: GateCommand,
+    pub timeout_seconds: f64,
+}
+
+/// A gate's command: a string runs with `sh -c` in the merged tree; a list is an argv.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum GateCommand {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+impl GateCommand {
+    pub fn argv(&self) -> Vec<String> {
+        match self {
+            GateCommand::Shell(s) => vec!["sh".into(), "-c".into(), s.clone()],
+            GateCommand::Argv(a) => a.clone(),
+        }
+    }
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(into = "String")]
+pub enum Source {
+    Default,
+    File { path: PathBuf, line: usize },
+    Env(&'static str),
+}
+
+impl From<Source> for String {
+    fn from(s: Source) -> String {
+        s.to_string()
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Source::Env(v) => write!(f, "env {v}"),
+        }
+    }
+}
+
+/// The effective configuration: every value with its origin.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    values: BTreeMap<String, (Value, Source)>,
+    /// Unknown keys and other things worth telling the user (file:line: message).
+    pub warnings: Vec<String>,
+}
+
+fn line_of(src: &str, offset: usize) -> usize {
+    src.as_bytes()[..offset.min(src.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+fn describe(item: &toml_edit::Item) -> &'static str {
+    match item {
+        toml_edit::Item::None => "nothing",
+        toml_edit::Item::Table(_) => "a table",
+        toml_edit::Item::ArrayOfTables(_) => "an array of tables",
+        toml_edit::Item::Value(v) => match v {
+            toml_edit::Value::String(_) => "a string",
+            toml_edit::Value::Integer(_) => "an integer",
+            toml_edit::Value::Float(_) => "a float",
+            toml_edit::Value::Boolean(_) => "a boolean",
+            toml_edit::Value::Datetime(_) => "a date",
+            toml_edit::Value::Array(_) => "an array",
+            toml_edit::Value::InlineTable(_) => "an inline table",
+        },
+    }
+}
+
+/// Checks a git branch name the way `git check-ref-format --branch` would, roughly.
+pub fn is_valid_branch(b: &str) -> bool {
+    !b.is_empty()
+        && !b.starts_with('-')
+        && !b.starts_with('/')
+        && !b.ends_with('/')
+        && !b.ends_with(".lock")
+        && !b.ends_with('.')
+        && !b.contains("..")
+        && !b.contains("@{")
+        && !b.contains("//")
+        && !b
+            .chars()
+            .any(|c| c.is_control() || " ~^:?*[\\".contains(c))
+}
+
+/// A factory or company name: `[a-z0-9-]+`, not starting with `-`.
+pub fn is_valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && !n.starts_with('-')
+        && n.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn as_number(item: &toml_edit::Item) -> Option<f64> {
+    match item.as_value()? {
+        toml_edit::Value::Integer(i) => Some(*i.value() as f64),
+        toml_edit::Value::Float(f) => Some(*f.value()),
+        _ => None,
+    }
+}
+
+fn as_str_list(item: &toml_edit::Item) -> Option<Vec<String>> {
+    let arr = item.as_value()?.as_array()?;
+    arr.iter()
+        .map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+/// Validates one item against its type; `Err` is the message (without file:line).
+fn validate(ty: Ty, item: &toml_edit::Item) -> Result<Value, String> {
+    let wrong = |want: &str| format!("expected {want}, found {}", describe(item));
+    match ty {
+        Ty::Bool => item
+            .as_bool()
+            .map(Value::Bool)
+            .ok_or_else(|| wrong("true or false")),
+        Ty::Positive => match as_number(item) {
+            Some(n) if n > 0.0 && n.is_finite() => Ok(if n.fract() == 0.0 {
+                Value::Int(n as i64)
+            } else {
+                Value::Float(n)
+            }),
+            Some(n) => Err(format!("must be greater than 0 (found {n})")),
+            None => Err(wrong("a number")),
+        },
+        Ty::Count | Ty::NonNegative => {
+            let min = if ty == Ty::Count { 1 } else { 0 };
+            match item.as_integer() {
+                Some(i) if i >= min && i <= i64::from(u32::MAX) => Ok(Value::Int(i)),
+                Some(i) => Err(format!("must be a whole number of at least {min} (found {i})")),
+                None => Err(wrong("a whole number")),
+            }
+        }
+        Ty::Str => item
+            .as_str()
+            .map(|s| Value::Str(s.to_string()))
+            .ok_or_else(|| wrong("a string")),
+        Ty::Prefix => match item.as_str() {
+            Some(s) if crate::ids::is_valid_prefix(s) => Ok(Value::Str(s.to_string())),
+            Some(s) => Err(format!(
+                "prefix {s:?} is not valid: a lowercase letter then up to 9 lowercase letters or digits"
+            )),
+            None => Err(wrong("a string")),
+        },
+        Ty::Branch => match item.as_str() {
+            Some(s) if is_valid_branch(s) => Ok(Value::Str(s.to_string())),
+            Some(s) => Err(format!("{s:?} is not a valid git branch name")),
+            None => Err(wrong("a string")),
+        },
+        Ty::Name => match item.as_str() {
+            Some(s) if is_valid_name(s) => Ok(Value::Str(s.to_string())),
+            Some(s) => Err(format!(
+                "name {s:?} is not valid: use lowercase letters, digits and '-'"
+            )),
+            None => Err(wrong("a string")),
+        },
+        Ty::Argv => match as_str_list(item) {
+            Some(l) if !l.is_empty() && !l[0].is_empty() => Ok(Value::List(l)),
+            Some(_) => Err("must name a program: a non-empty list of strings".to_string()),
+            None => Err(wrong("a list of strings, e.g. [\"bash\", \"agent.sh\"]")),
+        },
+        Ty::StrMap => {
+            let t = item
+                .as_table_like()
+                .ok_or_else(|| wrong("a table of strings"))?;
+            let mut m = BTreeMap::new();
+            for (k, v) in t.iter() {
+                let s = v
+                    .as_str()
+                    .ok_or_else(|| format!("{k}: expected a string, found {}", describe(v)))?;
+                m.insert(k.to_string(), s.to_string());
+            }
+            Ok(Value::Map(m))
+        }
+        Ty::Choice(options) => match item.as_str() {
+            Some(s) if options.contains(&s) => Ok(Value::Str(s.to_string())),
+            Some(s) => Err(format!(
+                "{s:?} is not one of: {}",
+                options.join(", ")
+            )),
+            None => Err(wrong(&format!("one of: {}", options.join(", ")))),
+        },
+        Ty::Gates => Err("gates are read separately".to_string()),
+    }
+}
+
+fn parse_default(ty: Ty, text: &str) -> Option<Value> {
+    let doc: toml_edit::DocumentMut = format!("v = {text}").parse().ok()?;
+    validate(ty, &doc["v"]).ok()
+}
+
+impl Config {
+    /// Built-in defaults only.
+    pub fn defaults() -> Config {
+        let mut c = Config::default();
+        for k in KEYS {
+            if let Some(v) = k.default.and_then(|d| parse_default(k.ty, d)) {
+                c.values.insert(k.key.to_string(), (v, Source::Default));
+            }
+        }
+        for (role, runtime) in ROLES {
+            c.values.insert(
+                format!("roles.{role}.runtime"),
+                (Value::Str(runtime.to_string()), Source::Default),
+            );
+        }
+        c
+    }
+
+    /// Defaults, then each file that exists (lowest first), then the environment.
+    pub fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
+        let mut c = Config::defaults();
+        for f in files {
+            c.merge_file(f)?;
+        }
+        c.merge_env(&|k| std::env::var(k).ok())?;
+        Ok(c)
+    }
+
+    /// Merges one TOML file. A missing file is no error (that layer is simply absent).
+    pub fn merge_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let src = match std::fs::read_to_string(path) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(ConfigError::Unreadable {
+                    file: path.display().to_string(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        self.merge_str(path, &src)
+    }
+
+    /// Merges TOML text read from `path`.
+    pub fn merge_str(&mut self, path: &Path, src: &str) -> Result<(), ConfigError> {
+        let file = path.display().to_string();
+        let doc = toml_edit::Document::parse(src.to_string()).map_err(|e| {
+            let line = e.span().map(|s| line_of(src, s.start)).unwrap_or(1);
+            ConfigError::Invalid {
+                file: file.clone(),
+                line,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        let root = doc.as_table();
+        let at = |span: Option<std::ops::Range<usize>>| span.map(|s| line_of(src, s.start)).unwrap_or(1);
+        let invalid = |line: usize, message: String| ConfigError::Invalid {
+            file: file.clone(),
+            line,
+            message,
+        };
+        for (section, item) in root.iter() {
+            let key_line = at(root.key(section).and_then(|k| k.span()));
+            match section {
+                "gates" => {
+                    let gates = read_gates(item, src).map_err(|(line, m)| invalid(line, m))?;
+                    self.values.insert(
+                        "gates".into(),
+                        (Value::Gates(gates), Source::File { path: path.to_path_buf(), line: key_line }),
+                    );
+                }
+                "runtimes" | "roles" => {
+                    let Some(outer) = item.as_table_like() else {
+                        return Err(invalid(key_line, format!("[{section}] must be a table")));
+                    };
+                    let specs = if section == "runtimes" { RUNTIME_KEYS } else { ROLE_KEYS };
+                    for (name, inner) in outer.iter() {
+                        let Some(t) = inner.as_table_like() else {
+                            return Err(invalid(key_line, format!("[{section}.{name}] must be a table")));
+                        };
+                        if section == "roles" && !ROLES.iter().any(|(r, _)| *r == name) {
+                            self.warnings.push(format!(
+                                "{file}:{key_line}: unknown role {name:?} (roles are: {}); ignored",
+                                ROLES.iter().map(|(r, _)| *r).collect::<Vec<_>>().join(", ")
+                            ));
+                            continue;
+                        }
+                        for (k, v) in t.iter() {
+                            let line = at(t.key(k).and_then(|k| k.span()).or_else(|| v.span()));
+                            let full = format!("{section}.{name}.{k}");
+                            match specs.iter().find(|s| s.key == k) {
+                                None => self.warnings.push(format!(
+                                    "{file}:{line}: unknown key {full:?} (ignored)"
+                                )),
+                                Some(spec) => {
+                                    let value = validate(spec.ty, v)
+                                        .map_err(|m| invalid(line, format!("{full}: {m}")))?;
+                                    self.values.insert(
+                                        full,
+                                        (value, Source::File { path: path.to_path_buf(), line }),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    let Some(t) = item.as_table_like() else {
+                        self.warnings.push(format!(
+                            "{file}:{key_line}: unknown key {section:?} (ignored)"
+                        ));
+                        continue;
+                    };
+                    for (k, v) in t.iter() {
+                        let line = at(t.key(k).and_then(|k| k.span()).or_else(|| v.span()));
+                        let full = format!("{section}.{k}");
+                        match KEYS.iter().find(|s| s.key == full) {
+                            None => self.warnings.push(format!(
+                                "{file}:{line}: unknown key {full:?} (ignored)"
+                            )),
+                            Some(spec) => {
+                                let value = validate(spec.ty, v)
+                                    .map_err(|m| invalid(line, format!("{full}: {m}")))?;
+                                self.values.insert(
+                                    full,
+                                    (value, Source::File { path: path.to_path_buf(), line }),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The environment layer. `get` is `std::env::var` outside tests.
+    pub fn merge_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = get("COMPANY_ROOT").filter(|v| !v.is_empty()) {
+            self.values
+                .insert("company.root".into(), (Value::Str(v), Source::Env("COMPANY_ROOT")));
+        }
+        if let Some(v) = get("AGENT_ID").filter(|v| !v.is_empty()) {
+            self.values
+                .insert("agent.id".into(), (Value::Str(v), Source::Env("AGENT_ID")));
+        }
+        if let Some(v) = get("VERMAS_TMUX_SOCKET").filter(|v| !v.is_empty()) {
+            self.values
+                .insert("tmux.socket".into(), (Value::Str(v), Source::Env("VERMAS_TMUX_SOCKET")));
+        }
+        if let Some(v) = get("LOG_LEVEL").filter(|v| !v.is_empty()) {
+            let up = v.to_ascii_uppercase();
+            let up = if up == "WARNING" { "WARN".to_string() } else { up };
+            if !LEVELS.contains(&up.as_str()) {
+                return Err(ConfigError::Env {
+                    var: "LOG_LEVEL".into(),
+                    message: format!("{v:?} is not one of: {}", LEVELS.join(", ")),
+                });
+            }
+            self.values
+                .insert("log.level".into(), (Value::Str(up), Source::Env("LOG_LEVEL")));
+        }
+        if let Some(v) = get("DEBUG").filter(|v| !v.is_empty()) {
+            let on = match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(ConfigError::Env {
+                        var: "DEBUG".into(),
+                        message: format!("{v:?} is not a boolean (use 1/0, true/false)"),
+                    });
+                }
+            };
+            self.values
+                .insert("log.debug".into(), (Value::Bool(on), Source::Env("DEBUG")));
+            if on && get("LOG_LEVEL").is_none() {
+                self.values.insert(
+                    "log.level".into(),
+                    (Value::Str("DEBUG".into()), Source::Env("DEBUG")),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Every effective value with its origin, sorted by key.
+    pub fn origins(&self) -> impl Iterator<Item = (&str, &Value, &Source)> {
+        self.values.iter().map(|(k, (v, s))| (k.as_str(), v, s))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.values.get(key).map(|(v, _)| v)
+    }
+    pub fn source(&self, key: &str) -> Option<&Source> {
+        self.values.get(key).map(|(_, s)| s)
+    }
+
+    /// Sets a value (used for values decided by code, such as a factory's default prefix).
+    pub fn set(&mut self, key: &str, value: Value, source: Source) {
+        self.values.insert(key.to_string(), (value, source));
+    }
+
+    pub fn str(&self, key: &str) -> Option<&str> {
+        match self.get(key)? {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn bool(&self, key: &str) -> bool {
+        matches!(self.get(key), Some(Value::Bool(true)))
+    }
+    pub fn number(&self, key: &str) -> f64 {
+        match self.get(key) {
+            Some(Value::Int(i)) => *i as f64,
+            Some(Value::Float(f)) => *f,
+            _ => 0.0,
+        }
+    }
+    pub fn count(&self, key: &str) -> u32 {
+        match self.get(key) {
+            Some(Value::Int(i)) => u32::try_from(*i).unwrap_or(u32::MAX),
+            _ => 0,
+        }
+    }
+    pub fn list(&self, key: &str) -> Option<&[String]> {
+        match self.get(key)? {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+    pub fn map(&self, key: &str) -> Option<&BTreeMap<String, String>> {
+        match self.get(key)? {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// A duration key in seconds (`*_seconds`).
+    pub fn seconds(&self, key: &str) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.number(key).max(0.001))
+    }
+    /// A duration key in minutes (`*_minutes`).
+    pub fn minutes(&self, key: &str) -> std::time::Duration {
+        std::time::Duration::from_secs_f64((self.number(key) * 60.0).max(0.001))
+    }
+
+    pub fn gates(&self) -> &[Gate] {
+        match self.get("gates") {
+            Some(Value::Gates(g)) => g,
+            _ => &[],
+        }
+    }
+
+    pub fn partition_by_day(&self) -> bool {
+        self.bool("events.partition_by_day")
+    }
+
+    /// The runtime a role uses.
+    pub fn role_runtime(&self, role: &str) -> &str {
+        self.str(&format!("roles.{role}.runtime")).unwrap_or("claude")
+    }
+
+    /// Names of `[runtimes.*]` tables configured.
+    pub fn runtime_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .values
+            .keys()
+            .filter_map(|k| k.strip_prefix("runtimes."))
+            .filter_map(|k| k.split_once('.').map(|(n, _)| n.to_string()))
+            .collect();
+        names.dedup();
+        names
+    }
+}
+
+fn read_gates(item: &toml_edit::Item, src: &str) -> Result<Vec<Gate>, (usize, String)> {
+    let at = |span: Option<std::ops::Range<usize>>| span.map(|s| line_of(src, s.start)).unwrap_or(1);
+    let Some(aot) = item.as_array_of_tables() else {
+        return Err((
+            at(item.span()),
+            "gates must be written as [[gates]] tables".to_string(),
+        ));
+    };
+    let mut out = Vec::new();
+    for t in aot.iter() {
+        let line = at(t.span());
+        let mut name = None;
+        let mut command = None;
+        let mut timeout = 600.0;
+        for (k, v) in t.iter() {
+            let kline = at(t.key(k).and_then(|k| k.span()));
+            match k {
+                "name" => match v.as_str() {
+                    Some(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => {
+                        name = Some(s.to_string())
+                    }
+                    _ => {
+                        return Err((
+                            kline,
+                            "gates.name must be a word of letters, digits, '-', '_' or '.'".into(),
+                        ));
+                    }
+                },
+                "command" => {
+                    command = Some(if let Some(s) = v.as_str() {
+                        if s.trim().is_empty() {
+                            return Err((kline, "gates.command is empty".into()));
+                        }
+                        GateCommand::Shell(s.to_string())
+                    } else if let Some(l) = as_str_list(v).filter(|l| !l.is_empty()) {
+                        GateCommand::Argv(l)
+                    } else {
+                        return Err((
+                            kline,
+                            format!(
+                                "gates.command: expected a string (run with sh -c) or a list of strings (an argv), found {}",
+                                describe(v)
+                            ),
+                        ));
+                    })
+                }
+                "timeout_seconds" => match as_number(v) {
+                    Some(n) if n > 0.0 && n.is_finite() => timeout = n,
+                    _ => {
+                        return Err((
+                            kline,
+                            "gates.timeout_seconds must be a number greater than 0".into(),
+                        ));
+                    }
+                },
+                other => {
+                    return Err((
+                        kline,
+                        format!("unknown gate key {other:?} (gates take name, command, timeout_seconds)"),
+                    ));
+                }
+            }
+        }
+        let name = name.ok_or((line, "a [[gates]] entry needs name".to_string()))?;
+        if out.iter().any(|g: &Gate| g.name == name) {
+            return Err((line, format!("two gates are named {name:?}")));
+        }
+        let command = command.ok_or((line, format!("gate {name:?} needs command")))?;
+        out.push(Gate {
+            name,
+            command,
+            timeout_seconds: timeout,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(src: &str) -> Result<Config, ConfigError> {
+        let mut c = Config::defaults();
+        c.merge_str(Path::new("/c/.vermas/config.toml"), src)?;
+        Ok(c)
+    }
+
+    #[test]
+    fn defaults_cover_the_guide() {
+        let c = Config::defaults();
+        assert_eq!(c.number("operations.patrol_interval_seconds"), 60.0);
+        assert!(c.bool("operations.restart_on_failure"));
+        assert_eq!(c.count("worker.max_slots_per_factory"), 5);
+        assert_eq!(c.number("worker.idle_timeout_minutes"), 5.0);
+        assert_eq!(c.number("worker.stuck_timeout_minutes"), 15.0);
+        assert_eq!(c.count("worker.max_attempts"), 3);
+        assert_eq!(c.number("mail.poll_interval_seconds"), 10.0);
+        assert!(c.partition_by_day());
+        assert_eq!(c.count("events.retention_days"), 30);
+        assert_eq!(c.role_runtime("worker"), "claude");
+        assert_eq!(c.role_runtime("supervisor"), "builtin");
+        assert_eq!(c.str("factory.target_branch"), Some("main"));
+        assert!(c.gates().is_empty());
+    }
+
+    #[test]
+    fn layers_override_and_record_their_origin() {
+        let mut c = layer("[worker]\nmax_slots_per_factory = 3\n").unwrap();
+        c.merge_str(
+            Path::new("/c/f/.work/config.toml"),
+            "[factory]\nprefix = \"mp\"\n\n[worker]\nmax_slots_per_factory = 2\n",
+        )
+        .unwrap();
+        assert_eq!(c.count("worker.max_slots_per_factory"), 2);
+        assert_eq!(
+            c.source("worker.max_slots_per_factory").unwrap().to_string(),
+            "/c/f/.work/config.toml:5"
+        );
+        c.merge_env(&|k| (k == "VERMAS_TMUX_SOCKET").then(|| "priv".to_string()))
+            .unwrap();
+        assert_eq!(c.str("tmux.socket"), Some("priv"));
+        assert_eq!(
+            c.source("tmux.socket").unwrap().to_string(),
+            "env VERMAS_TMUX_SOCKET"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_warn_with_file_and_line() {
+        let c = layer("[worker]\n\nbogus = 1\n[nope]\nx = 2\n").unwrap();
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert!(c.warnings[0].starts_with("/c/.vermas/config.toml:3: unknown key \"worker.bogus\""));
+        assert!(c.warnings[1].contains(":5:"));
+    }
+
+    #[test]
+    fn invalid_values_are_errors_with_file_and_line() {
+        let e = layer("[worker]\nmax_slots_per_factory = \"five\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/c/.vermas/config.toml:2: worker.max_slots_per_factory: expected a whole number, found a string"
+        );
+        let e = layer("[operations]\npatrol_interval_seconds = 0\n").unwrap_err();
+        assert!(e.to_string().contains(":2:"), "{e}");
+        let e = layer("[factory]\nprefix = \"My-P\"\n").unwrap_err();
+        assert!(e.to_string().contains("prefix"), "{e}");
+        let e = layer("[worker\n").unwrap_err();
+        assert!(e.to_string().starts_with("/c/.vermas/config.toml:1:"), "{e}");
+        let e = layer("[runtimes.x]\ncommand = []\n").unwrap_err();
+        assert!(e.to_string().contains(":2:"), "{e}");
+    }
+
+    #[test]
+    fn runtimes_roles_and_gates() {
+        let c = layer(
+            "[runtimes.scripted]\ncommand = [\"bash\", \"/a/agent.sh\"]\n[roles.worker]\nruntime = \"scripted\"\n\n[[gates]]\nname = \"test\"\ncommand = \"cargo test\"\ntimeout_seconds = 600\n[[gates]]\nname = \"lint\"\ncommand = [\"cargo\", \"clippy\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.role_runtime("worker"), "scripted");
+        assert_eq!(
+            c.list("runtimes.scripted.command").unwrap(),
+            &["bash".to_string(), "/a/agent.sh".to_string()]
+        );
+        assert_eq!(c.runtime_names(), vec!["scripted".to_string()]);
+        let g = c.gates();
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[0].command.argv(), vec!["sh", "-c", "cargo test"]);
+        assert_eq!(g[1].command.argv(), vec!["cargo", "clippy"]);
+        assert_eq!(g[1].timeout_seconds, 600.0);
+        let e = layer("[[gates]]\ncommand = \"x\"\n").unwrap_err();
+        assert!(e.to_string().contains("needs name"), "{e}");
+    }
+
+    #[test]
+    fn fractional_intervals_for_tests() {
+        let c = layer("[operations]\npatrol_interval_seconds = 0.2\n[worker]\nidle_timeout_minutes = 0.05\n").unwrap();
+        assert_eq!(c.seconds("operations.patrol_interval_seconds").as_millis(), 200);
+        assert_eq!(c.minutes("worker.idle_timeout_minutes").as_millis(), 3000);
+    }
+
+    #[test]
+    fn bad_environment_values_are_errors() {
+        let mut c = Config::defaults();
+        let e = c
+            .merge_env(&|k| (k == "LOG_LEVEL").then(|| "LOUD".to_string()))
+            .unwrap_err();
+        assert!(e.to_string().starts_with("environment variable LOG_LEVEL"));
+        let mut c = Config::defaults();
+        c.merge_env(&|k| (k == "DEBUG").then(|| "1".to_string())).unwrap();
+        assert!(c.bool("log.debug"));
+        assert_eq!(c.str("log.level"), Some("DEBUG"));
+    }
+}

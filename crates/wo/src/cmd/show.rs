@@ -1,0 +1,159 @@
+//! `wo show`: the record, its dependencies, children and recent history.
+
+use crate::ctx::{self, Global};
+use crate::print;
+use std::process::ExitCode;
+use vermas_core::Result;
+use vermas_core::event::Event;
+use vermas_core::text::{escape_control, escape_control_multiline};
+use vermas_core::workorder::{self, WorkOrder};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(value_parser = super::parse_id)]
+    id: String,
+    /// How many recent events to show
+    #[arg(long, default_value_t = 20)]
+    history: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(serde::Serialize)]
+struct Related {
+    id: String,
+    status: Option<String>,
+    title: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct Shown<'a> {
+    #[serde(flatten)]
+    work_order: &'a WorkOrder,
+    blockers: Vec<Related>,
+    blocks: Vec<Related>,
+    children_list: Vec<Related>,
+    history: &'a [Event],
+}
+
+fn related(wos: &workorder::WorkOrders, id: &str) -> Related {
+    let w = wos.get(id);
+    Related {
+        id: id.to_string(),
+        status: w.as_ref().map(|w| w.status.to_string()),
+        title: w.map(|w| w.title),
+    }
+}
+
+fn related_line(r: &Related) -> String {
+    format!(
+        "{} ({}) {}",
+        r.id,
+        r.status.as_deref().unwrap_or("missing"),
+        escape_control(r.title.as_deref().unwrap_or(""))
+    )
+}
+
+pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
+    let c = ctx::open_for(g, &a.id)?;
+    let wos = ctx::work_orders(&c)?;
+    let wo = ctx::require(&wos.state, &a.id)?;
+    let all = wos.state.all();
+    let blockers: Vec<Related> = wo.depends_on.iter().map(|d| related(&wos.state, d)).collect();
+    let blocks: Vec<Related> = all
+        .iter()
+        .filter(|o| o.depends_on.contains(&wo.id))
+        .map(|o| related(&wos.state, &o.id))
+        .collect();
+    let children: Vec<Related> = all
+        .iter()
+        .filter(|o| o.parent.as_deref() == Some(&wo.id))
+        .map(|o| related(&wos.state, &o.id))
+        .collect();
+    let mut history = workorder::history(&c.store, &wo)?;
+    let skip = history.len().saturating_sub(a.history);
+    history.drain(..skip);
+    if a.json {
+        return print::json(&Shown {
+            work_order: &wo,
+            blockers,
+            blocks,
+            children_list: children,
+            history: &history,
+        })
+        .map(|_| ExitCode::SUCCESS);
+    }
+    let dash = |o: &Option<String>| o.as_deref().map(escape_control).unwrap_or_else(|| "-".into());
+    println!("{}  {}", wo.id, escape_control(&wo.title));
+    println!("  status:     {}", wo.status);
+    println!("  type:       {}    priority: P{}", wo.kind, wo.priority);
+    if !wo.labels.is_empty() {
+        println!(
+            "  labels:     {}",
+            wo.labels.iter().map(|l| escape_control(l)).collect::<Vec<_>>().join(", ")
+        );
+    }
+    println!("  assignee:   {}", dash(&wo.assignee));
+    if wo.factory.is_some() || wo.attempts > 0 {
+        println!(
+            "  factory:    {}    attempts: {}",
+            dash(&wo.factory),
+            wo.attempts
+        );
+    }
+    if let Some(b) = &wo.branch {
+        println!("  branch:     {}", escape_control(b));
+    }
+    if let Some(p) = &wo.parent {
+        println!("  parent:     {}", related_line(&related(&wos.state, p)));
+    }
+    println!(
+        "  created:    {} by {}",
+        wo.created_at,
+        escape_control(&wo.created_by)
+    );
+    println!("  updated:    {}", wo.updated_at);
+    if let Some(t) = &wo.closed_at {
+        println!("  closed:     {t} ({})", dash(&wo.close_reason));
+    }
+    if let Some(m) = &wo.merge_commit {
+        println!("  merged as:  {m}");
+    }
+    if let Some(f) = &wo.last_failure {
+        println!("  last failure:");
+        for l in escape_control_multiline(f).lines() {
+            println!("    {l}");
+        }
+    }
+    for (label, list) in [
+        ("depends on", &blockers),
+        ("blocks", &blocks),
+        ("children", &children),
+    ] {
+        if !list.is_empty() {
+            println!("  {label}:");
+            for r in list {
+                println!("    {}", related_line(r));
+            }
+        }
+    }
+    if !wo.description.is_empty() {
+        println!("  description:");
+        for l in escape_control_multiline(&wo.description).lines() {
+            println!("    {l}");
+        }
+    }
+    if !history.is_empty() {
+        println!("  history:");
+        for e in &history {
+            println!(
+                "    #{} {} {} by {}",
+                e.seq,
+                e.timestamp,
+                e.event_type,
+                escape_control(&e.actor)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,84 @@
+//! `wo update`: changed fields as one `work_order.updated`, a status change checked against the
+//! state machine (an illegal one is refused with exit 5 and nothing is written).
+
+use crate::ctx::{self, Global};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use vermas_core::Result;
+use vermas_core::workorder::{self, Status, UpdateRequest, WoType};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(value_parser = super::parse_id)]
+    id: String,
+    #[arg(long, value_parser = super::parse_status)]
+    status: Option<Status>,
+    /// Why (recorded with a status change)
+    #[arg(long)]
+    reason: Option<String>,
+    /// Agent or person it is assigned to (empty string clears)
+    #[arg(long)]
+    assignee: Option<String>,
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=4))]
+    priority: Option<u8>,
+    #[arg(long)]
+    title: Option<String>,
+    /// New details; `-` reads standard input
+    #[arg(long, conflicts_with = "description_file", allow_hyphen_values = true)]
+    description: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    description_file: Option<PathBuf>,
+    #[arg(long = "type", value_name = "TYPE", value_parser = super::parse_type)]
+    kind: Option<WoType>,
+    #[arg(long = "add-label", value_name = "L")]
+    add_labels: Vec<String>,
+    #[arg(long = "remove-label", value_name = "L")]
+    remove_labels: Vec<String>,
+}
+
+pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
+    let description = super::create::read_description(a.description, a.description_file)?;
+    let c = ctx::open_for(g, &a.id)?;
+    let mut w = c.store.lock()?;
+    let wos = c.store.load::<workorder::WorkOrders>()?;
+    ctx::warn_issues(&wos.issues);
+    let wo = ctx::require(&wos.state, &a.id)?;
+    let req = UpdateRequest {
+        title: a.title,
+        priority: a.priority,
+        description,
+        kind: a.kind,
+        assignee: a.assignee,
+        add_labels: a.add_labels,
+        remove_labels: a.remove_labels,
+        status: a.status,
+        reason: a.reason,
+    };
+    let events = workorder::plan_update(&wo, &req, &c.actor)?;
+    w.append(events)?;
+    w.report_warnings();
+    let mut changes = Vec::new();
+    if let Some(s) = req.status {
+        changes.push(format!("status {} → {s}", wo.status));
+    }
+    if let Some(p) = req.priority.filter(|p| *p != wo.priority) {
+        changes.push(format!("priority {} → {p}", wo.priority));
+    }
+    if req.title.as_ref().is_some_and(|t| t != &wo.title) {
+        changes.push("title".into());
+    }
+    if req.description.is_some() {
+        changes.push("description".into());
+    }
+    if req.kind.is_some() {
+        changes.push("type".into());
+    }
+    if req.assignee.is_some() {
+        changes.push("assignee".into());
+    }
+    if !req.add_labels.is_empty() || !req.remove_labels.is_empty() {
+        changes.push("labels".into());
+    }
+    println!("Updated {}: {}", wo.id, changes.join(", "));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,62 @@
+//! What every command needs: the located store, its config, and the warnings to show once.
+
+use std::path::PathBuf;
+use vermas_core::context::{self, Env, StoreContext};
+use vermas_core::store::{Issue, Loaded};
+use vermas_core::workorder::WorkOrders;
+use vermas_core::{Error, Result};
+
+/// Flags that apply to every subcommand.
+pub struct Global {
+    pub work_dir: Option<PathBuf>,
+}
+
+impl Global {
+    /// Locates and opens the store; prints config warnings to stderr.
+    pub fn open(&self) -> Result<StoreContext> {
+        let cwd = std::env::current_dir()
+            .map_err(|e| Error::failure(format!("cannot read the current directory: {e}")))?;
+        let c = context::open(self.work_dir.as_deref(), &cwd, &Env::from_process())?;
+        for w in &c.config.warnings {
+            eprintln!("warning: {w}");
+        }
+        Ok(c)
+    }
+}
+
+/// Opens the store that owns `id` (inside a company ids route by prefix).
+pub fn open_for(g: &Global, id: &str) -> Result<StoreContext> {
+    g.open()?.for_id(id)
+}
+
+/// A work order, or a not-found error naming it.
+pub fn require(wos: &WorkOrders, id: &str) -> Result<vermas_core::workorder::WorkOrder> {
+    wos.get(id).ok_or_else(|| {
+        Error::not_found(format!(
+            "work order {} not found",
+            vermas_core::text::escape_control(id)
+        ))
+    })
+}
+
+/// Tells the user (once, on stderr) that the log has lines readers skip.
+pub fn warn_issues(issues: &[Issue]) {
+    if let Some(first) = issues.first() {
+        let more = if issues.len() > 1 {
+            format!(" and {} more", issues.len() - 1)
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "warning: the event log has problems readers skip: {}{more}; run `wo doctor`",
+            vermas_core::text::escape_control(&first.to_string())
+        );
+    }
+}
+
+/// The work order projection, up to date, with warnings shown.
+pub fn work_orders(c: &StoreContext) -> Result<Loaded<WorkOrders>> {
+    let l = c.store.load::<WorkOrders>()?;
+    warn_issues(&l.issues);
+    Ok(l)
+}

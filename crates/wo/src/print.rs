@@ -1,0 +1,38 @@
+//! How work orders look on a terminal. All stored text goes through `escape_control`.
+
+use vermas_core::clock::age_of;
+use vermas_core::text::{escape_control, table, truncate};
+use vermas_core::workorder::WorkOrder;
+
+/// The standard work order table.
+pub fn work_order_table(list: &[WorkOrder]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|w| {
+            vec![
+                w.id.clone(),
+                format!("P{}", w.priority),
+                w.kind.to_string(),
+                w.status.to_string(),
+                w.assignee
+                    .as_deref()
+                    .map(escape_control)
+                    .unwrap_or_else(|| "-".into()),
+                age_of(&w.created_at),
+                truncate(&escape_control(&w.title), 80),
+            ]
+        })
+        .collect();
+    table(
+        &["ID", "PRI", "TYPE", "STATUS", "ASSIGNEE", "AGE", "TITLE"],
+        &rows,
+    )
+}
+
+/// Pretty JSON to stdout.
+pub fn json(v: &impl serde::Serialize) -> vermas_core::Result<()> {
+    let s = serde_json::to_string_pretty(v)
+        .map_err(|e| vermas_core::Error::failure(format!("cannot serialise output: {e}")))?;
+    println!("{s}");
+    Ok(())
+}
