@@ -126,45 +126,220 @@ const PROMPT_MODES: &[&str] = &["argument", "file", "nudge", "none"];
 /// Every fixed key. Keys under `runtimes.<name>.` and `roles.<role>.` are described by
 /// [`RUNTIME_KEYS`] and [`ROLE_KEYS`].
 pub const KEYS: &[KeySpec] = &[
-    KeySpec { key: "company.name", ty: Ty::Str, default: Some("\"my-company\""), doc: "company name, shown by co status" },
-    KeySpec { key: "company.root", ty: Ty::Str, default: None, doc: "company root (from COMPANY_ROOT or the directory holding .vermas/)" },
-    KeySpec { key: "agent.id", ty: Ty::Str, default: None, doc: "this process's agent identity (AGENT_ID)" },
-    KeySpec { key: "operations.patrol_interval_seconds", ty: Ty::Positive, default: Some("60"), doc: "how often operations, supervisors and QA patrol" },
-    KeySpec { key: "operations.restart_on_failure", ty: Ty::Bool, default: Some("true"), doc: "restart supervisor and QA sessions that die" },
-    KeySpec { key: "operations.restart_backoff_initial_seconds", ty: Ty::Positive, default: Some("2"), doc: "first restart delay; doubles after each failure" },
-    KeySpec { key: "operations.restart_backoff_max_seconds", ty: Ty::Positive, default: Some("300"), doc: "longest restart delay" },
-    KeySpec { key: "operations.max_restarts", ty: Ty::Count, default: Some("5"), doc: "failures within the window before escalating to the CEO" },
-    KeySpec { key: "operations.restart_window_minutes", ty: Ty::Positive, default: Some("10"), doc: "window in which failures are counted" },
-    KeySpec { key: "operations.stable_after_seconds", ty: Ty::Positive, default: Some("120"), doc: "a session alive this long resets its backoff" },
-    KeySpec { key: "worker.max_slots_per_factory", ty: Ty::Count, default: Some("5"), doc: "workers that may run at once in one factory" },
-    KeySpec { key: "worker.idle_timeout_minutes", ty: Ty::Positive, default: Some("5"), doc: "no activity this long: the supervisor nudges" },
-    KeySpec { key: "worker.stuck_timeout_minutes", ty: Ty::Positive, default: Some("15"), doc: "no activity this long: the supervisor kills and re-queues" },
-    KeySpec { key: "worker.max_attempts", ty: Ty::Count, default: Some("3"), doc: "dispatches before a work order is marked failed" },
-    KeySpec { key: "mail.poll_interval_seconds", ty: Ty::Positive, default: Some("10"), doc: "how often built-in loops look for mail when no change is seen" },
-    KeySpec { key: "events.partition_by_day", ty: Ty::Bool, default: Some("true"), doc: "one event file per UTC day under .work/events/" },
-    KeySpec { key: "events.retention_days", ty: Ty::Count, default: Some("30"), doc: "days of partitions kept live; older ones are for `wo events archive`" },
-    KeySpec { key: "tmux.socket", ty: Ty::Str, default: None, doc: "private tmux server name (-L) or socket path (-S); unset: the default server" },
-    KeySpec { key: "log.level", ty: Ty::Choice(LEVELS), default: Some("\"INFO\""), doc: "logging verbosity (LOG_LEVEL)" },
-    KeySpec { key: "log.debug", ty: Ty::Bool, default: Some("false"), doc: "debug mode (DEBUG)" },
-    KeySpec { key: "factory.name", ty: Ty::Name, default: None, doc: "factory name" },
-    KeySpec { key: "factory.prefix", ty: Ty::Prefix, default: None, doc: "work order id prefix of this store" },
-    KeySpec { key: "factory.target_branch", ty: Ty::Branch, default: Some("\"main\""), doc: "branch QA merges into" },
-    KeySpec { key: "verification.enabled", ty: Ty::Bool, default: Some("true"), doc: "QA merges only after gates pass; with no gates nothing auto-merges" },
-    KeySpec { key: "verification.objective_only", ty: Ty::Bool, default: Some("false"), doc: "judge only by gates, no LLM review" },
-    KeySpec { key: "verification.require_all_pass", ty: Ty::Bool, default: Some("true"), doc: "every gate must pass (false: at least one)" },
-    KeySpec { key: "sync.branch", ty: Ty::Branch, default: Some("\"work-sync\""), doc: "branch for syncing work orders between machines" },
-    KeySpec { key: "sync.auto_sync", ty: Ty::Bool, default: Some("true"), doc: "sync work orders automatically" },
-    KeySpec { key: "gates", ty: Ty::Gates, default: None, doc: "checks QA runs on the merged tree: name, command, timeout_seconds" },
+    KeySpec {
+        key: "company.name",
+        ty: Ty::Str,
+        default: Some("\"my-company\""),
+        doc: "company name, shown by co status",
+    },
+    KeySpec {
+        key: "company.root",
+        ty: Ty::Str,
+        default: None,
+        doc: "company root (from COMPANY_ROOT or the directory holding .vermas/)",
+    },
+    KeySpec {
+        key: "agent.id",
+        ty: Ty::Str,
+        default: None,
+        doc: "this process's agent identity (AGENT_ID)",
+    },
+    KeySpec {
+        key: "operations.patrol_interval_seconds",
+        ty: Ty::Positive,
+        default: Some("60"),
+        doc: "how often operations, supervisors and QA patrol",
+    },
+    KeySpec {
+        key: "operations.restart_on_failure",
+        ty: Ty::Bool,
+        default: Some("true"),
+        doc: "restart supervisor and QA sessions that die",
+    },
+    KeySpec {
+        key: "operations.restart_backoff_initial_seconds",
+        ty: Ty::Positive,
+        default: Some("2"),
+        doc: "first restart delay; doubles after each failure",
+    },
+    KeySpec {
+        key: "operations.restart_backoff_max_seconds",
+        ty: Ty::Positive,
+        default: Some("300"),
+        doc: "longest restart delay",
+    },
+    KeySpec {
+        key: "operations.max_restarts",
+        ty: Ty::Count,
+        default: Some("5"),
+        doc: "failures within the window before escalating to the CEO",
+    },
+    KeySpec {
+        key: "operations.restart_window_minutes",
+        ty: Ty::Positive,
+        default: Some("10"),
+        doc: "window in which failures are counted",
+    },
+    KeySpec {
+        key: "operations.stable_after_seconds",
+        ty: Ty::Positive,
+        default: Some("120"),
+        doc: "a session alive this long resets its backoff",
+    },
+    KeySpec {
+        key: "worker.max_slots_per_factory",
+        ty: Ty::Count,
+        default: Some("5"),
+        doc: "workers that may run at once in one factory",
+    },
+    KeySpec {
+        key: "worker.idle_timeout_minutes",
+        ty: Ty::Positive,
+        default: Some("5"),
+        doc: "no activity this long: the supervisor nudges",
+    },
+    KeySpec {
+        key: "worker.stuck_timeout_minutes",
+        ty: Ty::Positive,
+        default: Some("15"),
+        doc: "no activity this long: the supervisor kills and re-queues",
+    },
+    KeySpec {
+        key: "worker.max_attempts",
+        ty: Ty::Count,
+        default: Some("3"),
+        doc: "dispatches before a work order is marked failed",
+    },
+    KeySpec {
+        key: "mail.poll_interval_seconds",
+        ty: Ty::Positive,
+        default: Some("10"),
+        doc: "how often built-in loops look for mail when no change is seen",
+    },
+    KeySpec {
+        key: "events.partition_by_day",
+        ty: Ty::Bool,
+        default: Some("true"),
+        doc: "one event file per UTC day under .work/events/",
+    },
+    KeySpec {
+        key: "events.retention_days",
+        ty: Ty::Count,
+        default: Some("30"),
+        doc: "days of partitions kept live; older ones are for `wo events archive`",
+    },
+    KeySpec {
+        key: "tmux.socket",
+        ty: Ty::Str,
+        default: None,
+        doc: "private tmux server name (-L) or socket path (-S); unset: the default server",
+    },
+    KeySpec {
+        key: "log.level",
+        ty: Ty::Choice(LEVELS),
+        default: Some("\"INFO\""),
+        doc: "logging verbosity (LOG_LEVEL)",
+    },
+    KeySpec {
+        key: "log.debug",
+        ty: Ty::Bool,
+        default: Some("false"),
+        doc: "debug mode (DEBUG)",
+    },
+    KeySpec {
+        key: "factory.name",
+        ty: Ty::Name,
+        default: None,
+        doc: "factory name",
+    },
+    KeySpec {
+        key: "factory.prefix",
+        ty: Ty::Prefix,
+        default: None,
+        doc: "work order id prefix of this store",
+    },
+    KeySpec {
+        key: "factory.target_branch",
+        ty: Ty::Branch,
+        default: Some("\"main\""),
+        doc: "branch QA merges into",
+    },
+    KeySpec {
+        key: "verification.enabled",
+        ty: Ty::Bool,
+        default: Some("true"),
+        doc: "QA merges only after gates pass; with no gates nothing auto-merges",
+    },
+    KeySpec {
+        key: "verification.objective_only",
+        ty: Ty::Bool,
+        default: Some("false"),
+        doc: "judge only by gates, no LLM review",
+    },
+    KeySpec {
+        key: "verification.require_all_pass",
+        ty: Ty::Bool,
+        default: Some("true"),
+        doc: "every gate must pass (false: at least one)",
+    },
+    KeySpec {
+        key: "sync.branch",
+        ty: Ty::Branch,
+        default: Some("\"work-sync\""),
+        doc: "branch for syncing work orders between machines",
+    },
+    KeySpec {
+        key: "sync.auto_sync",
+        ty: Ty::Bool,
+        default: Some("true"),
+        doc: "sync work orders automatically",
+    },
+    KeySpec {
+        key: "gates",
+        ty: Ty::Gates,
+        default: None,
+        doc: "checks QA runs on the merged tree: name, command, timeout_seconds",
+    },
 ];
 
 /// Keys of `[runtimes.<name>]`.
 pub const RUNTIME_KEYS: &[KeySpec] = &[
-    KeySpec { key: "preset", ty: Ty::Choice(crate::runtime::PRESET_NAMES), default: None, doc: "built-in recipe to start from" },
-    KeySpec { key: "command", ty: Ty::Argv, default: None, doc: "the agent's argument vector" },
-    KeySpec { key: "prompt", ty: Ty::Choice(PROMPT_MODES), default: None, doc: "how the first instruction reaches the agent: argument, file, nudge or none" },
-    KeySpec { key: "system_prompt_flag", ty: Ty::Str, default: None, doc: "flag that takes the role prompt (e.g. --append-system-prompt)" },
-    KeySpec { key: "ready_text", ty: Ty::Str, default: None, doc: "text on screen that shows the agent is ready for input" },
-    KeySpec { key: "env", ty: Ty::StrMap, default: None, doc: "extra environment for the agent" },
+    KeySpec {
+        key: "preset",
+        ty: Ty::Choice(crate::runtime::PRESET_NAMES),
+        default: None,
+        doc: "built-in recipe to start from",
+    },
+    KeySpec {
+        key: "command",
+        ty: Ty::Argv,
+        default: None,
+        doc: "the agent's argument vector",
+    },
+    KeySpec {
+        key: "prompt",
+        ty: Ty::Choice(PROMPT_MODES),
+        default: None,
+        doc: "how the first instruction reaches the agent: argument, file, nudge or none",
+    },
+    KeySpec {
+        key: "system_prompt_flag",
+        ty: Ty::Str,
+        default: None,
+        doc: "flag that takes the role prompt (e.g. --append-system-prompt)",
+    },
+    KeySpec {
+        key: "ready_text",
+        ty: Ty::Str,
+        default: None,
+        doc: "text on screen that shows the agent is ready for input",
+    },
+    KeySpec {
+        key: "env",
+        ty: Ty::StrMap,
+        default: None,
+        doc: "extra environment for the agent",
+    },
 ];
 
 /// Keys of `[roles.<role>]`.
@@ -277,9 +452,7 @@ pub fn is_valid_branch(b: &str) -> bool {
         && !b.contains("..")
         && !b.contains("@{")
         && !b.contains("//")
-        && !b
-            .chars()
-            .any(|c| c.is_control() || " ~^:?*[\\".contains(c))
+        && !b.chars().any(|c| c.is_control() || " ~^:?*[\\".contains(c))
 }
 
 /// A factory or company name: `[a-z0-9-]+`, not starting with `-`.
@@ -301,9 +474,7 @@ fn as_number(item: &toml_edit::Item) -> Option<f64> {
 
 fn as_str_list(item: &toml_edit::Item) -> Option<Vec<String>> {
     let arr = item.as_value()?.as_array()?;
-    arr.iter()
-        .map(|v| v.as_str().map(str::to_string))
-        .collect()
+    arr.iter().map(|v| v.as_str().map(str::to_string)).collect()
 }
 
 /// Validates one item against its type; `Err` is the message (without file:line).
@@ -327,7 +498,9 @@ fn validate(ty: Ty, item: &toml_edit::Item) -> Result<Value, String> {
             let min = if ty == Ty::Count { 1 } else { 0 };
             match item.as_integer() {
                 Some(i) if i >= min && i <= i64::from(u32::MAX) => Ok(Value::Int(i)),
-                Some(i) => Err(format!("must be a whole number of at least {min} (found {i})")),
+                Some(i) => Err(format!(
+                    "must be a whole number of at least {min} (found {i})"
+                )),
                 None => Err(wrong("a whole number")),
             }
         }
@@ -374,10 +547,7 @@ fn validate(ty: Ty, item: &toml_edit::Item) -> Result<Value, String> {
         }
         Ty::Choice(options) => match item.as_str() {
             Some(s) if options.contains(&s) => Ok(Value::Str(s.to_string())),
-            Some(s) => Err(format!(
-                "{s:?} is not one of: {}",
-                options.join(", ")
-            )),
+            Some(s) => Err(format!("{s:?} is not one of: {}", options.join(", "))),
             None => Err(wrong(&format!("one of: {}", options.join(", ")))),
         },
         Ty::Gates => Err("gates are read separately".to_string()),
@@ -444,7 +614,8 @@ impl Config {
             }
         })?;
         let root = doc.as_table();
-        let at = |span: Option<std::ops::Range<usize>>| span.map(|s| line_of(src, s.start)).unwrap_or(1);
+        let at =
+            |span: Option<std::ops::Range<usize>>| span.map(|s| line_of(src, s.start)).unwrap_or(1);
         let invalid = |line: usize, message: String| ConfigError::Invalid {
             file: file.clone(),
             line,
@@ -457,17 +628,30 @@ impl Config {
                     let gates = read_gates(item, src).map_err(|(line, m)| invalid(line, m))?;
                     self.values.insert(
                         "gates".into(),
-                        (Value::Gates(gates), Source::File { path: path.to_path_buf(), line: key_line }),
+                        (
+                            Value::Gates(gates),
+                            Source::File {
+                                path: path.to_path_buf(),
+                                line: key_line,
+                            },
+                        ),
                     );
                 }
                 "runtimes" | "roles" => {
                     let Some(outer) = item.as_table_like() else {
                         return Err(invalid(key_line, format!("[{section}] must be a table")));
                     };
-                    let specs = if section == "runtimes" { RUNTIME_KEYS } else { ROLE_KEYS };
+                    let specs = if section == "runtimes" {
+                        RUNTIME_KEYS
+                    } else {
+                        ROLE_KEYS
+                    };
                     for (name, inner) in outer.iter() {
                         let Some(t) = inner.as_table_like() else {
-                            return Err(invalid(key_line, format!("[{section}.{name}] must be a table")));
+                            return Err(invalid(
+                                key_line,
+                                format!("[{section}.{name}] must be a table"),
+                            ));
                         };
                         if section == "roles" && !ROLES.iter().any(|(r, _)| *r == name) {
                             self.warnings.push(format!(
@@ -480,15 +664,21 @@ impl Config {
                             let line = at(t.key(k).and_then(|k| k.span()).or_else(|| v.span()));
                             let full = format!("{section}.{name}.{k}");
                             match specs.iter().find(|s| s.key == k) {
-                                None => self.warnings.push(format!(
-                                    "{file}:{line}: unknown key {full:?} (ignored)"
-                                )),
+                                None => self
+                                    .warnings
+                                    .push(format!("{file}:{line}: unknown key {full:?} (ignored)")),
                                 Some(spec) => {
                                     let value = validate(spec.ty, v)
                                         .map_err(|m| invalid(line, format!("{full}: {m}")))?;
                                     self.values.insert(
                                         full,
-                                        (value, Source::File { path: path.to_path_buf(), line }),
+                                        (
+                                            value,
+                                            Source::File {
+                                                path: path.to_path_buf(),
+                                                line,
+                                            },
+                                        ),
                                     );
                                 }
                             }
@@ -506,15 +696,21 @@ impl Config {
                         let line = at(t.key(k).and_then(|k| k.span()).or_else(|| v.span()));
                         let full = format!("{section}.{k}");
                         match KEYS.iter().find(|s| s.key == full) {
-                            None => self.warnings.push(format!(
-                                "{file}:{line}: unknown key {full:?} (ignored)"
-                            )),
+                            None => self
+                                .warnings
+                                .push(format!("{file}:{line}: unknown key {full:?} (ignored)")),
                             Some(spec) => {
                                 let value = validate(spec.ty, v)
                                     .map_err(|m| invalid(line, format!("{full}: {m}")))?;
                                 self.values.insert(
                                     full,
-                                    (value, Source::File { path: path.to_path_buf(), line }),
+                                    (
+                                        value,
+                                        Source::File {
+                                            path: path.to_path_buf(),
+                                            line,
+                                        },
+                                    ),
                                 );
                             }
                         }
@@ -528,28 +724,38 @@ impl Config {
     /// The environment layer. `get` is `std::env::var` outside tests.
     pub fn merge_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = get("COMPANY_ROOT").filter(|v| !v.is_empty()) {
-            self.values
-                .insert("company.root".into(), (Value::Str(v), Source::Env("COMPANY_ROOT")));
+            self.values.insert(
+                "company.root".into(),
+                (Value::Str(v), Source::Env("COMPANY_ROOT")),
+            );
         }
         if let Some(v) = get("AGENT_ID").filter(|v| !v.is_empty()) {
             self.values
                 .insert("agent.id".into(), (Value::Str(v), Source::Env("AGENT_ID")));
         }
         if let Some(v) = get("VERMAS_TMUX_SOCKET").filter(|v| !v.is_empty()) {
-            self.values
-                .insert("tmux.socket".into(), (Value::Str(v), Source::Env("VERMAS_TMUX_SOCKET")));
+            self.values.insert(
+                "tmux.socket".into(),
+                (Value::Str(v), Source::Env("VERMAS_TMUX_SOCKET")),
+            );
         }
         if let Some(v) = get("LOG_LEVEL").filter(|v| !v.is_empty()) {
             let up = v.to_ascii_uppercase();
-            let up = if up == "WARNING" { "WARN".to_string() } else { up };
+            let up = if up == "WARNING" {
+                "WARN".to_string()
+            } else {
+                up
+            };
             if !LEVELS.contains(&up.as_str()) {
                 return Err(ConfigError::Env {
                     var: "LOG_LEVEL".into(),
                     message: format!("{v:?} is not one of: {}", LEVELS.join(", ")),
                 });
             }
-            self.values
-                .insert("log.level".into(), (Value::Str(up), Source::Env("LOG_LEVEL")));
+            self.values.insert(
+                "log.level".into(),
+                (Value::Str(up), Source::Env("LOG_LEVEL")),
+            );
         }
         if let Some(v) = get("DEBUG").filter(|v| !v.is_empty()) {
             let on = match v.to_ascii_lowercase().as_str() {
@@ -648,7 +854,8 @@ impl Config {
 
     /// The runtime a role uses.
     pub fn role_runtime(&self, role: &str) -> &str {
-        self.str(&format!("roles.{role}.runtime")).unwrap_or("claude")
+        self.str(&format!("roles.{role}.runtime"))
+            .unwrap_or("claude")
     }
 
     /// Names of `[runtimes.*]` tables configured.
@@ -665,7 +872,8 @@ impl Config {
 }
 
 fn read_gates(item: &toml_edit::Item, src: &str) -> Result<Vec<Gate>, (usize, String)> {
-    let at = |span: Option<std::ops::Range<usize>>| span.map(|s| line_of(src, s.start)).unwrap_or(1);
+    let at =
+        |span: Option<std::ops::Range<usize>>| span.map(|s| line_of(src, s.start)).unwrap_or(1);
     let Some(aot) = item.as_array_of_tables() else {
         return Err((
             at(item.span()),
@@ -682,7 +890,11 @@ fn read_gates(item: &toml_edit::Item, src: &str) -> Result<Vec<Gate>, (usize, St
             let kline = at(t.key(k).and_then(|k| k.span()));
             match k {
                 "name" => match v.as_str() {
-                    Some(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => {
+                    Some(s)
+                        if !s.is_empty()
+                            && s.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+                    {
                         name = Some(s.to_string())
                     }
                     _ => {
@@ -722,7 +934,9 @@ fn read_gates(item: &toml_edit::Item, src: &str) -> Result<Vec<Gate>, (usize, St
                 other => {
                     return Err((
                         kline,
-                        format!("unknown gate key {other:?} (gates take name, command, timeout_seconds)"),
+                        format!(
+                            "unknown gate key {other:?} (gates take name, command, timeout_seconds)"
+                        ),
                     ));
                 }
             }
@@ -779,7 +993,9 @@ mod tests {
         .unwrap();
         assert_eq!(c.count("worker.max_slots_per_factory"), 2);
         assert_eq!(
-            c.source("worker.max_slots_per_factory").unwrap().to_string(),
+            c.source("worker.max_slots_per_factory")
+                .unwrap()
+                .to_string(),
             "/c/f/.work/config.toml:5"
         );
         c.merge_env(&|k| (k == "VERMAS_TMUX_SOCKET").then(|| "priv".to_string()))
@@ -795,7 +1011,9 @@ mod tests {
     fn unknown_keys_warn_with_file_and_line() {
         let c = layer("[worker]\n\nbogus = 1\n[nope]\nx = 2\n").unwrap();
         assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
-        assert!(c.warnings[0].starts_with("/c/.vermas/config.toml:3: unknown key \"worker.bogus\""));
+        assert!(
+            c.warnings[0].starts_with("/c/.vermas/config.toml:3: unknown key \"worker.bogus\"")
+        );
         assert!(c.warnings[1].contains(":5:"));
     }
 
@@ -811,7 +1029,10 @@ mod tests {
         let e = layer("[factory]\nprefix = \"My-P\"\n").unwrap_err();
         assert!(e.to_string().contains("prefix"), "{e}");
         let e = layer("[worker\n").unwrap_err();
-        assert!(e.to_string().starts_with("/c/.vermas/config.toml:1:"), "{e}");
+        assert!(
+            e.to_string().starts_with("/c/.vermas/config.toml:1:"),
+            "{e}"
+        );
         let e = layer("[runtimes.x]\ncommand = []\n").unwrap_err();
         assert!(e.to_string().contains(":2:"), "{e}");
     }
@@ -839,8 +1060,14 @@ mod tests {
 
     #[test]
     fn fractional_intervals_for_tests() {
-        let c = layer("[operations]\npatrol_interval_seconds = 0.2\n[worker]\nidle_timeout_minutes = 0.05\n").unwrap();
-        assert_eq!(c.seconds("operations.patrol_interval_seconds").as_millis(), 200);
+        let c = layer(
+            "[operations]\npatrol_interval_seconds = 0.2\n[worker]\nidle_timeout_minutes = 0.05\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.seconds("operations.patrol_interval_seconds").as_millis(),
+            200
+        );
         assert_eq!(c.minutes("worker.idle_timeout_minutes").as_millis(), 3000);
     }
 
@@ -852,7 +1079,8 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().starts_with("environment variable LOG_LEVEL"));
         let mut c = Config::defaults();
-        c.merge_env(&|k| (k == "DEBUG").then(|| "1".to_string())).unwrap();
+        c.merge_env(&|k| (k == "DEBUG").then(|| "1".to_string()))
+            .unwrap();
         assert!(c.bool("log.debug"));
         assert_eq!(c.str("log.level"), Some("DEBUG"));
     }

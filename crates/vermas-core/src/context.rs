@@ -158,7 +158,11 @@ pub fn open_at(work_dir: &Path, env: &Env) -> Result<StoreContext> {
             .to_string(),
     };
     if config.str("factory.prefix").is_none() || kind == StoreKind::Company {
-        config.set("factory.prefix", Value::Str(prefix.clone()), Source::Default);
+        config.set(
+            "factory.prefix",
+            Value::Str(prefix.clone()),
+            Source::Default,
+        );
     }
     let store = Store::open(
         work_dir,
@@ -192,8 +196,7 @@ pub fn init_standalone(dir: &Path, prefix: &str) -> Result<(PathBuf, bool)> {
         let text = format!(
             "# Work order store settings (wo init). See docs/CLI.md.\n\n[factory]\n# Prefix of new work order ids: {prefix}-k3x9q2\nprefix = \"{prefix}\"\n\n[events]\n# One event file per UTC day under .work/events/ (false: one .work/events.jsonl)\npartition_by_day = true\n"
         );
-        crate::fsutil::atomic_write(&cfg, text.as_bytes())
-            .map_err(|e| StoreError::io(&cfg, e))?;
+        crate::fsutil::atomic_write(&cfg, text.as_bytes()).map_err(|e| StoreError::io(&cfg, e))?;
     }
     Ok((store.dir().to_path_buf(), !existed))
 }

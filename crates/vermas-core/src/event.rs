@@ -209,7 +209,12 @@ pub mod types {
 pub fn summary(data: &RawValue) -> String {
     let v: serde_json::Value = serde_json::from_str(data.get()).unwrap_or_default();
     let s = |k: &str| v.get(k).and_then(|x| x.as_str());
-    let q = |t: &str| format!("{:?}", crate::text::truncate(&crate::text::escape_control(t), 60));
+    let q = |t: &str| {
+        format!(
+            "{:?}",
+            crate::text::truncate(&crate::text::escape_control(t), 60)
+        )
+    };
     let mut parts: Vec<String> = Vec::new();
     for k in ["id", "work_order", "agent", "factory", "name", "session"] {
         if let Some(x) = s(k) {
@@ -236,7 +241,10 @@ pub fn summary(data: &RawValue) -> String {
         parts.push(q(x));
     }
     if let Some(x) = s("reason") {
-        parts.push(format!("({})", crate::text::truncate(&crate::text::escape_control(x), 60)));
+        parts.push(format!(
+            "({})",
+            crate::text::truncate(&crate::text::escape_control(x), 60)
+        ));
     }
     parts.join(" ")
 }
@@ -281,8 +289,7 @@ mod tests {
             actor: "ceo".into(),
             correlation_id: None,
             caused_by: None,
-            data: serde_json::value::to_raw_value(&serde_json::json!({"id":"wo-abc123"}))
-                .unwrap(),
+            data: serde_json::value::to_raw_value(&serde_json::json!({"id":"wo-abc123"})).unwrap(),
         };
         assert_eq!(
             serde_json::to_string(&e).unwrap(),

@@ -114,7 +114,8 @@ pub fn check_store(store: &Store) -> Result<StoreHealth> {
     h.events = outcome.events;
     h.last_seq = outcome.end.seq;
     for i in &outcome.issues {
-        h.problems.push(at(format!(".work/{}", i.file), Some(i.line), &i.problem));
+        h.problems
+            .push(at(format!(".work/{}", i.file), Some(i.line), &i.problem));
     }
     for f in &outcome.torn_tails {
         h.problems.push(at(
@@ -123,7 +124,6 @@ pub fn check_store(store: &Store) -> Result<StoreHealth> {
             "ends with a partial line (a writer died mid-write, or one is writing now); the next write moves it to .work/quarantine/",
         ));
     }
-    drop(visit);
     for (ty, n) in unknown_types {
         h.notes.push(Finding {
             file: None,

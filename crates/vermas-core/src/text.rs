@@ -97,7 +97,10 @@ mod tests {
     fn tables_align() {
         let t = table(
             &["ID", "TITLE"],
-            &[vec!["wo-1".into(), "x".into()], vec!["wo-22".into(), "y".into()]],
+            &[
+                vec!["wo-1".into(), "x".into()],
+                vec!["wo-22".into(), "y".into()],
+            ],
         );
         assert_eq!(t, "ID     TITLE\nwo-1   x\nwo-22  y\n");
     }

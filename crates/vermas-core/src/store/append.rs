@@ -121,10 +121,7 @@ impl<'s> Writer<'s> {
         if !existed {
             fsutil::fsync_dir(&dir).map_err(|e| StoreError::io(&dir, e))?;
         }
-        let mut len = file
-            .metadata()
-            .map_err(|e| StoreError::io(&path, e))?
-            .len();
+        let mut len = file.metadata().map_err(|e| StoreError::io(&path, e))?.len();
         if len > 0 {
             len = self.repair_tail(&path, &file, &name, len)?;
         }
@@ -170,7 +167,13 @@ impl<'s> Writer<'s> {
     }
 
     /// Moves a torn tail (bytes after the last newline) into quarantine and truncates it away.
-    fn repair_tail(&mut self, path: &PathBuf, file: &File, name: &str, len: u64) -> Result<u64> {
+    fn repair_tail(
+        &mut self,
+        path: &std::path::Path,
+        file: &File,
+        name: &str,
+        len: u64,
+    ) -> Result<u64> {
         let complete = complete_len(file, len).map_err(|e| StoreError::io(path, e))?;
         if complete == len {
             return Ok(len);
@@ -316,4 +319,3 @@ fn failpoint_torn_write(file: &File, buf: &[u8]) {
 
 #[cfg(not(debug_assertions))]
 fn failpoint_torn_write(_file: &File, _buf: &[u8]) {}
-

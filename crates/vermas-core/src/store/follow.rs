@@ -18,7 +18,8 @@ impl Store {
             .iter()
             .filter_map(|f| chrono::NaiveDate::parse_from_str(&f.name, "%Y-%m-%d").ok())
             .collect();
-        let mut starts: Vec<Option<chrono::NaiveDate>> = days.iter().rev().map(|d| Some(*d)).collect();
+        let mut starts: Vec<Option<chrono::NaiveDate>> =
+            days.iter().rev().map(|d| Some(*d)).collect();
         if starts.is_empty() || files.iter().any(|f| f.name == "events") {
             starts = vec![None];
         } else {

@@ -184,7 +184,7 @@ impl Store {
     }
 
     /// The live day partitions (not archived), oldest first.
-    pub(crate) fn live_partitions(&self) -> Result<Vec<LogFile>> {
+    pub fn live_partitions(&self) -> Result<Vec<LogFile>> {
         Ok(self
             .log_files()?
             .into_iter()
@@ -252,13 +252,13 @@ impl Store {
 }
 
 /// The line that ends at `from.offset` must be the event the checkpoint names.
-fn verify_checkpoint(lf: &LogFile, from: &Checkpoint) -> std::result::Result<(), CheckpointMismatch> {
+fn verify_checkpoint(
+    lf: &LogFile,
+    from: &Checkpoint,
+) -> std::result::Result<(), CheckpointMismatch> {
     let mismatch = |why: &str| CheckpointMismatch(format!("{}: {why}", lf.name));
     let file = File::open(&lf.path).map_err(|e| mismatch(&e.to_string()))?;
-    let len = file
-        .metadata()
-        .map_err(|e| mismatch(&e.to_string()))?
-        .len();
+    let len = file.metadata().map_err(|e| mismatch(&e.to_string()))?.len();
     if from.offset == 0 || from.offset > len {
         return Err(mismatch("file is shorter than the checkpoint"));
     }
@@ -348,7 +348,8 @@ fn scan_file(
             let ev = match serde_json::from_slice::<EventRef>(raw) {
                 Ok(ev) => ev,
                 Err(e) => {
-                    out.issues.push(issue(format!("unreadable line skipped ({e})")));
+                    out.issues
+                        .push(issue(format!("unreadable line skipped ({e})")));
                     continue;
                 }
             };

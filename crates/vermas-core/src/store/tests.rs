@@ -96,7 +96,11 @@ fn torn_tail_is_quarantined_and_nothing_acknowledged_is_lost() {
     drop(f);
     let mut w = store.lock().unwrap();
     w.append(vec![ev(3)]).unwrap();
-    assert!(w.warnings.iter().any(|m| m.contains("torn")), "{:?}", w.warnings);
+    assert!(
+        w.warnings.iter().any(|m| m.contains("torn")),
+        "{:?}",
+        w.warnings
+    );
     drop(w);
     let (seqs, issues) = all_events(&store);
     assert_eq!(seqs, vec![1, 2, 3]);
@@ -298,7 +302,12 @@ fn archive_moves_old_partitions_and_reads_still_work() {
     let cutoff = (chrono::Utc::now() - chrono::Duration::days(7)).date_naive();
     let moved = store.archive_before(cutoff).unwrap();
     assert_eq!(moved.len(), 1);
-    assert!(store.archive_dir().join(format!("{}.jsonl", moved[0])).is_file());
+    assert!(
+        store
+            .archive_dir()
+            .join(format!("{}.jsonl", moved[0]))
+            .is_file()
+    );
     assert_eq!(all_events(&store).0, vec![1, 2]);
     store.append(vec![ev(3)]).unwrap();
     assert_eq!(all_events(&store).0, vec![1, 2, 3]);

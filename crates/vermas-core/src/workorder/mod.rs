@@ -34,7 +34,9 @@ pub fn history(
         }
         Ok(())
     };
-    store.scan(&crate::store::Checkpoint::default(), since, &mut visit)?.ok();
+    store
+        .scan(&crate::store::Checkpoint::default(), since, &mut visit)?
+        .ok();
     Ok(out)
 }
 

@@ -51,7 +51,11 @@ pub fn validate_description(d: &str) -> Result<(), WorkOrderError> {
 
 pub fn validate_label(l: &str) -> Result<(), WorkOrderError> {
     let n = l.chars().count();
-    if n == 0 || n > MAX_LABEL_CHARS || l.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',') {
+    if n == 0
+        || n > MAX_LABEL_CHARS
+        || l.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',')
+    {
         return Err(invalid(format!(
             "label {l:?} is not valid: 1 to {MAX_LABEL_CHARS} characters, no spaces, commas or control characters"
         )));

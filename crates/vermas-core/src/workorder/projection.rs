@@ -213,10 +213,8 @@ impl Projection for WorkOrders {
                         wo.assignee = None;
                         wo.incarnation = None;
                     }
-                    Status::Rework | Status::Blocked | Status::Failed => {
-                        if s.reason.is_some() {
-                            wo.last_failure = s.reason;
-                        }
+                    Status::Rework | Status::Blocked | Status::Failed if s.reason.is_some() => {
+                        wo.last_failure = s.reason;
                     }
                     Status::Cancelled => wo.close_reason = s.reason,
                     _ => {}

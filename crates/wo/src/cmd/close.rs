@@ -19,7 +19,10 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     let mut groups: Vec<(vermas_core::context::StoreContext, Vec<String>)> = Vec::new();
     for id in &a.ids {
         let c = ctx::open_for(g, id)?;
-        match groups.iter_mut().find(|(gc, _)| gc.store.dir() == c.store.dir()) {
+        match groups
+            .iter_mut()
+            .find(|(gc, _)| gc.store.dir() == c.store.dir())
+        {
             Some((_, ids)) => ids.push(id.clone()),
             None => groups.push((c, vec![id.clone()])),
         }

@@ -82,7 +82,9 @@ pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
                 .map(|o| edge(&o.id))
                 .collect();
             if json {
-                print::json(&serde_json::json!({ "id": id, "depends_on": needs, "needed_by": needed_by }))?;
+                print::json(
+                    &serde_json::json!({ "id": id, "depends_on": needs, "needed_by": needed_by }),
+                )?;
                 return Ok(ExitCode::SUCCESS);
             }
             let show = |e: &Edge| {

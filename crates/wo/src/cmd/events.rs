@@ -90,7 +90,9 @@ pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
             let c = g.open()?;
             let mut picked: Vec<(Vec<u8>, Option<Event>)> = Vec::new();
             let mut visit = |ev: &EventRef<'_>, info: &LineInfo<'_>| {
-                if kind.as_deref().is_some_and(|k| !event::type_matches(k, &ev.event_type))
+                if kind
+                    .as_deref()
+                    .is_some_and(|k| !event::type_matches(k, &ev.event_type))
                     || actor.as_deref().is_some_and(|a| a != ev.actor)
                     || since.is_some_and(|s| {
                         vermas_core::clock::parse_timestamp(&ev.timestamp).is_none_or(|t| t < s)
@@ -114,7 +116,11 @@ pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
             };
             let out = c
                 .store
-                .scan(&Checkpoint::default(), since.map(|s| s.date_naive()), &mut visit)?
+                .scan(
+                    &Checkpoint::default(),
+                    since.map(|s| s.date_naive()),
+                    &mut visit,
+                )?
                 .map_err(|m| Error::failure(m.0))?;
             ctx::warn_issues(&out.issues);
             if let Some(n) = limit {
@@ -221,7 +227,11 @@ pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
             };
             let out = c
                 .store
-                .scan(&Checkpoint::default(), since.map(|s| s.date_naive()), &mut visit)?
+                .scan(
+                    &Checkpoint::default(),
+                    since.map(|s| s.date_naive()),
+                    &mut visit,
+                )?
                 .map_err(|m| Error::failure(m.0))?;
             let span_hours = match (&first, &last) {
                 (Some(a), Some(b)) => match (
@@ -269,7 +279,7 @@ pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
         }
         Command::Archive { older_than } => {
             let c = g.open()?;
-            if !c.store.partition_by_day() && !c.store.events_dir().is_dir() {
+            if !c.store.partition_by_day() && c.store.live_partitions()?.is_empty() {
                 eprintln!(
                     "Nothing to archive: the log is one file ([events] partition_by_day = false)."
                 );

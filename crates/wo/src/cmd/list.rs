@@ -76,7 +76,8 @@ pub fn write_json_lines(lines: &[&[u8]]) -> Result<()> {
     let io = |e: std::io::Error| Error::failure(format!("writing output: {e}"));
     out.write_all(b"[").map_err(io)?;
     for (i, l) in lines.iter().enumerate() {
-        out.write_all(if i == 0 { b"\n" } else { b",\n" }).map_err(io)?;
+        out.write_all(if i == 0 { b"\n" } else { b",\n" })
+            .map_err(io)?;
         out.write_all(l).map_err(io)?;
     }
     out.write_all(if lines.is_empty() { b"]\n" } else { b"\n]\n" })

@@ -59,7 +59,11 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     let wos = ctx::work_orders(&c)?;
     let wo = ctx::require(&wos.state, &a.id)?;
     let all = wos.state.all();
-    let blockers: Vec<Related> = wo.depends_on.iter().map(|d| related(&wos.state, d)).collect();
+    let blockers: Vec<Related> = wo
+        .depends_on
+        .iter()
+        .map(|d| related(&wos.state, d))
+        .collect();
     let blocks: Vec<Related> = all
         .iter()
         .filter(|o| o.depends_on.contains(&wo.id))
@@ -83,14 +87,22 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
         })
         .map(|_| ExitCode::SUCCESS);
     }
-    let dash = |o: &Option<String>| o.as_deref().map(escape_control).unwrap_or_else(|| "-".into());
+    let dash = |o: &Option<String>| {
+        o.as_deref()
+            .map(escape_control)
+            .unwrap_or_else(|| "-".into())
+    };
     println!("{}  {}", wo.id, escape_control(&wo.title));
     println!("  status:     {}", wo.status);
     println!("  type:       {}    priority: P{}", wo.kind, wo.priority);
     if !wo.labels.is_empty() {
         println!(
             "  labels:     {}",
-            wo.labels.iter().map(|l| escape_control(l)).collect::<Vec<_>>().join(", ")
+            wo.labels
+                .iter()
+                .map(|l| escape_control(l))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     println!("  assignee:   {}", dash(&wo.assignee));
