@@ -251,3 +251,248 @@ pub fn read_events(work: &Path) -> Vec<serde_json::Value> {
     }
     out
 }
+
+/// Runs git in `dir` with a test identity; panics with git's message on failure.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A company with one factory `myproject` (prefix `mp`) cloned from a small repository, its
+/// workers running one of the scripted agents of `tests/agents/`.
+pub struct World {
+    pub sb: Sandbox,
+    pub root: PathBuf,
+    pub origin: PathBuf,
+}
+
+impl World {
+    /// `agent` is a script name in `tests/agents/` (with arguments after spaces, e.g.
+    /// `hang.sh commit`); `factory_extra` is appended to the factory's config.toml.
+    pub fn new(agent: &str, factory_extra: &str) -> World {
+        let sb = Sandbox::new();
+        let origin = sb.path().join("origin");
+        std::fs::create_dir_all(&origin).unwrap();
+        git(&origin, &["init", "-q", "-b", "main"]);
+        std::fs::write(origin.join("README.md"), "# sample\n").unwrap();
+        // The gate the QA tests configure: answer.txt, when present, must say `right`.
+        std::fs::write(
+            origin.join("check.sh"),
+            "#!/bin/sh\nfor f in answer*.txt; do\n  [ -f \"$f\" ] || continue\n  test \"$(cat \"$f\")\" = right || { echo \"$f says $(cat \"$f\"), expected right\"; exit 1; }\ndone\necho checks passed\n",
+        )
+        .unwrap();
+        git(&origin, &["add", "."]);
+        git(&origin, &["commit", "-qm", "initial"]);
+        let root = sb.path().join("company");
+        sb.co(&["init", root.to_str().unwrap()]).ok();
+        let root = root.canonicalize().unwrap();
+        let w = World { sb, root, origin };
+        w.co(&[
+            "factory",
+            "add",
+            "myproject",
+            w.origin.to_str().unwrap(),
+            "--prefix",
+            "mp",
+        ])
+        .ok();
+        let mut parts = agent.split(' ');
+        let script = agents_dir().join(parts.next().unwrap());
+        let mut argv = vec!["bash".to_string(), script.display().to_string()];
+        argv.extend(parts.map(str::to_string));
+        let argv: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
+        w.append_factory_config(&format!(
+            "\n[runtimes.scripted]\ncommand = [{}]\n\n[roles.worker]\nruntime = \"scripted\"\n\n{factory_extra}\n",
+            argv.join(", ")
+        ));
+        w
+    }
+
+    /// Short intervals for the autonomous loop (operations, supervisor, QA).
+    pub fn fast(self) -> World {
+        self.edit_company_config(
+            "patrol_interval_seconds = 60",
+            "patrol_interval_seconds = 0.3",
+        );
+        self.edit_company_config(
+            "restart_backoff_initial_seconds = 2",
+            "restart_backoff_initial_seconds = 0.2",
+        );
+        self.edit_company_config(
+            "restart_backoff_max_seconds = 300",
+            "restart_backoff_max_seconds = 5",
+        );
+        self
+    }
+
+    /// The gate `sh check.sh` (every answer*.txt must say right).
+    pub const CHECK_GATE: &'static str =
+        "[[gates]]\nname = \"check\"\ncommand = \"sh check.sh\"\ntimeout_seconds = 30\n";
+
+    /// `co operations start`, checked.
+    pub fn start_operations(&self) {
+        let out = self.co(&["operations", "start"]);
+        assert!(out.ok().contains("Operations started"), "{}", out.stdout);
+    }
+
+    /// Commits on the factory's target branch (`main`), as if merged from elsewhere.
+    pub fn target_log(&self) -> Vec<String> {
+        git(&self.factory_dir(), &["log", "--format=%s", "main"])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Adds another factory cloned from the same origin, running `agent` (as in [`World::new`]).
+    pub fn add_factory(&self, name: &str, prefix: &str, agent: &str, extra: &str) -> PathBuf {
+        self.co(&[
+            "factory",
+            "add",
+            name,
+            self.origin.to_str().unwrap(),
+            "--prefix",
+            prefix,
+        ])
+        .ok();
+        let dir = self.root.join(name);
+        let script = agents_dir().join(agent);
+        let p = dir.join(".work/config.toml");
+        let mut cfg = std::fs::read_to_string(&p).unwrap();
+        cfg.push_str(&format!(
+            "\n[runtimes.scripted]\ncommand = [\"bash\", {:?}]\n\n[roles.worker]\nruntime = \"scripted\"\n\n{extra}\n",
+            script.display().to_string()
+        ));
+        std::fs::write(&p, cfg).unwrap();
+        dir
+    }
+
+    /// `wo` in another factory's directory.
+    pub fn wo_in(&self, factory: &str, args: &[&str]) -> Out {
+        self.sb.run_in(&self.root.join(factory), "wo", args)
+    }
+
+    pub fn factory_dir(&self) -> PathBuf {
+        self.root.join("myproject")
+    }
+
+    pub fn append_factory_config(&self, text: &str) {
+        let p = self.factory_dir().join(".work/config.toml");
+        let mut cfg = std::fs::read_to_string(&p).unwrap();
+        cfg.push_str(text);
+        std::fs::write(&p, cfg).unwrap();
+    }
+
+    /// Replaces text in the company config (e.g. a default value).
+    pub fn edit_company_config(&self, from: &str, to: &str) {
+        let p = self.root.join(".vermas/config.toml");
+        let cfg = std::fs::read_to_string(&p).unwrap();
+        assert!(cfg.contains(from), "company config has no {from:?}");
+        std::fs::write(&p, cfg.replacen(from, to, 1)).unwrap();
+    }
+
+    pub fn co(&self, args: &[&str]) -> Out {
+        self.sb.run_in(&self.root, "co", args)
+    }
+
+    /// `wo` in the factory directory (the factory's store).
+    pub fn wo(&self, args: &[&str]) -> Out {
+        self.sb.run_in(&self.factory_dir(), "wo", args)
+    }
+
+    /// Creates a work order in the factory; returns its id.
+    pub fn create(&self, title: &str, extra: &[&str]) -> String {
+        let mut args = vec!["create", "--title", title];
+        args.extend_from_slice(extra);
+        created_id(&self.wo(&args))
+    }
+
+    pub fn status_of(&self, id: &str) -> String {
+        self.wo(&["show", id, "--json"]).json()["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Waits until the work order has `status` (panics with its history after `secs`).
+    pub fn wait_status(&self, id: &str, status: &str, secs: u64) {
+        let start = Instant::now();
+        loop {
+            let s = self.status_of(id);
+            if s == status {
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(secs) {
+                let replay = self.wo(&["events", "replay", id]).stdout;
+                panic!("{id} is {s}, not {status}, after {secs}s\n{replay}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Events of the factory store.
+    pub fn factory_events(&self) -> Vec<serde_json::Value> {
+        read_events(&self.factory_dir().join(".work"))
+    }
+
+    pub fn company_events(&self) -> Vec<serde_json::Value> {
+        read_events(&self.root.join(".work"))
+    }
+
+    pub fn tmux(&self, args: &[&str]) -> Out {
+        self.sb.tmux(args)
+    }
+
+    pub fn sessions(&self) -> Vec<String> {
+        let o = self.tmux(&["list-sessions", "-F", "#{session_name}"]);
+        if o.code != 0 {
+            return Vec::new();
+        }
+        o.stdout.lines().map(str::to_string).collect()
+    }
+
+    /// The visible text of a session.
+    pub fn pane(&self, session: &str) -> String {
+        self.tmux(&["capture-pane", "-p", "-J", "-t", &format!("={session}:")])
+            .stdout
+    }
+
+    /// Waits until a session's screen contains `text`.
+    pub fn wait_pane(&self, session: &str, text: &str, secs: u64) -> String {
+        let start = Instant::now();
+        loop {
+            let last = self.pane(session);
+            if last.contains(text) {
+                return last;
+            }
+            if start.elapsed() > Duration::from_secs(secs) {
+                panic!("{session} never showed {text:?} in {secs}s; screen:\n{last}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn wait_no_session(&self, session: &str, secs: u64) {
+        wait_for(
+            Duration::from_secs(secs),
+            &format!("{session} to end"),
+            || (!self.sessions().iter().any(|s| s == session)).then_some(()),
+        );
+    }
+}

@@ -1,15 +1,99 @@
 //! `co`: the company. Parses arguments, calls `vermas_core`, prints.
 
-use clap::Parser;
+mod cmd;
+mod ctx;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
     name = "co",
     version,
-    about = "The company: factories, dispatch, workers, operations"
+    about = "The company: factories, dispatch, workers, mail, operations",
+    after_help = "The company is $COMPANY_ROOT, else the nearest directory above holding .vermas/config.toml, else ~/company. Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 permission, 5 conflict."
 )]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _cli = Cli::parse();
+#[derive(Subcommand)]
+enum Command {
+    /// Watch a whole demo company work: no API key, no network, cleans up after itself
+    Demo(cmd::demo::Args),
+    /// Make a company here (or in DIR): .vermas/config.toml, .work/, ceo/, logs/
+    Init(cmd::init::Args),
+    /// Factories: add a project, list them, show one
+    #[command(subcommand)]
+    Factory(cmd::factory::Command),
+    /// Effective configuration and where each value comes from
+    #[command(subcommand)]
+    Config(cmd::config::Command),
+    /// Give a work order to a worker in a factory (queued when no slot is free)
+    Dispatch(cmd::dispatch::Args),
+    /// Workers: list, status, spawn, kill, done
+    #[command(subcommand)]
+    Worker(cmd::worker::Command),
+    /// What this agent must do now (set and clear by hand with subcommands)
+    Assignment(cmd::assignment::Args),
+    /// Send mail to an agent (ceo, myproject/supervisor, myproject/workers/slot0, …)
+    Send(cmd::send::Args),
+    /// This agent's mail (AGENT_ID, or ceo): urgent first, then oldest
+    Inbox(cmd::inbox::Args),
+    /// Show a message and mark it read
+    Read(cmd::read::Args),
+    /// Archive a message
+    Archive(cmd::archive::Args),
+    /// Type a message into an agent's session (literally; checked that it landed)
+    Nudge(cmd::nudge::Args),
+    /// Company overview: factories, agents, slots, queues, mail
+    Status(cmd::status::Args),
+    /// Check tmux, git, runtimes, config, stores, assignments, worktrees, sessions
+    Doctor(cmd::doctor::Args),
+    /// Role context, assignment and unread mail, for agent hooks
+    Prime(cmd::prime::Args),
+    /// Start (or attach to) the CEO session
+    Ceo(cmd::ceo::Args),
+    /// The watchdog that keeps supervisors and QA alive
+    #[command(subcommand)]
+    Operations(cmd::operations::Command),
+    /// The built-in supervisor loop of a factory
+    #[command(subcommand)]
+    Supervisor(cmd::supervisor::Command),
+    /// The built-in QA merge queue of a factory
+    #[command(subcommand)]
+    Qa(cmd::qa::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(a) => cmd::demo::run(a),
+        Command::Init(a) => cmd::init::run(a),
+        Command::Factory(c) => cmd::factory::run(c),
+        Command::Config(c) => cmd::config::run(c),
+        Command::Dispatch(a) => cmd::dispatch::run(a),
+        Command::Worker(c) => cmd::worker::run(c),
+        Command::Assignment(a) => cmd::assignment::run(a),
+        Command::Send(a) => cmd::send::run(a),
+        Command::Inbox(a) => cmd::inbox::run(a),
+        Command::Read(a) => cmd::read::run(a),
+        Command::Archive(a) => cmd::archive::run(a),
+        Command::Nudge(a) => cmd::nudge::run(a),
+        Command::Status(a) => cmd::status::run(a),
+        Command::Doctor(a) => cmd::doctor::run(a),
+        Command::Prime(a) => cmd::prime::run(a),
+        Command::Ceo(a) => cmd::ceo::run(a),
+        Command::Operations(c) => cmd::operations::run(c),
+        Command::Supervisor(c) => cmd::supervisor::run(c),
+        Command::Qa(c) => cmd::qa::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", vermas_core::text::escape_control(e.message()));
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
 }

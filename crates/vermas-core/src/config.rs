@@ -265,6 +265,12 @@ pub const KEYS: &[KeySpec] = &[
         doc: "branch QA merges into",
     },
     KeySpec {
+        key: "factory.push",
+        ty: Ty::Bool,
+        default: Some("false"),
+        doc: "push the target branch to origin after each merge",
+    },
+    KeySpec {
         key: "verification.enabled",
         ty: Ty::Bool,
         default: Some("true"),

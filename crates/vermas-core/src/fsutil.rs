@@ -42,6 +42,22 @@ pub fn ensure_dir(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Like [`ensure_dir`] for every missing level of `path` (each made 0700, none a symlink).
+pub fn ensure_dir_all(path: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    for a in path.ancestors() {
+        match fs::symlink_metadata(a) {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(a),
+            Err(e) => return Err(e),
+        }
+    }
+    for d in missing.into_iter().rev() {
+        ensure_dir(d)?;
+    }
+    ensure_dir(path)
+}
+
 /// Opens for appending: `O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC`, mode 0600.
 pub fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new()

@@ -4,7 +4,8 @@
 use crate::error::Result;
 use crate::event::{EventRef, types};
 use crate::mail::Messages;
-use crate::store::{Checkpoint, LineInfo, Loaded, Projection, Store};
+use crate::slots::Slots;
+use crate::store::{Checkpoint, LineInfo, Loaded, Projection, Store, StoreError};
 use crate::workorder::WorkOrders;
 use serde::Serialize;
 
@@ -54,9 +55,10 @@ pub struct StoreHealth {
 }
 
 #[derive(Default)]
-struct Rebuilt {
+struct Fresh {
     wos: WorkOrders,
     msgs: Messages,
+    slots: Slots,
 }
 
 /// Checks a store thoroughly (reads the whole log once).
@@ -74,7 +76,7 @@ pub fn check_store(store: &Store) -> Result<StoreHealth> {
         .map(|m| m.len())
         .sum();
 
-    let mut rb = Rebuilt::default();
+    let mut rb = Fresh::default();
     let mut wo_issues = Vec::new();
     let mut msg_issues = Vec::new();
     let mut unknown_types = std::collections::BTreeMap::<String, u64>::new();
@@ -98,6 +100,7 @@ pub fn check_store(store: &Store) -> Result<StoreHealth> {
         {
             msg_issues.push((info.line, e));
         }
+        let _ = rb.slots.apply(ev);
         Ok(())
     };
     let outcome = match store.scan(&Checkpoint::default(), None, &mut visit)? {
@@ -155,8 +158,16 @@ pub fn check_store(store: &Store) -> Result<StoreHealth> {
         caught_up: 0,
         rebuilt: None,
     };
+    let rebuilt_slots = Loaded {
+        state: rb.slots,
+        checkpoint: outcome.end.clone(),
+        issues: Vec::new(),
+        caught_up: 0,
+        rebuilt: None,
+    };
     compare_projection(store, &rebuilt_wos, &mut h)?;
     compare_projection(store, &rebuilt_msgs, &mut h)?;
+    compare_projection(store, &rebuilt_slots, &mut h)?;
 
     // Dangling references.
     let wos = &rebuilt_wos.state;
@@ -213,13 +224,23 @@ fn compare_projection<P: Projection>(
             None,
             format!("cannot be used ({why}); run `wo rebuild-projections`"),
         )),
-        Ok(mut loaded) => {
-            // Compare state only: the issue lists may differ in what each reader saw.
-            loaded.issues.clear();
-            let a = store.render(&loaded)?;
-            let b = store.render(rebuilt)?;
-            if a != b {
-                let line = first_difference(&a, &b);
+        Ok(loaded) => {
+            if !store.same_state(&loaded, rebuilt)? {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                loaded
+                    .state
+                    .write_records(&mut a)
+                    .map_err(StoreError::from)?;
+                rebuilt
+                    .state
+                    .write_records(&mut b)
+                    .map_err(StoreError::from)?;
+                // +1: the header is line 1.
+                let line = if a == b {
+                    1
+                } else {
+                    first_difference(&a, &b) + 1
+                };
                 h.problems.push(at(
                     file,
                     Some(line),
@@ -242,4 +263,57 @@ fn first_difference(a: &[u8], b: &[u8]) -> u64 {
         }
     }
     line
+}
+
+/// Rebuilds every projection file whose state differs from a fresh rebuild (or cannot be
+/// used); returns the file names rebuilt.
+pub fn rebuild_mismatched(store: &Store) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    if fix_one::<WorkOrders>(store)? {
+        out.push(format!("{}.jsonl", WorkOrders::NAME));
+    }
+    if fix_one::<Messages>(store)? {
+        out.push(format!("{}.jsonl", Messages::NAME));
+    }
+    if fix_one::<Slots>(store)? {
+        out.push(format!("{}.jsonl", Slots::NAME));
+    }
+    Ok(out)
+}
+
+fn fix_one<P: Projection>(store: &Store) -> Result<bool> {
+    let rebuilt = store.rebuild::<P>()?;
+    let differs = match store.load_file::<P>()? {
+        Err(why) => why != "missing",
+        Ok(l) => !store.same_state(&l, &rebuilt)?,
+    };
+    if differs {
+        store.save(&rebuilt)?;
+    }
+    Ok(differs)
+}
+
+/// What `wo rebuild-projections` rebuilt.
+#[derive(Debug, Clone, Copy)]
+pub struct Rebuilt {
+    pub work_orders: usize,
+    pub messages: usize,
+    pub slots: usize,
+    pub seq: u64,
+}
+
+/// Rebuilds and saves every projection of a store.
+pub fn rebuild_all(store: &Store) -> Result<Rebuilt> {
+    let wos = store.rebuild::<WorkOrders>()?;
+    store.save(&wos)?;
+    let msgs = store.rebuild::<Messages>()?;
+    store.save(&msgs)?;
+    let slots = store.rebuild::<Slots>()?;
+    store.save(&slots)?;
+    Ok(Rebuilt {
+        work_orders: wos.state.len(),
+        messages: msgs.state.len(),
+        slots: slots.state.len(),
+        seq: wos.checkpoint.seq,
+    })
 }

@@ -205,3 +205,235 @@ impl Projection for Messages {
         Ok(())
     }
 }
+
+/// A message id not used yet in this store.
+pub fn unused_message_id(store: &crate::store::Store) -> crate::Result<String> {
+    let msgs = store.load::<Messages>()?.state;
+    loop {
+        let id = crate::ids::new_message_id();
+        if !msgs.contains(&id) {
+            return Ok(id);
+        }
+    }
+}
+
+/// Longest subject, in characters.
+pub const MAX_SUBJECT_CHARS: usize = 200;
+/// Largest body, in bytes.
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
+
+/// What `co send` asks for.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub kind: String,
+    pub priority: MailPriority,
+    pub meta: BTreeMap<String, String>,
+}
+
+/// Checks an address names something that exists in this company, and returns it with the
+/// store its mail lives in.
+pub fn resolve_address(
+    company: &crate::company::Company,
+    addr: &str,
+) -> crate::Result<(crate::agent::AgentId, crate::store::Store)> {
+    use crate::agent::AgentId;
+    let agent = AgentId::parse(addr)?;
+    match &agent {
+        AgentId::Ceo | AgentId::Operations => Ok((agent, company.store()?)),
+        AgentId::Supervisor { factory } | AgentId::Qa { factory } => {
+            let f = company.factory(factory)?;
+            Ok((agent.clone(), f.store()?))
+        }
+        AgentId::Worker { factory, slot } => {
+            let f = company.factory(factory)?;
+            if *slot >= f.max_slots() {
+                return Err(crate::Error::not_found(format!(
+                    "{addr}: {factory} has slots 0 to {}",
+                    f.max_slots() - 1
+                )));
+            }
+            Ok((agent.clone(), f.store()?))
+        }
+        AgentId::Team { factory, name } => {
+            let f = company.factory(factory)?;
+            if !f.dir.join("teams").join(name).is_dir() {
+                return Err(crate::Error::not_found(format!(
+                    "{addr}: {factory} has no team {name}"
+                )));
+            }
+            Ok((agent.clone(), f.store()?))
+        }
+    }
+}
+
+fn validate(out: &Outgoing) -> Result<(), MailError> {
+    if out.subject.trim().is_empty() {
+        return Err(MailError::Invalid(
+            "subject is empty; give one with -s".into(),
+        ));
+    }
+    if out.subject.contains(['\n', '\r']) {
+        return Err(MailError::Invalid(
+            "subject must be one line; put details in -m".into(),
+        ));
+    }
+    if out.subject.chars().count() > MAX_SUBJECT_CHARS {
+        return Err(MailError::Invalid(format!(
+            "subject is longer than {MAX_SUBJECT_CHARS} characters"
+        )));
+    }
+    if out.body.len() > MAX_BODY_BYTES {
+        return Err(MailError::Invalid(format!(
+            "body is {} bytes; the limit is {MAX_BODY_BYTES}",
+            out.body.len()
+        )));
+    }
+    let word = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    };
+    if !word(&out.kind) {
+        return Err(MailError::Invalid(format!(
+            "type {:?} must be a word of letters, digits, '_', '-' or '.'",
+            out.kind
+        )));
+    }
+    for k in out.meta.keys() {
+        if !word(k) {
+            return Err(MailError::Invalid(format!(
+                "meta key {k:?} must be a word of letters, digits, '_', '-' or '.'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Sends a message: one `mail.sent` in the recipient's store. Returns its id and recipient.
+pub fn send(
+    company: &crate::company::Company,
+    out: &Outgoing,
+    actor: &str,
+) -> crate::Result<(String, crate::agent::AgentId)> {
+    validate(out)?;
+    let (to, store) = resolve_address(company, &out.to)?;
+    let mut w = store.lock()?;
+    let id = unused_message_id(&store)?;
+    let sent = Sent {
+        id: id.clone(),
+        from: out.from.clone(),
+        to: to.to_string(),
+        subject: out.subject.clone(),
+        body: out.body.clone(),
+        kind: out.kind.clone(),
+        priority: out.priority,
+        meta: out.meta.clone(),
+    };
+    w.append(vec![crate::dispatch::ev(types::MAIL_SENT, actor, &sent)?])?;
+    w.report_warnings();
+    Ok((id, to))
+}
+
+/// Finds a message by id: in the store of `me` first, then anywhere in the company.
+pub fn find(
+    company: &crate::company::Company,
+    me: &crate::agent::AgentId,
+    id: &str,
+) -> crate::Result<(crate::store::Store, Message)> {
+    let mut stores = Vec::new();
+    if let Some(f) = me.factory() {
+        stores.push(company.factory(f)?.store()?);
+    }
+    stores.push(company.store()?);
+    for f in company.factories()? {
+        stores.push(f.store()?);
+    }
+    for s in stores {
+        if let Some(m) = s.load::<Messages>()?.state.get(id) {
+            let m = m.clone();
+            return Ok((s, m));
+        }
+    }
+    Err(MailError::NotFound(crate::text::escape_control(id)).into())
+}
+
+/// Marks a message read or archived (`mail.read` / `mail.archived`), once.
+pub fn mark(
+    store: &crate::store::Store,
+    id: &str,
+    archived: bool,
+    actor: &str,
+) -> crate::Result<bool> {
+    let mut w = store.lock()?;
+    let msgs = store.load::<Messages>()?.state;
+    let m = msgs
+        .get(id)
+        .ok_or_else(|| MailError::NotFound(id.to_string()))?;
+    let already = if archived {
+        m.archived_at.is_some()
+    } else {
+        m.read_at.is_some()
+    };
+    if already {
+        return Ok(false);
+    }
+    let ty = if archived {
+        types::MAIL_ARCHIVED
+    } else {
+        types::MAIL_READ
+    };
+    w.append(vec![crate::dispatch::ev(
+        ty,
+        actor,
+        &Marked { id: id.to_string() },
+    )?])?;
+    w.report_warnings();
+    Ok(true)
+}
+
+/// After mail arrives for an agent that runs an agent CLI in tmux and is idle, types a short
+/// note telling it to check `co inbox` (the subject and body are never typed).
+pub fn nudge_if_idle(
+    company: &crate::company::Company,
+    to: &crate::agent::AgentId,
+    from: &str,
+    msg_id: &str,
+    actor: &str,
+) -> crate::Result<Option<crate::tmux::NudgeOutcome>> {
+    let role = to.role().as_str();
+    let runtime = match to.factory() {
+        Some(f) => company.factory(f)?.config.role_runtime(role).to_string(),
+        None => company.config.role_runtime(role).to_string(),
+    };
+    if runtime == crate::runtime::BUILTIN || to.role() == crate::agent::Role::Operations {
+        return Ok(None);
+    }
+    let tmux = company.tmux();
+    let Some(s) = tmux.session(&to.session())? else {
+        return Ok(None);
+    };
+    if s.company != company.tag() || s.pane_dead {
+        return Ok(None);
+    }
+    let idle = chrono::Utc::now().timestamp() - s.activity;
+    if idle < 2 {
+        return Ok(None);
+    }
+    let text = format!(
+        "You have new mail from {} ({}). Run `co inbox` to read it.",
+        crate::text::escape_control(from),
+        msg_id
+    );
+    let out = tmux.nudge(&to.session(), &text)?;
+    let store = match to.factory() {
+        Some(f) => company.factory(f)?.store()?,
+        None => company.store()?,
+    };
+    crate::dispatch::record_nudge(&store, actor, to, &out, &text, Some("mail"))?;
+    Ok(Some(out))
+}

@@ -8,6 +8,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 /// One file of the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,6 +282,288 @@ fn verify_checkpoint(
 }
 
 const READ_CHUNK: usize = 4 << 20;
+/// A chunk holding at least this many bytes of whole lines is parsed on two threads.
+const PARALLEL_MIN: usize = 1 << 20;
+
+/// One line of a chunk, parsed ahead of the in-order pass (which may run on another thread).
+enum Parsed<'a> {
+    Blank,
+    Bad(serde_json::Error),
+    Event(EventRef<'a>),
+}
+
+fn parse_line(raw: &[u8]) -> Parsed<'_> {
+    if raw.iter().all(|b| b.is_ascii_whitespace()) {
+        return Parsed::Blank;
+    }
+    match serde_json::from_slice::<EventRef>(raw) {
+        Ok(ev) => Parsed::Event(ev),
+        Err(e) => Parsed::Bad(e),
+    }
+}
+
+/// Parses every line of `lines` (which ends with `\n`).
+fn parse_lines(lines: &[u8]) -> Vec<(&[u8], Parsed<'_>)> {
+    let mut out = Vec::with_capacity(lines.len() / 256 + 1);
+    let mut pos = 0;
+    while let Some(nl) = memchr::memchr(b'\n', &lines[pos..]) {
+        let raw = &lines[pos..pos + nl];
+        out.push((raw, parse_line(raw)));
+        pos += nl + 1;
+    }
+    out
+}
+
+/// How far a buffer was read: `filled` bytes, of which the first `complete` are whole lines;
+/// `eof` when the file ended (then `complete` is 0 and what is filled is a torn tail).
+#[derive(Clone, Copy, Default)]
+struct Fill {
+    filled: usize,
+    complete: usize,
+    eof: bool,
+}
+
+/// Reads into `buf` after the `carry` bytes at its start (a line begun in the previous chunk)
+/// until it holds a whole line or the file ends; grows `buf` for a line longer than it.
+fn fill(file: &mut File, buf: &mut Vec<u8>, carry: usize, bytes: &mut u64) -> io::Result<Fill> {
+    let mut filled = carry;
+    loop {
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        let n = file.read(&mut buf[filled..])?;
+        if n == 0 {
+            return Ok(Fill {
+                filled,
+                complete: 0,
+                eof: true,
+            });
+        }
+        *bytes += n as u64;
+        let start = filled;
+        filled += n;
+        if let Some(i) = memchr::memrchr(b'\n', &buf[start..filled]) {
+            return Ok(Fill {
+                filled,
+                complete: start + i + 1,
+                eof: false,
+            });
+        }
+    }
+}
+
+/// A chunk of a file read into a buffer, its whole lines parsed.
+struct Chunk<'b> {
+    buf: &'b [u8],
+    fill: Fill,
+    parsed: Vec<(&'b [u8], Parsed<'b>)>,
+}
+
+/// Which share of a chunk this thread parses (after applying the previous chunk) and which
+/// the other thread parses meanwhile, learnt from how long each took on the last chunk.
+struct Split {
+    head: f64,
+}
+
+impl Split {
+    fn cut(&self, lines: &[u8]) -> usize {
+        let at = (lines.len() as f64 * self.head) as usize;
+        memchr::memchr(b'\n', &lines[at.min(lines.len())..]).map_or(lines.len(), |i| at + i + 1)
+    }
+
+    fn learn(
+        &mut self,
+        apply: Duration,
+        head: Duration,
+        head_bytes: usize,
+        tail: Duration,
+        tail_bytes: usize,
+    ) {
+        let bytes = (head_bytes + tail_bytes).max(1) as f64;
+        let parse = (head + tail).as_secs_f64();
+        if parse <= 0.0 {
+            return;
+        }
+        // Even when (1 - share) * parse = apply + share * parse.
+        let share = ((parse - apply.as_secs_f64()) / (2.0 * parse)).clamp(0.0, 0.5);
+        let _ = bytes;
+        self.head = (self.head + share) / 2.0;
+    }
+}
+
+/// The in-order pass over one file's lines: numbering, issues, seq checks, the visitor.
+struct Pass<'s, 'v> {
+    lf: &'s LogFile,
+    rel: &'s str,
+    offset: u64,
+    line_no: u64,
+    skip_gap_check: bool,
+    out: &'s mut ScanOutcome,
+    visit:
+        &'s mut (dyn FnMut(&EventRef<'_>, &LineInfo<'_>) -> std::result::Result<(), String> + 'v),
+    /// The id of the last event applied, copied into `out.end` once per chunk (one string per
+    /// chunk instead of one per event).
+    end_id: Option<String>,
+}
+
+impl Pass<'_, '_> {
+    fn line(&mut self, raw: &[u8], parsed: Parsed<'_>) {
+        self.line_no += 1;
+        let line_no = self.line_no;
+        let line_offset = self.offset;
+        self.offset += raw.len() as u64 + 1;
+        let rel = self.rel;
+        let issue = |problem: String| Issue {
+            file: rel.to_string(),
+            line: line_no,
+            problem,
+        };
+        let ev = match parsed {
+            Parsed::Blank => {
+                self.out.issues.push(issue("empty line".to_string()));
+                return;
+            }
+            Parsed::Bad(e) => {
+                self.out
+                    .issues
+                    .push(issue(format!("unreadable line skipped ({e})")));
+                return;
+            }
+            Parsed::Event(ev) => ev,
+        };
+        if ev.v != ENVELOPE_VERSION {
+            self.out.issues.push(issue(format!(
+                "envelope version {} is not supported; line skipped",
+                ev.v
+            )));
+            return;
+        }
+        let last = self.out.end.seq;
+        if ev.seq <= last && !(self.skip_gap_check && last == 0) {
+            self.out.issues.push(issue(format!(
+                "seq {} does not follow {last}; duplicate or out-of-order event {} skipped",
+                ev.seq, ev.event_id
+            )));
+            return;
+        }
+        if !self.skip_gap_check && ev.seq != last + 1 {
+            self.out.issues.push(issue(format!(
+                "seq gap: expected {}, found {}",
+                last + 1,
+                ev.seq
+            )));
+        }
+        self.skip_gap_check = false;
+        let info = LineInfo {
+            log: self.lf,
+            line: line_no,
+            offset: line_offset,
+            raw,
+        };
+        if let Err(problem) = (self.visit)(&ev, &info) {
+            self.out.issues.push(issue(problem));
+        }
+        self.out.events += 1;
+        let end = &mut self.out.end;
+        end.seq = ev.seq;
+        end.offset = self.offset;
+        end.line = line_no;
+        if end.log.as_deref() != Some(self.lf.name.as_str()) {
+            end.log = Some(self.lf.name.clone());
+        }
+        match &mut self.end_id {
+            Some(id) => {
+                id.clear();
+                id.push_str(&ev.event_id);
+            }
+            None => self.end_id = Some(ev.event_id.to_string()),
+        }
+    }
+
+    /// Applies the lines of a chunk, in order.
+    fn apply(&mut self, parsed: Vec<(&[u8], Parsed<'_>)>) {
+        for (raw, p) in parsed {
+            self.line(raw, p);
+        }
+        self.finish_chunk();
+    }
+
+    /// Applies `cur` while the next chunk is read into `next` and parsed: for a big chunk the
+    /// other thread parses the tail of the next chunk while this one applies `cur` and then
+    /// parses its head ([`Split`] keeps the two sides even).
+    fn step<'n>(
+        &mut self,
+        cur: Chunk<'_>,
+        next: &'n mut Vec<u8>,
+        file: &mut File,
+        split: &mut Split,
+    ) -> io::Result<Chunk<'n>> {
+        let carry = &cur.buf[cur.fill.complete..cur.fill.filled];
+        if next.len() <= carry.len() {
+            next.resize(carry.len() * 2, 0);
+        }
+        next[..carry.len()].copy_from_slice(carry);
+        let fill = fill(file, next, carry.len(), &mut self.out.bytes)?;
+        let next: &'n [u8] = next;
+        let lines = &next[..fill.complete];
+        if lines.len() < PARALLEL_MIN {
+            self.apply(cur.parsed);
+            return Ok(Chunk {
+                buf: next,
+                fill,
+                parsed: parse_lines(lines),
+            });
+        }
+        let (head, tail) = lines.split_at(split.cut(lines));
+        let parsed = std::thread::scope(|s| {
+            let start = Instant::now();
+            let other = std::thread::Builder::new()
+                .name("vermas-parse".into())
+                .spawn_scoped(s, || {
+                    let t = Instant::now();
+                    let parsed = parse_lines(tail);
+                    (parsed, t.elapsed())
+                });
+            self.apply(cur.parsed);
+            let applied = start.elapsed();
+            let mut parsed = parse_lines(head);
+            let head_time = start.elapsed() - applied;
+            match other {
+                Ok(h) => {
+                    let (rest, tail_time) =
+                        h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                    split.learn(applied, (head_time, head.len()), (tail_time, tail.len()));
+                    parsed.extend(rest);
+                }
+                Err(_) => parsed.extend(parse_lines(tail)),
+            }
+            parsed
+        });
+        Ok(Chunk {
+            buf: next,
+            fill,
+            parsed,
+        })
+    }
+
+    /// The last chunk: what is left after its whole lines is a torn tail.
+    fn finish(&mut self, last: Chunk<'_>) -> io::Result<()> {
+        let torn = last.fill.filled > last.fill.complete;
+        self.apply(last.parsed);
+        if torn {
+            self.out.torn_tails.push(self.rel.to_string());
+        }
+        Ok(())
+    }
+
+    fn finish_chunk(&mut self) {
+        if let Some(id) = &self.end_id
+            && self.out.end.event_id.as_deref() != Some(id.as_str())
+        {
+            self.out.end.event_id = Some(id.clone());
+        }
+    }
+}
 
 fn scan_file(
     lf: &LogFile,
@@ -307,88 +590,39 @@ fn scan_file(
         Err(e) => return Err(e),
     };
     file.seek(SeekFrom::Start(start_offset))?;
-    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let mut offset = start_offset;
-    let mut line_no = start_line;
-    let mut skip_gap_check = pruned_before;
+    // Sized to the file (a small file gets a small buffer), grown when one line is longer.
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let size = (len.saturating_sub(start_offset) as usize).clamp(64 * 1024, READ_CHUNK);
+    let mut pass = Pass {
+        lf,
+        rel,
+        offset: start_offset,
+        line_no: start_line,
+        skip_gap_check: pruned_before,
+        out,
+        visit,
+        end_id: None,
+    };
+    // Two buffers: one chunk is applied while the next is read and parsed into the other.
+    let (mut a, mut b) = (vec![0u8; size], Vec::new());
+    let mut split = Split { head: 0.5 };
+    let start = Chunk {
+        buf: &[],
+        fill: Fill::default(),
+        parsed: Vec::new(),
+    };
+    let mut cur = pass.step(start, &mut a, &mut file, &mut split)?;
     loop {
-        let old_len = buf.len();
-        buf.resize(old_len + READ_CHUNK, 0);
-        let n = file.read(&mut buf[old_len..])?;
-        buf.truncate(old_len + n);
-        if n == 0 {
-            if !buf.is_empty() {
-                out.torn_tails.push(rel.to_string());
-            }
-            break;
+        if cur.fill.eof {
+            return pass.finish(cur);
         }
-        out.bytes += n as u64;
-        let mut pos = 0usize;
-        while let Some(nl) = memchr::memchr(b'\n', &buf[pos..]) {
-            let raw = &buf[pos..pos + nl];
-            line_no += 1;
-            let line_offset = offset;
-            offset += nl as u64 + 1;
-            pos += nl + 1;
-            let info = LineInfo {
-                log: lf,
-                line: line_no,
-                offset: line_offset,
-                raw,
-            };
-            let issue = |problem: String| Issue {
-                file: rel.to_string(),
-                line: line_no,
-                problem,
-            };
-            if raw.iter().all(|b| b.is_ascii_whitespace()) {
-                out.issues.push(issue("empty line".to_string()));
-                continue;
-            }
-            let ev = match serde_json::from_slice::<EventRef>(raw) {
-                Ok(ev) => ev,
-                Err(e) => {
-                    out.issues
-                        .push(issue(format!("unreadable line skipped ({e})")));
-                    continue;
-                }
-            };
-            if ev.v != ENVELOPE_VERSION {
-                out.issues.push(issue(format!(
-                    "envelope version {} is not supported; line skipped",
-                    ev.v
-                )));
-                continue;
-            }
-            let last = out.end.seq;
-            if ev.seq <= last && !(skip_gap_check && last == 0) {
-                out.issues.push(issue(format!(
-                    "seq {} does not follow {last}; duplicate or out-of-order event {} skipped",
-                    ev.seq, ev.event_id
-                )));
-                continue;
-            }
-            if !skip_gap_check && ev.seq != last + 1 {
-                out.issues.push(issue(format!(
-                    "seq gap: expected {}, found {}",
-                    last + 1,
-                    ev.seq
-                )));
-            }
-            skip_gap_check = false;
-            if let Err(problem) = visit(&ev, &info) {
-                out.issues.push(issue(problem));
-            }
-            out.events += 1;
-            out.end = Checkpoint {
-                seq: ev.seq,
-                event_id: Some(ev.event_id.to_string()),
-                log: Some(lf.name.clone()),
-                offset,
-                line: line_no,
-            };
+        if b.is_empty() {
+            b = vec![0u8; size];
         }
-        buf.drain(..pos);
+        let next = pass.step(cur, &mut b, &mut file, &mut split)?;
+        if next.fill.eof {
+            return pass.finish(next);
+        }
+        cur = pass.step(next, &mut a, &mut file, &mut split)?;
     }
-    Ok(())
 }

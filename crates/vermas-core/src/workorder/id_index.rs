@@ -38,8 +38,21 @@ fn bit_of(id: &str) -> (u64, u8) {
 }
 
 #[derive(serde::Deserialize)]
-struct CreatedId {
-    id: String,
+struct CreatedId<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+}
+
+/// The bits of the index, built in memory during someone else's pass over the log.
+struct IdBits(Vec<u8>);
+
+fn set_bit(bitmap: &mut [u8], ev: &EventRef<'_>) {
+    if ev.event_type == types::WORK_ORDER_CREATED
+        && let Ok(c) = ev.data::<CreatedId>()
+    {
+        let (off, mask) = bit_of(&c.id);
+        bitmap[(off - HEADER_BYTES) as usize] |= mask;
+    }
 }
 
 impl IdIndex {
@@ -99,12 +112,7 @@ impl IdIndex {
             .read_exact_at(&mut bitmap, HEADER_BYTES)
             .map_err(|e| StoreError::io(&self.path, e))?;
         let mut visit = |ev: &EventRef<'_>, _: &LineInfo<'_>| {
-            if ev.event_type == types::WORK_ORDER_CREATED
-                && let Ok(c) = ev.data::<CreatedId>()
-            {
-                let (off, mask) = bit_of(&c.id);
-                bitmap[(off - HEADER_BYTES) as usize] |= mask;
-            }
+            set_bit(&mut bitmap, ev);
             Ok(())
         };
         let outcome = match store.scan(from, None, &mut visit)? {
@@ -140,6 +148,37 @@ impl IdIndex {
         let file = fsutil::open_rw(&path).map_err(|e| StoreError::io(&path, e))?;
         let mut idx = IdIndex { file, path };
         idx.rebuild(store)
+    }
+
+    /// Rebuilds the index from a pass over the whole log that the caller makes anyway
+    /// (`wo rebuild-projections` builds the projections in the same pass): `pass` gets a
+    /// visitor to call with every event and returns its result and the checkpoint it ended at.
+    /// Then, under the writers' lock, the bits are written as covering that checkpoint and the
+    /// index is brought up to the end of the log (events appended since).
+    pub fn rebuild_alongside<T>(
+        store: &Store,
+        pass: impl FnOnce(&mut dyn FnMut(&EventRef<'_>)) -> Result<(T, Checkpoint), StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut bits = IdBits(vec![0u8; BITMAP_BYTES as usize]);
+        let (out, covered) = pass(&mut |ev| set_bit(&mut bits.0, ev))?;
+        let mut w = store.lock()?;
+        let path = store.dir().join("work_orders.ids");
+        let file = fsutil::open_rw(&path).map_err(|e| StoreError::io(&path, e))?;
+        let mut idx = IdIndex { file, path };
+        // The old header stays valid meanwhile: the new bits are a superset of the old ones.
+        idx.file
+            .set_len(HEADER_BYTES + BITMAP_BYTES)
+            .and_then(|_| idx.file.write_all_at(&bits.0, HEADER_BYTES))
+            .and_then(|_| idx.file.sync_data())
+            .map_err(|e| StoreError::io(&idx.path, e))?;
+        idx.write_header(&covered)?;
+        let end = w.position()?;
+        if (end.seq != covered.seq || end.event_id != covered.event_id)
+            && !idx.catch_up(store, &covered)?
+        {
+            idx.rebuild(store)?;
+        }
+        Ok(out)
     }
 
     /// False when `id` is certainly unused; true when it may be taken.

@@ -137,7 +137,7 @@ impl Status {
         use Status::*;
         match self {
             Open => &[Queued, Assigned, InProgress, Blocked, Closed, Cancelled],
-            Queued => &[Open, Assigned, Blocked, Closed, Cancelled],
+            Queued => &[Open, Assigned, Blocked, Failed, Closed, Cancelled],
             Assigned => &[
                 InProgress, InReview, Queued, Open, Rework, Blocked, Failed, Closed, Cancelled,
             ],
@@ -148,7 +148,7 @@ impl Status {
             Rework => &[
                 Assigned, Queued, InProgress, Open, Blocked, Failed, Closed, Cancelled,
             ],
-            Blocked => &[Open, Queued, Rework, Failed, Closed, Cancelled],
+            Blocked => &[Open, Queued, InReview, Rework, Failed, Closed, Cancelled],
             Failed => &[Open, Queued, Closed, Cancelled],
             Closed => &[Open],
             Cancelled => &[Open],

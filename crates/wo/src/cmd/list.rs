@@ -2,6 +2,10 @@
 
 use crate::ctx::{self, Global};
 use crate::print;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use std::borrow::Cow;
 use std::io::Write;
 use std::process::ExitCode;
 use vermas_core::clock::parse_timestamp;
@@ -36,8 +40,46 @@ pub struct Args {
     json: bool,
 }
 
+/// The fields `wo list` filters and sorts on, borrowed from a record line: parsing only these
+/// (and checking that the rest of the record is there) is much cheaper than a whole record.
+#[derive(Debug, Deserialize)]
+struct Summary<'a> {
+    status: Status,
+    #[serde(rename = "type")]
+    kind: WoType,
+    priority: u8,
+    #[serde(borrow, default)]
+    assignee: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    labels: Vec<Cow<'a, str>>,
+    #[serde(borrow)]
+    created_at: Cow<'a, str>,
+    // The other fields a record must have (a line without them is not a work order and is
+    // not listed, as when records were parsed whole).
+    #[serde(rename = "id")]
+    _id: IgnoredAny,
+    #[serde(rename = "title")]
+    _title: IgnoredAny,
+    #[serde(rename = "description")]
+    _description: IgnoredAny,
+    #[serde(rename = "depends_on")]
+    _depends_on: IgnoredAny,
+    #[serde(rename = "attempts")]
+    _attempts: IgnoredAny,
+    #[serde(rename = "children")]
+    _children: IgnoredAny,
+    #[serde(rename = "created_by")]
+    _created_by: IgnoredAny,
+    #[serde(rename = "updated_at")]
+    _updated_at: IgnoredAny,
+    #[serde(rename = "status_changed_at")]
+    _status_changed_at: IgnoredAny,
+    #[serde(rename = "seq")]
+    _seq: IgnoredAny,
+}
+
 impl Args {
-    fn keep(&self, w: &WorkOrder, now: chrono::DateTime<chrono::Utc>) -> bool {
+    fn keep(&self, w: &Summary<'_>, now: chrono::DateTime<chrono::Utc>) -> bool {
         if self.status.is_empty() {
             if !self.all && w.status.is_done() {
                 return false;
@@ -52,11 +94,15 @@ impl Args {
             return false;
         }
         if let Some(a) = &self.assignee
-            && w.assignee.as_ref() != Some(a)
+            && w.assignee.as_deref() != Some(a.as_str())
         {
             return false;
         }
-        if !self.label.iter().all(|l| w.labels.contains(l)) {
+        if !self
+            .label
+            .iter()
+            .all(|l| w.labels.iter().any(|x| x == l.as_str()))
+        {
             return false;
         }
         if let Some(d) = self.older_than {
@@ -69,46 +115,532 @@ impl Args {
     }
 }
 
-/// Writes `[` + lines + `]` with one compact record per line.
+/// Writes `[` + lines + `]` with one compact record per line. The lines go to the kernel as
+/// they are (vectored writes of up to 1,024 pieces), not copied through a buffer first.
 pub fn write_json_lines(lines: &[&[u8]]) -> Result<()> {
+    use std::io::IoSlice;
     let out = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, out.lock());
+    let mut out = out.lock();
     let io = |e: std::io::Error| Error::failure(format!("writing output: {e}"));
-    out.write_all(b"[").map_err(io)?;
+    let mut pieces: Vec<IoSlice<'_>> = Vec::with_capacity(1024);
+    let mut flush = |pieces: &mut Vec<IoSlice<'_>>| -> std::io::Result<()> {
+        let mut rest = &mut pieces[..];
+        while !rest.is_empty() {
+            match out.write_vectored(rest) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        pieces.clear();
+        Ok(())
+    };
+    pieces.push(IoSlice::new(b"["));
     for (i, l) in lines.iter().enumerate() {
-        out.write_all(if i == 0 { b"\n" } else { b",\n" })
-            .map_err(io)?;
-        out.write_all(l).map_err(io)?;
+        pieces.push(IoSlice::new(if i == 0 { b"\n" } else { b",\n" }));
+        pieces.push(IoSlice::new(l));
+        if pieces.len() >= 1024 {
+            flush(&mut pieces).map_err(io)?;
+        }
     }
-    out.write_all(if lines.is_empty() { b"]\n" } else { b"\n]\n" })
-        .map_err(io)?;
+    pieces.push(IoSlice::new(if lines.is_empty() {
+        b"]\n"
+    } else {
+        b"\n]\n"
+    }));
+    flush(&mut pieces).map_err(io)?;
     out.flush().map_err(io)
 }
+
+/// One work order that passed the filters: its sort key and its line.
+type Kept<'a> = (u8, Cow<'a, str>, &'a [u8]);
+
+/// Filters record lines (in order), parsing only the summary of each.
+fn filter<'a>(a: &Args, lines: &'a [Cow<'a, [u8]>], now: DateTime<Utc>) -> Vec<Kept<'a>> {
+    let mut kept = Vec::new();
+    for raw in lines {
+        if let Some(w) = summary(raw)
+            && a.keep(&w, now)
+        {
+            kept.push((w.priority, w.created_at, &raw[..]));
+        }
+    }
+    kept
+}
+
+/// The summary of a record line: the fast scanner for lines as `wo` writes them, serde for
+/// anything else (and for records that are not work orders, `None`).
+fn summary(raw: &[u8]) -> Option<Summary<'_>> {
+    fast::summary(raw).or_else(|| serde_json::from_slice(raw).ok())
+}
+
+/// Work orders at or above this count are filtered on two threads.
+const PARALLEL_MIN: usize = 4096;
 
 pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     let c = g.open()?;
     let wos = ctx::work_orders(&c)?;
     let now = chrono::Utc::now();
-    let mut kept: Vec<(u8, String, Vec<u8>, Option<WorkOrder>)> = Vec::new();
-    wos.state.for_each_json(|raw, w| {
-        if a.keep(w, now) {
-            kept.push((
-                w.priority,
-                w.created_at.clone(),
-                raw.to_vec(),
-                (!a.json).then(|| w.clone()),
-            ));
-        }
-    });
-    kept.sort_by(|x, y| x.0.cmp(&y.0).then_with(|| x.1.cmp(&y.1)));
+    let lines: Vec<Cow<'_, [u8]>> = wos.state.raw_lines().collect();
+    let mut kept = if lines.len() >= PARALLEL_MIN {
+        // The second half on another thread; the halves are joined in order.
+        let (first, second) = lines.split_at(lines.len() / 2);
+        std::thread::scope(|s| {
+            let other = std::thread::Builder::new()
+                .name("list-filter".into())
+                .spawn_scoped(s, || filter(&a, second, now));
+            let mut kept = filter(&a, first, now);
+            match other {
+                Ok(h) => match h.join() {
+                    Ok(rest) => kept.extend(rest),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                Err(_) => kept.extend(filter(&a, second, now)),
+            }
+            kept
+        })
+    } else {
+        filter(&a, &lines, now)
+    };
+    sort(&mut kept);
     if a.json {
-        let lines: Vec<&[u8]> = kept.iter().map(|k| k.2.as_slice()).collect();
+        let lines: Vec<&[u8]> = kept.iter().map(|k| k.2).collect();
         write_json_lines(&lines)?;
     } else if kept.is_empty() {
         eprintln!("No work orders match.");
     } else {
-        let list: Vec<WorkOrder> = kept.into_iter().filter_map(|k| k.3).collect();
+        let list: Vec<WorkOrder> = kept
+            .iter()
+            .filter_map(|k| serde_json::from_slice(k.2).ok())
+            .collect();
         print!("{}", print::work_order_table(&list));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Stable sort by priority, then creation time. Records are kept in creation order, so within
+/// a priority they are usually in time order already, and only the priorities need sorting.
+fn sort(kept: &mut [Kept<'_>]) {
+    kept.sort_by_key(|k| k.0);
+    for run in kept.chunk_by_mut(|x, y| x.0 == y.0) {
+        if !run.is_sorted_by(|x, y| x.1 <= y.1) {
+            run.sort_by(|x, y| x.1.cmp(&y.1));
+        }
+    }
+}
+
+/// A scanner for record lines exactly as `wo` writes them: one compact JSON object of strings,
+/// numbers, `null` and arrays of strings. It reads the summary fields and checks the rest the
+/// way serde would (required fields present once, strings closed, escapes valid, no control
+/// characters), several times faster than serde. Whenever a line is anything else (whitespace,
+/// `\u` escapes, escaped summary fields, nested objects, other number forms) it answers `None`
+/// and the caller parses the line with serde, so what is listed stays exactly what serde
+/// accepts.
+mod fast {
+    use super::Summary;
+    use serde::de::IgnoredAny;
+    use std::borrow::Cow;
+    use vermas_core::workorder::{Status, WoType};
+
+    /// The index of the first `"`, `\` or control character at or after `i` (or `b.len()`):
+    /// eight bytes at a time, as serde_json's own string scanner does.
+    fn find_special(b: &[u8], mut i: usize) -> usize {
+        const ONES: u64 = u64::MAX / 255;
+        const HIGH: u64 = ONES << 7;
+        while let Some(chunk) = b.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            let w = u64::from_le_bytes(w);
+            let quote = w ^ (ONES * u64::from(b'"'));
+            let slash = w ^ (ONES * u64::from(b'\\'));
+            let found = (quote.wrapping_sub(ONES) & !quote)
+                | (slash.wrapping_sub(ONES) & !slash)
+                | (w.wrapping_sub(ONES * 0x20) & !w);
+            let found = found & HIGH;
+            if found != 0 {
+                return i + (found.trailing_zeros() / 8) as usize;
+            }
+            i += 8;
+        }
+        while i < b.len() && !matches!(b[i], b'"' | b'\\' | 0..0x20) {
+            i += 1;
+        }
+        i
+    }
+
+    struct Cursor<'a> {
+        b: &'a [u8],
+        i: usize,
+    }
+
+    impl<'a> Cursor<'a> {
+        fn peek(&self) -> Option<u8> {
+            self.b.get(self.i).copied()
+        }
+        fn next(&mut self) -> Option<u8> {
+            let c = self.peek()?;
+            self.i += 1;
+            Some(c)
+        }
+        fn eat(&mut self, c: u8) -> Option<()> {
+            (self.next()? == c).then_some(())
+        }
+        fn literal(&mut self, lit: &[u8]) -> Option<()> {
+            let end = self.i + lit.len();
+            (self.b.get(self.i..end)? == lit).then(|| self.i = end)
+        }
+
+        /// A string: its raw bytes and whether it holds escapes.
+        fn string(&mut self) -> Option<(&'a [u8], bool)> {
+            self.eat(b'"')?;
+            let start = self.i;
+            let mut escaped = false;
+            loop {
+                let j = find_special(self.b, self.i);
+                match *self.b.get(j)? {
+                    b'"' => {
+                        self.i = j + 1;
+                        return Some((&self.b[start..j], escaped));
+                    }
+                    b'\\' => match *self.b.get(j + 1)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {
+                            escaped = true;
+                            self.i = j + 2;
+                        }
+                        _ => return None,
+                    },
+                    _ => return None,
+                }
+            }
+        }
+
+        /// A string without escapes, as bytes.
+        fn raw(&mut self) -> Option<&'a [u8]> {
+            match self.string()? {
+                (s, false) => Some(s),
+                _ => None,
+            }
+        }
+
+        /// A string without escapes, as UTF-8.
+        fn plain(&mut self) -> Option<&'a str> {
+            match self.string()? {
+                (s, false) => std::str::from_utf8(s).ok(),
+                _ => None,
+            }
+        }
+
+        /// Digits with no leading zero.
+        fn digits(&mut self) -> Option<&'a [u8]> {
+            let start = self.i;
+            while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                self.i += 1;
+            }
+            let d = &self.b[start..self.i];
+            (!d.is_empty() && (d.len() == 1 || d[0] != b'0')).then_some(d)
+        }
+
+        fn small(&mut self) -> Option<u8> {
+            std::str::from_utf8(self.digits()?).ok()?.parse().ok()
+        }
+
+        /// `[]` or an array of strings, each without escapes.
+        fn plain_array(&mut self) -> Option<Vec<Cow<'a, str>>> {
+            self.eat(b'[')?;
+            let mut out = Vec::new();
+            if self.peek()? == b']' {
+                self.i += 1;
+                return Some(out);
+            }
+            loop {
+                out.push(Cow::Borrowed(self.plain()?));
+                match self.next()? {
+                    b',' => {}
+                    b']' => return Some(out),
+                    _ => return None,
+                }
+            }
+        }
+
+        /// Any value a record holds: a string, a plain integer, `null`, or an array of strings.
+        fn skip(&mut self) -> Option<()> {
+            match self.peek()? {
+                b'"' => self.string().map(|_| ()),
+                b'n' => self.literal(b"null"),
+                b'0'..=b'9' => self.digits().map(|_| ()),
+                b'[' => {
+                    self.i += 1;
+                    if self.peek()? == b']' {
+                        self.i += 1;
+                        return Some(());
+                    }
+                    loop {
+                        self.string()?;
+                        match self.next()? {
+                            b',' => {}
+                            b']' => return Some(()),
+                            _ => return None,
+                        }
+                    }
+                }
+                _ => None,
+            }
+        }
+    }
+
+    /// What a key of a record is to the scanner.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Key {
+        /// A field `Summary` knows: its bit (all are required but `assignee`, bit 3).
+        Known(u32),
+        /// A field `Summary` ignores (`serde` skips it, duplicates and all).
+        Other,
+    }
+
+    /// The keys of a record in the order `wo` writes them, so that each key is usually found
+    /// with one comparison.
+    const KEYS: [(&[u8], Key); 24] = [
+        (b"id", Key::Known(6)),
+        (b"title", Key::Known(7)),
+        (b"type", Key::Known(1)),
+        (b"priority", Key::Known(2)),
+        (b"status", Key::Known(0)),
+        (b"description", Key::Known(8)),
+        (b"labels", Key::Known(4)),
+        (b"parent", Key::Other),
+        (b"depends_on", Key::Known(9)),
+        (b"assignee", Key::Known(3)),
+        (b"factory", Key::Other),
+        (b"attempts", Key::Known(10)),
+        (b"incarnation", Key::Other),
+        (b"branch", Key::Other),
+        (b"merge_commit", Key::Other),
+        (b"close_reason", Key::Other),
+        (b"last_failure", Key::Other),
+        (b"children", Key::Known(11)),
+        (b"created_by", Key::Known(12)),
+        (b"created_at", Key::Known(5)),
+        (b"updated_at", Key::Known(13)),
+        (b"status_changed_at", Key::Known(14)),
+        (b"closed_at", Key::Other),
+        (b"seq", Key::Known(15)),
+    ];
+    const REQUIRED: u32 = 0xffff & !(1 << 3);
+
+    /// What `key` is; `next` is where in [`KEYS`] to look first (and is moved past it).
+    fn key_of(key: &[u8], next: &mut usize) -> Option<Key> {
+        if let Some((k, what)) = KEYS.get(*next)
+            && *k == key
+        {
+            *next += 1;
+            return Some(*what);
+        }
+        let i = KEYS.iter().position(|(k, _)| *k == key)?;
+        *next = i + 1;
+        Some(KEYS[i].1)
+    }
+
+    fn status(s: &[u8]) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str().as_bytes() == s)
+    }
+
+    fn wo_type(s: &[u8]) -> Option<WoType> {
+        WoType::ALL.into_iter().find(|x| x.as_str().as_bytes() == s)
+    }
+
+    pub(super) fn summary(line: &[u8]) -> Option<Summary<'_>> {
+        let mut c = Cursor { b: line, i: 0 };
+        c.eat(b'{')?;
+        let mut seen = 0u32;
+        let (mut status, mut kind, mut priority) = (None, None, None);
+        let (mut assignee, mut labels, mut created_at) = (None, None, None);
+        let mut next = 0;
+        loop {
+            let key = match c.string()? {
+                (k, false) => k,
+                _ => return None,
+            };
+            c.eat(b':')?;
+            match key_of(key, &mut next) {
+                Some(Key::Known(bit)) => {
+                    if seen & (1 << bit) != 0 {
+                        return None;
+                    }
+                    seen |= 1 << bit;
+                    match bit {
+                        0 => status = Some(self::status(c.raw()?)?),
+                        1 => kind = Some(wo_type(c.raw()?)?),
+                        2 => priority = Some(c.small()?),
+                        3 => {
+                            assignee = if c.peek()? == b'n' {
+                                c.literal(b"null")?;
+                                None
+                            } else {
+                                Some(Cow::Borrowed(c.plain()?))
+                            }
+                        }
+                        4 => labels = Some(c.plain_array()?),
+                        5 => created_at = Some(Cow::Borrowed(c.plain()?)),
+                        _ => c.skip()?,
+                    }
+                }
+                Some(Key::Other) => c.skip()?,
+                None => {
+                    std::str::from_utf8(key).ok()?;
+                    c.skip()?;
+                }
+            }
+            match c.next()? {
+                b',' => {}
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        if c.i != line.len() || seen & REQUIRED != REQUIRED {
+            return None;
+        }
+        Some(Summary {
+            status: status?,
+            kind: kind?,
+            priority: priority?,
+            assignee,
+            labels: labels?,
+            created_at: created_at?,
+            _id: IgnoredAny,
+            _title: IgnoredAny,
+            _description: IgnoredAny,
+            _depends_on: IgnoredAny,
+            _attempts: IgnoredAny,
+            _children: IgnoredAny,
+            _created_by: IgnoredAny,
+            _updated_at: IgnoredAny,
+            _status_changed_at: IgnoredAny,
+            _seq: IgnoredAny,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn same(line: &str) {
+        let fast = fast::summary(line.as_bytes());
+        let serde = serde_json::from_str::<Summary>(line).ok();
+        if let Some(f) = &fast {
+            let s = serde
+                .as_ref()
+                .unwrap_or_else(|| panic!("fast accepts, serde refuses: {line}"));
+            assert_eq!(
+                (
+                    f.status,
+                    f.kind,
+                    f.priority,
+                    &f.assignee,
+                    &f.labels,
+                    &f.created_at
+                ),
+                (
+                    s.status,
+                    s.kind,
+                    s.priority,
+                    &s.assignee,
+                    &s.labels,
+                    &s.created_at
+                ),
+                "{line}"
+            );
+        }
+    }
+
+    fn record(wo: &WorkOrder) -> String {
+        serde_json::to_string(wo).unwrap()
+    }
+
+    fn sample() -> WorkOrder {
+        serde_json::from_str(r#"{"id":"wo-abc123","title":"Fix \"it\"\n\ttab","type":"bug","priority":1,"status":"in_progress","description":"line\nline \\ back / slash é ✓","labels":["ui","backend"],"parent":null,"depends_on":["wo-x"],"assignee":"f/workers/slot1","factory":"f","attempts":2,"incarnation":null,"branch":null,"merge_commit":null,"close_reason":null,"last_failure":null,"children":0,"created_by":"human","created_at":"2026-11-21T12:00:00.000Z","updated_at":"2026-11-21T12:00:00.000Z","status_changed_at":"2026-11-21T12:00:00.000Z","closed_at":null,"seq":42}"#).unwrap()
+    }
+
+    #[test]
+    fn the_fast_scanner_reads_records_as_wo_writes_them() {
+        let wo = sample();
+        let line = record(&wo);
+        let f = fast::summary(line.as_bytes()).expect("a record as written is scanned");
+        assert_eq!(f.status, Status::InProgress);
+        assert_eq!(f.kind, WoType::Bug);
+        assert_eq!(f.priority, 1);
+        assert_eq!(f.assignee.as_deref(), Some("f/workers/slot1"));
+        assert_eq!(f.labels, vec!["ui", "backend"]);
+        assert_eq!(f.created_at, "2026-11-21T12:00:00.000Z");
+        same(&line);
+        let mut none = wo.clone();
+        none.assignee = None;
+        none.labels.clear();
+        none.description = "\u{1b}[31m $(rm -rf /) `x`".into();
+        let line = record(&none);
+        assert!(line.contains("\\u001b"));
+        same(&line);
+        assert!(
+            summary(line.as_bytes()).is_some(),
+            "serde reads what the scanner leaves"
+        );
+    }
+
+    #[test]
+    fn the_fast_scanner_accepts_nothing_serde_refuses() {
+        let good = record(&sample());
+        let mut cases: Vec<String> = vec![
+            good.replace(r#""seq":42"#, r#""seq":042"#),
+            good.replace(r#""seq":42"#, r#""seq":-1"#),
+            good.replace(r#""seq":42"#, r#""seq":4.5"#),
+            good.replace(r#""priority":1"#, r#""priority":300"#),
+            good.replace(r#""priority":1"#, r#""priority":"1""#),
+            good.replace(r#""status":"in_progress""#, r#""status":"nope""#),
+            good.replace(
+                r#""status":"in_progress""#,
+                r#""status":"in_progr\u0065ss""#,
+            ),
+            good.replace(r#","seq":42"#, ""),
+            good.replace(r#","labels":["ui","backend"]"#, ""),
+            good.replace(r#""assignee":"f/workers/slot1","#, ""),
+            good.replace(r#""parent":null"#, r#""parent":{"a":1}"#),
+            good.replace(r#""parent":null"#, r#""parent":true"#),
+            good.replace(r#""parent":null"#, r#""parent":nul"#),
+            good.replace(r#""labels":["ui","backend"]"#, r#""labels":["ui",1]"#),
+            good.replace(r#""labels":["ui","backend"]"#, r#""labels":["ui",]"#),
+            good.replace(r#""title":"Fix"#, "\"title\":\"F\u{1}ix"),
+            good.replace(r#""title":"Fix"#, r#""title":"F\qix"#),
+            good.replace(r#""title":"Fix"#, r#""title":"F\u00e9ix"#),
+            good.replace(
+                r#""id":"wo-abc123","#,
+                r#""id":"wo-abc123","id":"wo-abc123","#,
+            ),
+            good.replace(r#""factory":"f","#, r#""factory":"f","factory":"g","#),
+            good.replace(r#""factory":"f","#, r#""fact\"ory":"f","#),
+            format!("{good} "),
+            format!("{good}x"),
+            format!(" {good}"),
+            good.replace(',', ", "),
+            good[..good.len() - 1].to_string(),
+            good[..good.len() / 2].to_string(),
+            "{}".to_string(),
+            "[]".to_string(),
+            String::new(),
+        ];
+        let mut bad_utf8 = good.clone().into_bytes();
+        let at = bad_utf8.windows(3).position(|w| w == b"Fix").unwrap();
+        bad_utf8[at] = 0xff;
+        let mut bad_key = good.clone().into_bytes();
+        let at = bad_key.windows(7).position(|w| w == b"factory").unwrap();
+        bad_key[at] = 0xff;
+        for bytes in [bad_utf8, bad_key] {
+            let fast = fast::summary(&bytes).is_some();
+            let serde = serde_json::from_slice::<Summary>(&bytes).is_ok();
+            assert!(!fast || serde, "fast accepts what serde refuses");
+        }
+        for c in cases.drain(..) {
+            same(&c);
+        }
+    }
 }

@@ -1,0 +1,21 @@
+//! One module per `co` subcommand.
+
+pub mod archive;
+pub mod assignment;
+pub mod ceo;
+pub mod config;
+pub mod demo;
+pub mod dispatch;
+pub mod doctor;
+pub mod factory;
+pub mod inbox;
+pub mod init;
+pub mod nudge;
+pub mod operations;
+pub mod prime;
+pub mod qa;
+pub mod read;
+pub mod send;
+pub mod status;
+pub mod supervisor;
+pub mod worker;

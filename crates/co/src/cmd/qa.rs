@@ -1,0 +1,18 @@
+//! `co qa run FACTORY`: the built-in QA merge queue (operations runs it).
+
+use crate::ctx;
+use std::process::ExitCode;
+use vermas_core::Result;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Merge finished work whose gates pass, until stopped
+    Run { factory: String },
+}
+
+pub fn run(cmd: Command) -> Result<ExitCode> {
+    let Command::Run { factory } = cmd;
+    let c = ctx::company()?;
+    vermas_core::qa::run(&c, &factory)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,18 @@
+//! `co supervisor run FACTORY`: the built-in supervisor loop (operations runs it).
+
+use crate::ctx;
+use std::process::ExitCode;
+use vermas_core::Result;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Patrol the factory until stopped
+    Run { factory: String },
+}
+
+pub fn run(cmd: Command) -> Result<ExitCode> {
+    let Command::Run { factory } = cmd;
+    let c = ctx::company()?;
+    vermas_core::supervisor::run(&c, &factory)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,230 @@
+//! `co worker list | status | spawn | kill | done`.
+
+use crate::ctx;
+use std::io::Write;
+use std::process::ExitCode;
+use vermas_core::agent::AgentId;
+use vermas_core::clock::human_age;
+use vermas_core::text::{escape_control_multiline, table};
+use vermas_core::worker::{self, Identity, WorkerStatus};
+use vermas_core::{Error, Result};
+
+fn parse_worker_status(s: &str) -> std::result::Result<WorkerStatus, String> {
+    WorkerStatus::parse(s)
+        .ok_or_else(|| "unknown status (allowed: running, idle, stuck, dead)".into())
+}
+
+/// `0` and `slot0` both name slot 0.
+fn parse_slot(s: &str) -> std::result::Result<u32, String> {
+    s.strip_prefix("slot")
+        .unwrap_or(s)
+        .parse()
+        .map_err(|_| "expected a slot number such as 0 or slot0".to_string())
+}
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Workers of a factory (or all factories), with status and idle time
+    List {
+        factory: Option<String>,
+        /// Every factory, even inside one
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_parser = parse_worker_status)]
+        status: Option<WorkerStatus>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One worker in detail, with the end of its screen
+    Status {
+        factory: String,
+        #[arg(value_parser = parse_slot)]
+        slot: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start the agent again on its worktree and assignment (a dead worker)
+    Spawn {
+        factory: String,
+        #[arg(value_parser = parse_slot)]
+        slot: Option<u32>,
+        /// Say what it does
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// End a worker: frees the slot, re-queues its work, keeps unmerged work
+    Kill {
+        factory: String,
+        #[arg(value_parser = parse_slot)]
+        slot: u32,
+        /// Remove the worktree even with uncommitted or unmerged work (its branch is kept)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run by a worker when its work is committed: hands it to QA and ends the session
+    Done,
+}
+
+pub fn run(cmd: Command) -> Result<ExitCode> {
+    let c = ctx::company()?;
+    match cmd {
+        Command::List {
+            factory,
+            all,
+            status,
+            json,
+        } => {
+            let fs = ctx::factories(&c, factory.as_deref(), all)?;
+            let mut list = worker::list(&c, &fs)?;
+            if let Some(s) = status {
+                list.retain(|w| w.status == s);
+            }
+            if json {
+                ctx::json(&list)?;
+            } else if list.is_empty() {
+                eprintln!("No workers.");
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|w| {
+                        vec![
+                            w.factory.clone(),
+                            format!("slot{}", w.slot),
+                            w.work_order.clone(),
+                            w.status.as_str().into(),
+                            human_age(w.idle_seconds),
+                            w.attempt.to_string(),
+                            w.session.clone(),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    table(
+                        &[
+                            "FACTORY",
+                            "SLOT",
+                            "WORK ORDER",
+                            "STATUS",
+                            "IDLE",
+                            "ATTEMPT",
+                            "SESSION"
+                        ],
+                        &rows
+                    )
+                );
+            }
+        }
+        Command::Status {
+            factory,
+            slot,
+            json,
+        } => {
+            let f = c.factory(&factory)?;
+            let list = worker::list(&c, std::slice::from_ref(&f))?;
+            let w = list.into_iter().find(|w| w.slot == slot).ok_or_else(|| {
+                Error::not_found(format!("{factory}/workers/slot{slot} has no worker"))
+            })?;
+            let screen = c.tmux().capture(&w.session, 0).unwrap_or_default();
+            if json {
+                let mut v = serde_json::to_value(&w).map_err(|e| Error::failure(e.to_string()))?;
+                v["screen"] = serde_json::Value::String(screen);
+                ctx::json(&v)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("{} ({})", w.agent, w.session);
+            println!("  work order: {} (attempt {})", w.work_order, w.attempt);
+            println!(
+                "  status:     {} (idle {})",
+                w.status.as_str(),
+                human_age(w.idle_seconds)
+            );
+            println!("  runtime:    {}", w.runtime);
+            println!("  started:    {}", w.started_at);
+            println!("  worktree:   {} on {}", w.worktree, w.branch);
+            println!("  attach:     {}", c.tmux().attach_hint(&w.session));
+            let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+            if !lines.is_empty() {
+                println!("  screen (last lines):");
+                for l in &lines[lines.len().saturating_sub(10)..] {
+                    println!("    {}", escape_control_multiline(l));
+                }
+            }
+        }
+        Command::Spawn {
+            factory,
+            slot,
+            verbose,
+        } => {
+            let f = c.factory(&factory)?;
+            if verbose {
+                eprintln!(
+                    "Looking for a worker of {factory} to restart{}",
+                    slot.map(|s| format!(" in slot{s}")).unwrap_or_default()
+                );
+            }
+            let r = worker::spawn(&c, &f, slot, &ctx::actor())?;
+            if verbose {
+                eprintln!("New incarnation {} in {}", r.incarnation, r.session);
+            }
+            println!("Spawned {}, assigned {}", r.session, r.work_order);
+            eprintln!("Watch it: {}", r.attach);
+        }
+        Command::Kill {
+            factory,
+            slot,
+            force,
+        } => {
+            let f = c.factory(&factory)?;
+            let r = worker::kill(&c, &f, slot, force, "killed by hand", false, &ctx::actor())?;
+            let mut msg = format!(
+                "Killed {}{}",
+                r.session,
+                if r.session_killed {
+                    ""
+                } else {
+                    " (its session was already gone)"
+                }
+            );
+            if r.requeued {
+                msg.push_str(&format!("; {} re-queued in {factory}", r.work_order));
+            }
+            println!("{msg}");
+            if let Some(k) = &r.worktree_kept {
+                println!(
+                    "Kept its worktree at {k} ({}); it comes back on the next dispatch of {}",
+                    r.kept_because.join(", "),
+                    r.work_order
+                );
+            } else if force && !r.kept_because.is_empty() {
+                println!(
+                    "Removed its worktree ({}); the branch keeps its commits",
+                    r.kept_because.join(", ")
+                );
+            }
+        }
+        Command::Done => {
+            let me = Identity::from_env()?;
+            if !matches!(me.agent, AgentId::Worker { .. }) {
+                return Err(Error::usage(format!(
+                    "`co worker done` is run by a worker; AGENT_ID is {}",
+                    me.agent
+                )));
+            }
+            let r = worker::done(&c, &me, &ctx::actor())?;
+            println!(
+                "Done: {} is in review. {} sent to {} (branch {} at {}, {} commit(s)). Ending session {}.",
+                r.work_order,
+                r.message,
+                r.supervisor,
+                r.branch,
+                &r.head[..r.head.len().min(12)],
+                r.commits,
+                r.session
+            );
+            let _ = std::io::stdout().flush();
+            worker::end_own_session(&c, &me);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,498 @@
+//! The company on disk (design §3): `<root>/.vermas/config.toml`, the company store
+//! `<root>/.work/`, `ceo/`, `logs/`, and one directory per factory:
+//!
+//! ```text
+//! <root>/<factory>/
+//!   .git/         bare clone of the project (git worktree list/prune work here)
+//!   .work/        the factory store and config.toml
+//!   workers/      slot<N>/ worktrees on vermas/<wo-id>; parked/<wo-id>/ kept after a kill
+//!   qa/           the QA worktree (detached at the target branch)
+//!   supervisor/   the supervisor's working directory
+//!   teams/        person-directed worktrees
+//! ```
+
+use crate::config::{Config, is_valid_name};
+use crate::context::{COMPANY_CONFIG, COMPANY_PREFIX, factory_stores};
+use crate::error::{Error, Result};
+use crate::event::{NewEvent, types};
+use crate::fsutil;
+use crate::store::{Store, StoreError, StoreOptions};
+use crate::tmux::Tmux;
+use std::path::{Path, PathBuf};
+
+/// Directory names at the company root that are not factories.
+pub const RESERVED: &[&str] = &["ceo", "logs"];
+
+/// A company: its root, config and tmux server.
+#[derive(Debug, Clone)]
+pub struct Company {
+    pub root: PathBuf,
+    /// Defaults < company file < environment.
+    pub config: Config,
+}
+
+/// A factory of a company.
+#[derive(Debug, Clone)]
+pub struct Factory {
+    pub name: String,
+    pub dir: PathBuf,
+    /// Defaults < company file < factory file < environment.
+    pub config: Config,
+}
+
+/// Payload of `company.initialized`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Initialized {
+    pub name: String,
+    pub root: String,
+}
+
+/// Payload of `factory.added`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct FactoryAdded {
+    pub name: String,
+    pub url: String,
+    pub prefix: String,
+    pub target_branch: String,
+    pub push: bool,
+}
+
+fn io(path: &Path, e: std::io::Error) -> Error {
+    Error::from(StoreError::io(path, e))
+}
+
+impl Company {
+    /// The company for this process: `$COMPANY_ROOT`, else the nearest directory above `cwd`
+    /// holding `.vermas/config.toml`, else `~/company` if it is one.
+    pub fn locate(cwd: &Path) -> Result<Company> {
+        if let Some(root) = std::env::var_os("COMPANY_ROOT").filter(|v| !v.is_empty()) {
+            let root = PathBuf::from(root);
+            if !crate::context::is_company_root(&root) {
+                return Err(Error::failure(format!(
+                    "COMPANY_ROOT={} is not a company (no {COMPANY_CONFIG}); run `co init {}`",
+                    root.display(),
+                    root.display()
+                )));
+            }
+            return Company::open(&root);
+        }
+        if let Some(root) = cwd.ancestors().find(|d| crate::context::is_company_root(d)) {
+            return Company::open(root);
+        }
+        if let Some(home) = std::env::var_os("HOME") {
+            let root = PathBuf::from(home).join("company");
+            if crate::context::is_company_root(&root) {
+                return Company::open(&root);
+            }
+        }
+        Err(Error::failure(format!(
+            "not inside a company (no {COMPANY_CONFIG} from {} upward, COMPANY_ROOT unset); run `co init` to make one",
+            cwd.display()
+        )))
+    }
+
+    pub fn open(root: &Path) -> Result<Company> {
+        let root = root.canonicalize().map_err(|e| io(root, e))?;
+        let config = Config::load(&[root.join(COMPANY_CONFIG)])?;
+        Ok(Company { root, config })
+    }
+
+    /// `co init`: the layout and a commented config. Safe to run twice: existing files are
+    /// kept. Returns whether anything was created.
+    pub fn init(dir: &Path, actor: &str) -> Result<(Company, bool)> {
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let root = dir.canonicalize().map_err(|e| io(dir, e))?;
+        let vermas = root.join(".vermas");
+        fsutil::ensure_dir(&vermas).map_err(|e| io(&vermas, e))?;
+        let cfg = root.join(COMPANY_CONFIG);
+        let fresh = !cfg.exists();
+        if fresh {
+            let name = root
+                .file_name()
+                .map(|n| n.to_string_lossy().to_lowercase())
+                .filter(|n| is_valid_name(n))
+                .unwrap_or_else(|| "my-company".to_string());
+            let text = crate::templates::COMPANY_CONFIG.replace("{name}", &name);
+            fsutil::atomic_write(&cfg, text.as_bytes()).map_err(|e| io(&cfg, e))?;
+        }
+        for d in ["ceo", "logs"] {
+            let p = root.join(d);
+            std::fs::create_dir_all(&p).map_err(|e| io(&p, e))?;
+        }
+        let company = Company::open(&root)?;
+        let store = Store::init(&root.join(".work"), company.store_options())?;
+        if fresh {
+            let ev = NewEvent::new(
+                types::COMPANY_INITIALIZED,
+                actor,
+                &Initialized {
+                    name: company.name().to_string(),
+                    root: root.display().to_string(),
+                },
+            )
+            .map_err(StoreError::from)?;
+            store.append(vec![ev])?;
+        }
+        Ok((company, fresh))
+    }
+
+    pub fn name(&self) -> &str {
+        self.config.str("company.name").unwrap_or("my-company")
+    }
+
+    /// The tag put on every tmux session this company starts (its canonical root).
+    pub fn tag(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    pub fn tmux(&self) -> Tmux {
+        Tmux::from_setting(self.config.str("tmux.socket"))
+    }
+
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            partition_by_day: self.config.partition_by_day(),
+            ..Default::default()
+        }
+    }
+
+    pub fn store(&self) -> Result<Store> {
+        Ok(Store::open(&self.root.join(".work"), self.store_options())?)
+    }
+
+    pub fn logs_dir(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+
+    /// Factory names, sorted.
+    pub fn factory_names(&self) -> Vec<String> {
+        factory_stores(&self.root)
+            .into_iter()
+            .map(|(n, _)| n)
+            .filter(|n| !RESERVED.contains(&n.as_str()))
+            .collect()
+    }
+
+    pub fn factories(&self) -> Result<Vec<Factory>> {
+        self.factory_names()
+            .iter()
+            .map(|n| self.factory(n))
+            .collect()
+    }
+
+    /// A factory by name; not found (exit 3) says how to list them.
+    pub fn factory(&self, name: &str) -> Result<Factory> {
+        let dir = self.root.join(name);
+        if !is_valid_name(name) || !dir.join(".work").is_dir() {
+            let known = self.factory_names();
+            return Err(Error::not_found(format!(
+                "factory {:?} not found (factories: {}); add it with `co factory add {} <repo>`",
+                crate::text::escape_control(name),
+                if known.is_empty() {
+                    "none yet".to_string()
+                } else {
+                    known.join(", ")
+                },
+                if is_valid_name(name) { name } else { "NAME" }
+            )));
+        }
+        let config = Config::load(&[
+            self.root.join(COMPANY_CONFIG),
+            dir.join(".work").join("config.toml"),
+        ])?;
+        Ok(Factory {
+            name: name.to_string(),
+            dir,
+            config,
+        })
+    }
+
+    /// The factory whose directory holds `path`, if any.
+    pub fn factory_of_path(&self, path: &Path) -> Option<String> {
+        let rel = path.strip_prefix(&self.root).ok()?;
+        let first = rel
+            .components()
+            .next()?
+            .as_os_str()
+            .to_string_lossy()
+            .into_owned();
+        self.factory_names().into_iter().find(|n| *n == first)
+    }
+
+    /// The store that owns a work order id (company or a factory), by prefix.
+    pub fn store_for_work_order(&self, id: &str) -> Result<Store> {
+        let prefix = crate::ids::prefix_of(id).unwrap_or_default();
+        if prefix == COMPANY_PREFIX {
+            return self.store();
+        }
+        for f in self.factories()? {
+            if f.prefix() == prefix {
+                return f.store();
+            }
+        }
+        Err(Error::not_found(format!(
+            "work order {} not found: no store in this company uses the prefix {:?}",
+            crate::text::escape_control(id),
+            crate::text::escape_control(prefix)
+        )))
+    }
+}
+
+impl Factory {
+    pub fn work_dir(&self) -> PathBuf {
+        self.dir.join(".work")
+    }
+    pub fn git_dir(&self) -> PathBuf {
+        self.dir.join(".git")
+    }
+    pub fn slot_dir(&self, slot: u32) -> PathBuf {
+        self.dir.join("workers").join(format!("slot{slot}"))
+    }
+    pub fn parked_dir(&self, work_order: &str) -> PathBuf {
+        self.dir.join("workers").join("parked").join(work_order)
+    }
+    pub fn qa_dir(&self) -> PathBuf {
+        self.dir.join("qa")
+    }
+    pub fn supervisor_dir(&self) -> PathBuf {
+        self.dir.join("supervisor")
+    }
+    pub fn prefix(&self) -> &str {
+        self.config.str("factory.prefix").unwrap_or("wo")
+    }
+    pub fn target_branch(&self) -> &str {
+        self.config.str("factory.target_branch").unwrap_or("main")
+    }
+    pub fn max_slots(&self) -> u32 {
+        self.config.count("worker.max_slots_per_factory").max(1)
+    }
+    pub fn store(&self) -> Result<Store> {
+        Ok(Store::open(
+            &self.work_dir(),
+            StoreOptions {
+                partition_by_day: self.config.partition_by_day(),
+                ..Default::default()
+            },
+        )?)
+    }
+    /// `.work/.assignment-<agent>` for an agent of this factory.
+    pub fn assignment_path(&self, agent: &crate::agent::AgentId) -> PathBuf {
+        self.work_dir()
+            .join(format!(".assignment-{}", agent.file_key()))
+    }
+}
+
+/// Whether a clone source is a local path (not a URL or `user@host:path`).
+pub fn is_local_source(src: &str) -> bool {
+    if src.contains("://") {
+        return src.starts_with("file://");
+    }
+    // scp-like `host:path` has a colon before any slash.
+    match (src.find(':'), src.find('/')) {
+        (Some(c), Some(s)) => c > s,
+        (Some(_), None) => false,
+        _ => true,
+    }
+}
+
+/// The default prefix for a factory name: the initials of its dash-separated words when there
+/// are several (`new-project` → `np`), else its first two letters (`myproject` → `my`).
+pub fn default_prefix(name: &str) -> String {
+    let words: Vec<&str> = name.split('-').filter(|w| !w.is_empty()).collect();
+    let raw: String = if words.len() > 1 {
+        words.iter().filter_map(|w| w.chars().next()).collect()
+    } else {
+        name.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(2)
+            .collect()
+    };
+    let mut p: String = raw.chars().take(10).collect();
+    if !p.starts_with(|c: char| c.is_ascii_lowercase()) {
+        p.insert(0, 'f');
+    }
+    p
+}
+
+/// What `co factory add` asks for.
+#[derive(Debug, Clone)]
+pub struct AddFactory {
+    pub name: String,
+    pub source: String,
+    pub prefix: Option<String>,
+    pub branch: Option<String>,
+}
+
+impl Company {
+    /// `co factory add`: clone into a temporary directory, lay it out, then rename it into
+    /// place; any failure removes the temporary directory, so nothing is left behind.
+    pub fn add_factory(&self, req: &AddFactory, actor: &str) -> Result<Factory> {
+        if !is_valid_name(&req.name) {
+            return Err(Error::usage(format!(
+                "factory name {:?} is not valid: use lowercase letters, digits and '-' (e.g. myproject)",
+                crate::text::escape_control(&req.name)
+            )));
+        }
+        if RESERVED.contains(&req.name.as_str()) {
+            return Err(Error::usage(format!(
+                "{:?} is reserved at the company root; choose another factory name",
+                req.name
+            )));
+        }
+        let dest = self.root.join(&req.name);
+        if dest.exists() {
+            return Err(Error::conflict(if dest.join(".work").is_dir() {
+                format!("factory {} already exists", req.name)
+            } else {
+                format!(
+                    "{} already exists and is not a factory; move it away or choose another name",
+                    dest.display()
+                )
+            }));
+        }
+        let prefix = req
+            .prefix
+            .clone()
+            .unwrap_or_else(|| default_prefix(&req.name));
+        if !crate::ids::is_valid_prefix(&prefix) {
+            return Err(Error::usage(format!(
+                "prefix {prefix:?} is not valid: a lowercase letter then up to 9 lowercase letters or digits"
+            )));
+        }
+        if prefix == COMPANY_PREFIX {
+            return Err(Error::conflict(format!(
+                "prefix {prefix:?} is the company's own; choose another with --prefix"
+            )));
+        }
+        for f in self.factories()? {
+            if f.prefix() == prefix {
+                return Err(Error::conflict(format!(
+                    "prefix {prefix:?} is already used by factory {}; choose another with --prefix",
+                    f.name
+                )));
+            }
+        }
+        if let Some(b) = &req.branch
+            && !crate::config::is_valid_branch(b)
+        {
+            return Err(Error::usage(format!("{b:?} is not a valid branch name")));
+        }
+        // A local path is cloned by absolute path, so origin stays valid.
+        let local = is_local_source(&req.source);
+        let source = if local {
+            let p = Path::new(&req.source);
+            p.canonicalize()
+                .map_err(|e| Error::not_found(format!("cannot clone {}: {e}", req.source)))?
+                .display()
+                .to_string()
+        } else {
+            req.source.clone()
+        };
+        let tmp = self
+            .root
+            .join(format!(".adding-{}-{}", req.name, std::process::id()));
+        let result = self.build_factory(&tmp, &source, req, &prefix, !local);
+        let branch = match result {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+        };
+        if let Err(e) = std::fs::rename(&tmp, &dest) {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(io(&dest, e));
+        }
+        let factory = self.factory(&req.name)?;
+        let qa = factory.qa_dir();
+        let _ = std::fs::remove_dir(&qa);
+        if let Err(e) = crate::git::worktree_add_detached(&factory.git_dir(), &qa, &branch) {
+            let _ = std::fs::remove_dir_all(&dest);
+            return Err(e.into());
+        }
+        let ev = NewEvent::new(
+            types::FACTORY_ADDED,
+            actor,
+            &FactoryAdded {
+                name: req.name.clone(),
+                url: source,
+                prefix,
+                target_branch: branch,
+                push: !local,
+            },
+        )
+        .map_err(StoreError::from)?;
+        self.store()?.append(vec![ev])?;
+        Ok(factory)
+    }
+
+    fn build_factory(
+        &self,
+        tmp: &Path,
+        source: &str,
+        req: &AddFactory,
+        prefix: &str,
+        push: bool,
+    ) -> Result<String> {
+        std::fs::create_dir(tmp).map_err(|e| io(tmp, e))?;
+        let git_dir = tmp.join(".git");
+        crate::git::clone_bare(source, &git_dir)
+            .map_err(|e| Error::failure(format!("cannot clone {}: {e}", req.source)))?;
+        let branch = match &req.branch {
+            Some(b) => b.clone(),
+            None => crate::git::head_branch(&git_dir).unwrap_or_else(|| "main".to_string()),
+        };
+        if crate::git::rev_parse(&git_dir, &format!("refs/heads/{branch}")).is_none() {
+            let branches = crate::git::run(&git_dir, &["branch", "--format=%(refname:short)"])
+                .unwrap_or_default()
+                .lines()
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(Error::not_found(format!(
+                "branch {branch:?} not found in {} (branches: {}); pass --branch, or push an initial commit first",
+                req.source,
+                if branches.is_empty() {
+                    "none: the repository is empty".to_string()
+                } else {
+                    branches
+                }
+            )));
+        }
+        crate::git::add_exclude(&git_dir, "/.vermas/").map_err(|e| io(&git_dir, e))?;
+        for d in ["workers", "qa", "supervisor", "teams"] {
+            let p = tmp.join(d);
+            std::fs::create_dir_all(&p).map_err(|e| io(&p, e))?;
+        }
+        let work = tmp.join(".work");
+        Store::init(&work, self.store_options())?;
+        let text = crate::templates::FACTORY_CONFIG
+            .replace("{name}", &req.name)
+            .replace("{prefix}", prefix)
+            .replace("{branch}", &branch)
+            .replace("{push}", if push { "true" } else { "false" });
+        let cfg = work.join("config.toml");
+        fsutil::atomic_write(&cfg, text.as_bytes()).map_err(|e| io(&cfg, e))?;
+        Ok(branch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_and_prefixes() {
+        assert!(is_local_source("/srv/repo"));
+        assert!(is_local_source("../repo"));
+        assert!(is_local_source("file:///srv/repo"));
+        assert!(!is_local_source("git@github.com:org/repo.git"));
+        assert!(!is_local_source("https://github.com/org/repo"));
+        assert!(is_local_source("./we:ird"));
+        assert_eq!(default_prefix("myproject"), "my");
+        assert_eq!(default_prefix("new-project"), "np");
+        assert_eq!(default_prefix("9lives"), "f9l");
+        for n in ["myproject", "a-b-c", "x", "42"] {
+            assert!(crate::ids::is_valid_prefix(&default_prefix(n)), "{n}");
+        }
+    }
+}

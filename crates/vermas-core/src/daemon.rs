@@ -1,0 +1,451 @@
+//! What the long-running loops share (operations, supervisor, QA): a patrol every interval, an
+//! early wake when a watched store changes (`notify`), clean shutdown on SIGTERM, SIGINT and
+//! SIGHUP (tmux sends SIGHUP when a session is killed), single-instance locks, restart backoff.
+//!
+//! Signals are received by a tokio runtime on a side thread, which raises a flag and wakes the
+//! loop; the patrol itself is plain synchronous code, so a long gate run can check the flag.
+
+use crate::error::{Error, Result};
+use crate::store::StoreError;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::{Duration, Instant};
+
+/// Why the loop woke up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// The patrol interval passed.
+    Timer,
+    /// A watched directory changed.
+    Change,
+    /// A signal asked us to stop.
+    Shutdown,
+}
+
+/// A flag raised by SIGTERM, SIGINT or SIGHUP.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown(Arc<AtomicBool>);
+
+impl Shutdown {
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Installs the signal handlers on a side thread; they raise the flag and wake the loop.
+pub fn handle_signals(wake: Sender<Wake>) -> Result<Shutdown> {
+    let flag = Shutdown::default();
+    let f = flag.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::failure(format!("cannot start the signal handler: {e}")))?;
+    let (ready_tx, ready_rx) = channel::<std::result::Result<(), String>>();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                use tokio::signal::unix::{SignalKind, signal};
+                let (mut term, mut int, mut hup) = match (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::hangup()),
+                ) {
+                    (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+                    _ => {
+                        let _ = ready_tx.send(Err("cannot install signal handlers".into()));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                    _ = hup.recv() => {}
+                }
+                f.request();
+                let _ = wake.send(Wake::Shutdown);
+            });
+        })
+        .map_err(|e| Error::failure(format!("cannot start the signal thread: {e}")))?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(flag),
+        Ok(Err(e)) => Err(Error::failure(e)),
+        Err(_) => Err(Error::failure("the signal thread died")),
+    }
+}
+
+/// Watches directories (non-recursively) and wakes the loop on any change. Returns the watcher,
+/// which must be kept alive; `None` when notifications are unavailable (the timer still runs).
+pub fn watch(dirs: &[PathBuf], wake: Sender<Wake>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(ev) = res
+            && !matches!(ev.kind, notify::EventKind::Access(_))
+        {
+            let _ = wake.send(Wake::Change);
+        }
+    })
+    .ok()?;
+    let mut any = false;
+    for d in dirs {
+        if d.is_dir() && w.watch(d, notify::RecursiveMode::NonRecursive).is_ok() {
+            any = true;
+        }
+    }
+    any.then_some(w)
+}
+
+/// Waits for the next reason to patrol: a change (coalesced over a few milliseconds), the timer
+/// or shutdown.
+pub fn next_wake(rx: &Receiver<Wake>, interval: Duration, shutdown: &Shutdown) -> Wake {
+    if shutdown.requested() {
+        return Wake::Shutdown;
+    }
+    let w = match rx.recv_timeout(interval) {
+        Ok(w) => w,
+        Err(_) => Wake::Timer,
+    };
+    if w == Wake::Change {
+        // A write touches several files; take them as one change.
+        std::thread::sleep(Duration::from_millis(15));
+        while let Ok(more) = rx.try_recv() {
+            if more == Wake::Shutdown {
+                return Wake::Shutdown;
+            }
+        }
+    }
+    if shutdown.requested() {
+        Wake::Shutdown
+    } else {
+        w
+    }
+}
+
+/// A held single-instance lock: a file that records pid and start time, `flock`ed for the life
+/// of the process (the kernel releases it if the process dies, even by `kill -9`).
+pub struct InstanceLock {
+    _file: File,
+    pub path: PathBuf,
+}
+
+/// What an instance lock file says.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Holder {
+    pub pid: u32,
+    pub started_at: String,
+}
+
+impl InstanceLock {
+    /// Takes the lock or says who holds it (exit 5).
+    pub fn acquire(path: &Path, what: &str) -> Result<InstanceLock> {
+        let file = crate::fsutil::open_rw(path).map_err(|e| StoreError::io(path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let who = read_holder(path)
+                    .map(|h| format!(" (pid {} since {})", h.pid, h.started_at))
+                    .unwrap_or_default();
+                return Err(Error::conflict(format!("{what} is already running{who}")));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::io(path, e).into()),
+        }
+        let holder = Holder {
+            pid: std::process::id(),
+            started_at: crate::clock::format_timestamp(chrono::Utc::now()),
+        };
+        let mut text = serde_json::to_vec(&holder).map_err(StoreError::from)?;
+        text.push(b'\n');
+        file.set_len(0)
+            .and_then(|_| (&file).write_all(&text))
+            .map_err(|e| StoreError::io(path, e))?;
+        Ok(InstanceLock {
+            _file: file,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+/// Who holds a lock file, if anyone does now.
+pub fn running(path: &Path) -> Option<Holder> {
+    let file = std::fs::File::open(path).ok()?;
+    match file.try_lock_shared() {
+        Ok(()) => None,
+        Err(_) => read_holder(path),
+    }
+}
+
+fn read_holder(path: &Path) -> Option<Holder> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Sends a signal to a process.
+#[allow(unsafe_code)]
+pub fn signal(pid: u32, sig: i32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    unsafe { libc::kill(pid, sig) == 0 }
+}
+
+/// Kills a whole process group (gate runs start their own).
+#[allow(unsafe_code)]
+pub fn kill_group(pgid: u32) {
+    if let Ok(p) = i32::try_from(pgid)
+        && p > 0
+    {
+        // SAFETY: as above; a negative pid names the process group.
+        unsafe {
+            libc::kill(-p, libc::SIGKILL);
+        }
+    }
+}
+
+/// Restart policy with exponential backoff and jitter (design: never a tight loop). Failures
+/// are counted in a window; too many and it gives up (the caller escalates once).
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+    pub max_failures: u32,
+    pub window: Duration,
+    pub stable_after: Duration,
+    failures: Vec<Instant>,
+    next_allowed: Option<Instant>,
+    started: Option<Instant>,
+    pub gave_up: bool,
+}
+
+impl Backoff {
+    pub fn new(
+        initial: Duration,
+        max: Duration,
+        max_failures: u32,
+        window: Duration,
+        stable_after: Duration,
+    ) -> Backoff {
+        Backoff {
+            initial,
+            max,
+            max_failures,
+            window,
+            stable_after,
+            failures: Vec::new(),
+            next_allowed: None,
+            started: None,
+            gave_up: false,
+        }
+    }
+
+    pub fn from_config(c: &crate::config::Config) -> Backoff {
+        Backoff::new(
+            c.seconds("operations.restart_backoff_initial_seconds"),
+            c.seconds("operations.restart_backoff_max_seconds"),
+            c.count("operations.max_restarts").max(1),
+            c.minutes("operations.restart_window_minutes"),
+            c.seconds("operations.stable_after_seconds"),
+        )
+    }
+
+    /// It was started now.
+    pub fn started(&mut self, now: Instant) {
+        self.started = Some(now);
+    }
+
+    /// It is running: after a stable run the failures are forgiven.
+    pub fn alive(&mut self, now: Instant) {
+        if self
+            .started
+            .is_some_and(|s| now.duration_since(s) >= self.stable_after)
+        {
+            self.failures.clear();
+            self.next_allowed = None;
+        }
+    }
+
+    /// It died (or never started). Returns the delay before the next start, or `None` when it
+    /// failed too often within the window (give up and escalate).
+    pub fn failed(&mut self, now: Instant) -> Option<Duration> {
+        self.started = None;
+        self.failures.push(now);
+        let window = self.window;
+        self.failures.retain(|t| now.duration_since(*t) <= window);
+        if self.failures.len() as u32 >= self.max_failures {
+            self.gave_up = true;
+            return None;
+        }
+        let n = self.failures.len() as u32;
+        let base = self
+            .initial
+            .saturating_mul(1u32 << (n - 1).min(16))
+            .min(self.max);
+        // Jitter: 75%–125% of the base, from the clock's nanoseconds (no RNG needed).
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let factor = 0.75 + (nanos % 1000) as f64 / 2000.0;
+        let delay = base.mul_f64(factor).min(self.max);
+        self.next_allowed = Some(now + delay);
+        Some(delay)
+    }
+
+    /// Whether a start is allowed now.
+    pub fn may_start(&self, now: Instant) -> bool {
+        !self.gave_up && self.next_allowed.is_none_or(|t| now >= t)
+    }
+
+    pub fn failure_count(&self) -> usize {
+        self.failures.len()
+    }
+}
+
+/// A structured log line: `2026-11-21T12:00:00.123Z INFO action key=value …`, appended to a
+/// log file (and echoed to stderr, which tmux shows in the session).
+#[derive(Debug)]
+pub struct Log {
+    path: PathBuf,
+    debug: bool,
+    /// The last warning and when it was written: the same warning again within a minute is
+    /// counted, not repeated (a persistent problem must not flood the log).
+    last_warn: std::sync::Mutex<Option<(String, Instant, u32)>>,
+}
+
+impl Log {
+    pub fn new(path: PathBuf, config: &crate::config::Config) -> Log {
+        if let Some(p) = path.parent() {
+            let _ = std::fs::create_dir_all(p);
+        }
+        let level = config.str("log.level").unwrap_or("INFO");
+        Log {
+            path,
+            debug: level == "DEBUG" || level == "TRACE" || config.bool("log.debug"),
+            last_warn: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn write(&self, level: &str, action: &str, fields: &[(&str, &str)]) {
+        if level == "DEBUG" && !self.debug {
+            return;
+        }
+        let mut line = format!(
+            "{} {level} {action}",
+            crate::clock::format_timestamp(chrono::Utc::now())
+        );
+        for (k, v) in fields {
+            let v = crate::text::escape_control(v);
+            if v.is_empty() || v.contains([' ', '"', '=']) {
+                line.push_str(&format!(" {k}={v:?}"));
+            } else {
+                line.push_str(&format!(" {k}={v}"));
+            }
+        }
+        eprintln!("{line}");
+        if let Ok(mut f) = crate::fsutil::open_append(&self.path) {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+
+    pub fn info(&self, action: &str, fields: &[(&str, &str)]) {
+        self.write("INFO", action, fields);
+    }
+    pub fn warn(&self, action: &str, fields: &[(&str, &str)]) {
+        let key = format!("{action}{fields:?}");
+        if let Ok(mut last) = self.last_warn.lock() {
+            match last.as_mut() {
+                Some((k, at, n)) if *k == key && at.elapsed() < Duration::from_secs(60) => {
+                    *n += 1;
+                    return;
+                }
+                Some((_, _, n)) if *n > 0 => {
+                    let repeated = n.to_string();
+                    self.write("WARN", "repeated", &[("times", &repeated)]);
+                }
+                _ => {}
+            }
+            *last = Some((key, Instant::now(), 0));
+        }
+        self.write("WARN", action, fields);
+    }
+    pub fn debug(&self, action: &str, fields: &[(&str, &str)]) {
+        self.write("DEBUG", action, fields);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_gives_up_and_resets_after_a_stable_run() {
+        let mut b = Backoff::new(
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+            4,
+            Duration::from_secs(600),
+            Duration::from_secs(30),
+        );
+        let t0 = Instant::now();
+        let d1 = b.failed(t0).unwrap();
+        let d2 = b.failed(t0).unwrap();
+        let d3 = b.failed(t0).unwrap();
+        assert!(
+            d1 >= Duration::from_millis(750) && d1 <= Duration::from_millis(1250),
+            "{d1:?}"
+        );
+        assert!(
+            d2 >= Duration::from_millis(1500) && d2 <= Duration::from_millis(2500),
+            "{d2:?}"
+        );
+        assert!(
+            d3 >= Duration::from_millis(3000) && d3 <= Duration::from_millis(5000),
+            "{d3:?}"
+        );
+        assert!(!b.may_start(t0));
+        assert!(b.may_start(t0 + Duration::from_secs(6)));
+        assert!(
+            b.failed(t0).is_none(),
+            "the fourth failure in the window gives up"
+        );
+        assert!(b.gave_up);
+        let mut b = Backoff::new(
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+            4,
+            Duration::from_secs(600),
+            Duration::from_secs(30),
+        );
+        b.failed(t0);
+        b.started(t0);
+        b.alive(t0 + Duration::from_secs(31));
+        assert_eq!(b.failure_count(), 0, "a stable run forgives");
+    }
+
+    #[test]
+    fn instance_locks_say_who_holds_them() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.lock");
+        let l = InstanceLock::acquire(&p, "operations").unwrap();
+        let e = InstanceLock::acquire(&p, "operations").err().unwrap();
+        assert_eq!(e.kind(), crate::Kind::Conflict);
+        assert!(
+            e.to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{e}"
+        );
+        assert_eq!(running(&p).unwrap().pid, std::process::id());
+        drop(l);
+        assert!(running(&p).is_none());
+    }
+}

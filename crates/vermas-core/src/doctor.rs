@@ -1,0 +1,259 @@
+//! `co doctor`: is this company healthy? tmux and git versions, runtimes on PATH, config
+//! validity, every store's integrity, orphaned assignments, stale worktrees, dead workers and
+//! sessions without an assignment. `--fix` does only the safe repairs.
+
+use crate::agent::AgentId;
+use crate::company::Company;
+use crate::error::Result;
+use crate::health::{Finding, check_store};
+use crate::slots::Slots;
+use crate::workorder::WorkOrders;
+use serde::Serialize;
+
+/// The report.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub ok: bool,
+    pub problems: Vec<Finding>,
+    pub notes: Vec<Finding>,
+    /// What `--fix` repaired.
+    pub fixed: Vec<String>,
+}
+
+fn finding(problem: impl Into<String>) -> Finding {
+    Finding {
+        file: None,
+        line: None,
+        problem: problem.into(),
+    }
+}
+
+/// Runs every check; with `fix`, applies the safe repairs first and reports what is left.
+pub fn run(company: &Company, fix: bool) -> Result<Report> {
+    let mut r = Report::default();
+    if fix {
+        r.fixed = repair(company)?;
+    }
+    let tmux = company.tmux();
+    match tmux.check_version() {
+        Ok(v) => r
+            .notes
+            .push(finding(format!("{v} (3.2 or newer needed): ok"))),
+        Err(e) => r.problems.push(finding(e.to_string())),
+    }
+    match crate::git::version() {
+        Ok(((maj, min), text)) if (maj, min) >= (2, 20) => r
+            .notes
+            .push(finding(format!("{text} (2.20 or newer needed): ok"))),
+        Ok((_, text)) => r.problems.push(finding(format!(
+            "{text} is too old: VerMAS needs git 2.20 or newer"
+        ))),
+        Err(e) => r.problems.push(finding(e.to_string())),
+    }
+    for w in &company.config.warnings {
+        r.notes.push(finding(w.clone()));
+    }
+    let sessions = tmux.sessions().unwrap_or_default();
+    // Runtimes of the company-level roles.
+    let ceo_rt = company.config.role_runtime("ceo");
+    if let Err(e) =
+        crate::runtime::resolve(&company.config, ceo_rt, "ceo").and_then(|rt| rt.check_installed())
+    {
+        r.notes.push(finding(format!("co ceo will not start: {e}")));
+    }
+    let store = company.store()?;
+    store_findings(&mut r, &store, ".work")?;
+    for name in company.factory_names() {
+        let f = match company.factory(&name) {
+            Ok(f) => f,
+            Err(e) => {
+                r.problems.push(finding(format!("factory {name}: {e}")));
+                continue;
+            }
+        };
+        for w in &f.config.warnings {
+            if !company.config.warnings.contains(w) {
+                r.notes.push(finding(w.clone()));
+            }
+        }
+        for role in ["worker", "supervisor", "qa"] {
+            let rt = f.config.role_runtime(role);
+            if rt == crate::runtime::BUILTIN {
+                continue;
+            }
+            if let Err(e) =
+                crate::runtime::resolve(&f.config, rt, role).and_then(|rt| rt.check_installed())
+            {
+                r.problems.push(finding(format!("factory {name}: {e}")));
+            }
+        }
+        let fstore = f.store()?;
+        store_findings(&mut r, &fstore, &format!("{name}/.work"))?;
+        let slots = fstore.load::<Slots>()?.state;
+        // Assignment files that disagree with the log.
+        for (path, a) in assignment_files(&f.work_dir()) {
+            let alloc = slots.by_agent(&a.agent);
+            let wo_done = company
+                .store_for_work_order(&a.work_order)
+                .ok()
+                .and_then(|s| s.load::<WorkOrders>().ok())
+                .and_then(|l| l.state.get(&a.work_order))
+                .is_none_or(|w| w.status.is_done());
+            let orphan = match alloc {
+                None => true,
+                Some(s) => s.incarnation != a.incarnation && s.work_order != a.work_order,
+            };
+            if orphan || wo_done {
+                r.problems.push(Finding {
+                    file: Some(path.display().to_string()),
+                    line: None,
+                    problem: format!(
+                        "orphaned assignment: {} → {} but {} (fix: co doctor --fix, or remove the file)",
+                        a.agent,
+                        a.work_order,
+                        if wo_done { "the work order is done or gone" } else { "no slot holds it" }
+                    ),
+                });
+            }
+        }
+        // Worktrees.
+        if let Ok(wts) = crate::git::worktrees(&f.git_dir()) {
+            for w in &wts {
+                if w.prunable {
+                    r.problems.push(finding(format!(
+                        "factory {name}: stale worktree {} (its directory is gone; fix: git -C {} worktree prune, or co doctor --fix)",
+                        w.path.display(),
+                        f.dir.display()
+                    )));
+                }
+            }
+            let workers_dir = f.dir.join("workers");
+            for w in wts
+                .iter()
+                .filter(|w| !w.prunable && w.path.starts_with(&workers_dir))
+            {
+                let held = slots
+                    .all()
+                    .any(|s| std::path::Path::new(&s.worktree) == w.path);
+                let parked = w.path.starts_with(workers_dir.join("parked"));
+                if parked {
+                    r.notes.push(finding(format!(
+                        "factory {name}: parked worktree {} keeps unmerged work of a killed worker; it returns on the next dispatch of that work order",
+                        w.path.display()
+                    )));
+                } else if !held {
+                    r.problems.push(finding(format!(
+                        "factory {name}: worktree {} ({}) belongs to no worker (fix: git -C {} worktree remove {} once its work is merged or saved)",
+                        w.path.display(),
+                        w.branch.as_deref().unwrap_or("detached"),
+                        f.dir.display(),
+                        w.path.display()
+                    )));
+                }
+            }
+        }
+        // Workers whose session is gone, and sessions nobody assigned.
+        for s in slots.all() {
+            let agent = AgentId::worker(&name, s.slot);
+            let alive = sessions.iter().any(|x| {
+                x.name == agent.session() && !x.pane_dead && x.incarnation == s.incarnation
+            });
+            if !alive {
+                r.problems.push(finding(format!(
+                    "factory {name}: {agent} holds {} but its session is gone (fix: co worker spawn {name} {}, or co worker kill {name} {})",
+                    s.work_order, s.slot, s.slot
+                )));
+            }
+        }
+        for x in sessions
+            .iter()
+            .filter(|x| x.company == company.tag() && x.role == "worker")
+        {
+            if let Ok(AgentId::Worker { factory, slot }) = AgentId::parse(&x.agent)
+                && factory == name
+                && slots
+                    .get(slot)
+                    .is_none_or(|s| s.incarnation != x.incarnation)
+            {
+                r.problems.push(finding(format!(
+                    "factory {name}: session {} runs without an assignment (kill it with tmux kill-session -t {} if it is not doing anything useful)",
+                    x.name, x.name
+                )));
+            }
+        }
+    }
+    r.ok = r.problems.is_empty();
+    Ok(r)
+}
+
+fn store_findings(r: &mut Report, store: &crate::store::Store, label: &str) -> Result<()> {
+    let h = check_store(store)?;
+    for p in h.problems {
+        let mut p = p;
+        if p.file.is_none() {
+            p.problem = format!("{label}: {}", p.problem);
+        } else if let Some(f) = &p.file {
+            p.file = Some(f.replacen(".work", label, 1));
+        }
+        r.problems.push(p);
+    }
+    Ok(())
+}
+
+fn assignment_files(
+    work: &std::path::Path,
+) -> Vec<(std::path::PathBuf, crate::assignment::Assignment)> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(work) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".assignment-")
+                && let Ok(Some(a)) = crate::assignment::read(&e.path())
+            {
+                out.push((e.path(), a));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The safe repairs: assignment files no slot holds (or for finished work), `git worktree
+/// prune`, and projections that do not match their log. Nothing that holds work is touched.
+fn repair(company: &Company) -> Result<Vec<String>> {
+    let mut fixed = Vec::new();
+    let mut stores = vec![(".work".to_string(), company.store()?)];
+    for f in company.factories()? {
+        let fstore = f.store()?;
+        let slots = fstore.load::<Slots>()?.state;
+        for (path, a) in assignment_files(&f.work_dir()) {
+            let held = slots
+                .by_agent(&a.agent)
+                .is_some_and(|s| s.work_order == a.work_order);
+            let done = company
+                .store_for_work_order(&a.work_order)
+                .ok()
+                .and_then(|s| s.load::<WorkOrders>().ok())
+                .and_then(|l| l.state.get(&a.work_order))
+                .is_none_or(|w| w.status.is_done());
+            if (!held || done) && std::fs::remove_file(&path).is_ok() {
+                fixed.push(format!("removed orphaned assignment {}", path.display()));
+            }
+        }
+        let before = crate::git::worktrees(&f.git_dir())
+            .map(|w| w.iter().filter(|w| w.prunable).count())
+            .unwrap_or(0);
+        if before > 0 && crate::git::worktree_prune(&f.git_dir()).is_ok() {
+            fixed.push(format!("pruned {before} stale worktree(s) in {}", f.name));
+        }
+        stores.push((format!("{}/.work", f.name), fstore));
+    }
+    for (label, s) in stores {
+        fixed.extend(
+            crate::health::rebuild_mismatched(&s)?
+                .into_iter()
+                .map(|p| format!("rebuilt {label}/{p}")),
+        );
+    }
+    Ok(fixed)
+}

@@ -1,0 +1,472 @@
+//! git, through its command line (design §5). The CLI honours the user's ssh config,
+//! credential helpers, LFS filters and merge strategy, which libgit2 does not; see
+//! docs/ARCHITECTURE.md.
+//!
+//! Every call gets a clean environment (no inherited `GIT_DIR` and friends, no terminal
+//! prompts). Daemon-side writes (QA merges, worktree management) pass `core.hooksPath=/dev/null`
+//! so the repository's own hooks never run outside a worker.
+
+use crate::error::{Classify, Kind};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Errors from git.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("git is not installed or not on PATH; install git 2.20 or newer")]
+    Missing,
+    #[error("git {args}: {message}")]
+    Failed { args: String, message: String },
+}
+
+impl Classify for GitError {
+    fn kind(&self) -> Kind {
+        Kind::Failure
+    }
+}
+crate::error::classified!(GitError);
+
+pub type Result<T, E = GitError> = std::result::Result<T, E>;
+
+/// Variables that would redirect git away from the directory we name.
+const SCRUB: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_CEILING_DIRECTORIES",
+];
+
+/// A git command run in `dir`.
+pub fn command(dir: &Path) -> Command {
+    let mut c = Command::new("git");
+    c.arg("-C").arg(dir);
+    for k in SCRUB {
+        c.env_remove(k);
+    }
+    c.env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null());
+    c
+}
+
+fn run_cmd(mut c: Command, args: &[&str]) -> Result<String> {
+    let out = c.args(args).output().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            GitError::Missing
+        } else {
+            GitError::Failed {
+                args: args.join(" "),
+                message: e.to_string(),
+            }
+        }
+    })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    } else {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let message = stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with("hint:"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Err(GitError::Failed {
+            args: args.iter().take(3).copied().collect::<Vec<_>>().join(" "),
+            message: if message.is_empty() {
+                format!("exited with {}", out.status)
+            } else {
+                message
+            },
+        })
+    }
+}
+
+/// Runs git in `dir`; stdout (trimmed) or the error with git's message.
+pub fn run(dir: &Path, args: &[&str]) -> Result<String> {
+    run_cmd(command(dir), args)
+}
+
+/// Runs git with hooks disabled (daemon-side writes).
+pub fn run_no_hooks(dir: &Path, args: &[&str]) -> Result<String> {
+    let mut c = command(dir);
+    c.args(["-c", "core.hooksPath=/dev/null"]);
+    run_cmd(c, args)
+}
+
+/// `git --version` as (major, minor) and text.
+pub fn version() -> Result<((u32, u32), String)> {
+    let text = run(Path::new("."), &["--version"])?;
+    let v = text.trim_start_matches("git version ");
+    let mut it = v.split('.');
+    let major = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+    let minor = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+    Ok(((major, minor), text))
+}
+
+/// `git clone --bare URL DEST` (no hooks, no prompts).
+pub fn clone_bare(url: &str, dest: &Path) -> Result<()> {
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    let d = dest.display().to_string();
+    run_no_hooks(parent, &["clone", "--bare", "--quiet", "--", url, &d]).map(|_| ())
+}
+
+/// The branch HEAD points at (a bare clone's HEAD is the remote's default branch).
+pub fn head_branch(repo: &Path) -> Option<String> {
+    run(repo, &["symbolic-ref", "--quiet", "--short", "HEAD"]).ok()
+}
+
+/// The commit a revision names, if it exists.
+pub fn rev_parse(repo: &Path, rev: &str) -> Option<String> {
+    run(
+        repo,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{rev}^{{commit}}"),
+        ],
+    )
+    .ok()
+    .filter(|s| !s.is_empty())
+}
+
+pub fn branch_exists(repo: &Path, branch: &str) -> bool {
+    run(
+        repo,
+        &[
+            "show-ref",
+            "--verify",
+            "--quiet",
+            &format!("refs/heads/{branch}"),
+        ],
+    )
+    .is_ok()
+}
+
+/// Commits on `branch` not on `base`.
+pub fn commits_ahead(repo: &Path, base: &str, branch: &str) -> Result<u32> {
+    let n = run(repo, &["rev-list", "--count", &format!("{base}..{branch}")])?;
+    Ok(n.trim().parse().unwrap_or(0))
+}
+
+/// Whether `a` is an ancestor of (or equal to) `b`.
+pub fn is_ancestor(repo: &Path, a: &str, b: &str) -> bool {
+    run(repo, &["merge-base", "--is-ancestor", a, b]).is_ok()
+}
+
+/// Uncommitted changes in a worktree (`git status --porcelain`), excluding ignored files.
+pub fn dirty_paths(worktree: &Path) -> Result<Vec<String>> {
+    let out = run(
+        worktree,
+        &["status", "--porcelain", "--untracked-files=all"],
+    )?;
+    Ok(out
+        .lines()
+        .filter(|l| l.len() > 3)
+        .map(|l| l[3..].to_string())
+        .collect())
+}
+
+/// A worktree from `git worktree list --porcelain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Worktree {
+    pub path: PathBuf,
+    pub head: Option<String>,
+    pub branch: Option<String>,
+    pub bare: bool,
+    pub prunable: bool,
+}
+
+pub fn worktrees(repo: &Path) -> Result<Vec<Worktree>> {
+    let out = run(repo, &["worktree", "list", "--porcelain"])?;
+    let mut list = Vec::new();
+    let mut cur: Option<Worktree> = None;
+    for line in out.lines().chain(std::iter::once("")) {
+        if let Some(p) = line.strip_prefix("worktree ") {
+            cur = Some(Worktree {
+                path: PathBuf::from(p),
+                head: None,
+                branch: None,
+                bare: false,
+                prunable: false,
+            });
+        } else if let Some(w) = cur.as_mut() {
+            if let Some(h) = line.strip_prefix("HEAD ") {
+                w.head = Some(h.to_string());
+            } else if let Some(b) = line.strip_prefix("branch ") {
+                w.branch = Some(b.trim_start_matches("refs/heads/").to_string());
+            } else if line == "bare" {
+                w.bare = true;
+            } else if line.starts_with("prunable") {
+                w.prunable = true;
+            } else if line.is_empty()
+                && let Some(done) = cur.take()
+            {
+                list.push(done);
+            }
+        }
+    }
+    Ok(list)
+}
+
+/// A new worktree on a new branch from `start`.
+pub fn worktree_add_new_branch(repo: &Path, path: &Path, branch: &str, start: &str) -> Result<()> {
+    let p = path.display().to_string();
+    run_no_hooks(
+        repo,
+        &["worktree", "add", "--quiet", "-b", branch, &p, start],
+    )
+    .map(|_| ())
+}
+
+/// A new worktree on an existing branch.
+pub fn worktree_add_existing(repo: &Path, path: &Path, branch: &str) -> Result<()> {
+    let p = path.display().to_string();
+    run_no_hooks(repo, &["worktree", "add", "--quiet", &p, branch]).map(|_| ())
+}
+
+/// A new worktree with a detached HEAD at `rev`.
+pub fn worktree_add_detached(repo: &Path, path: &Path, rev: &str) -> Result<()> {
+    let p = path.display().to_string();
+    run_no_hooks(repo, &["worktree", "add", "--quiet", "--detach", &p, rev]).map(|_| ())
+}
+
+pub fn worktree_remove(repo: &Path, path: &Path, force: bool) -> Result<()> {
+    let p = path.display().to_string();
+    let mut args = vec!["worktree", "remove"];
+    if force {
+        args.push("--force");
+    }
+    args.push(&p);
+    run_no_hooks(repo, &args).map(|_| ())
+}
+
+pub fn worktree_move(repo: &Path, from: &Path, to: &Path) -> Result<()> {
+    let (f, t) = (from.display().to_string(), to.display().to_string());
+    run_no_hooks(repo, &["worktree", "move", &f, &t]).map(|_| ())
+}
+
+pub fn worktree_prune(repo: &Path) -> Result<()> {
+    run(repo, &["worktree", "prune"]).map(|_| ())
+}
+
+/// Deletes a branch; with `force` even when unmerged (callers check first).
+pub fn delete_branch(repo: &Path, branch: &str, force: bool) -> Result<()> {
+    run_no_hooks(
+        repo,
+        &["branch", if force { "-D" } else { "-d" }, "--", branch],
+    )
+    .map(|_| ())
+}
+
+/// Adds a pattern to the repository's `info/exclude` (shared by all its worktrees).
+pub fn add_exclude(git_dir: &Path, pattern: &str) -> std::io::Result<()> {
+    let info = git_dir.join("info");
+    std::fs::create_dir_all(&info)?;
+    let path = info.join("exclude");
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    if current.lines().any(|l| l.trim() == pattern) {
+        return Ok(());
+    }
+    let mut text = current;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(pattern);
+    text.push('\n');
+    std::fs::write(path, text)
+}
+
+/// What merging a branch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeOutcome {
+    /// A merge commit (or fast-forward) at this commit.
+    Merged(String),
+    /// Nothing to merge: the branch is already in HEAD.
+    AlreadyMerged,
+    /// Conflicts in these paths (the merge was aborted).
+    Conflicts(Vec<String>),
+}
+
+/// Merges `branch` into the worktree's HEAD with a merge commit, hooks disabled. On conflict,
+/// lists the conflicting paths and aborts so the worktree is clean again.
+pub fn merge(worktree: &Path, branch: &str, message: &str) -> Result<MergeOutcome> {
+    let before = rev_parse(worktree, "HEAD");
+    if let Some(b) = rev_parse(worktree, branch)
+        && is_ancestor(worktree, &b, "HEAD")
+    {
+        return Ok(MergeOutcome::AlreadyMerged);
+    }
+    match run_no_hooks(
+        worktree,
+        &["merge", "--no-ff", "--no-edit", "-m", message, "--", branch],
+    ) {
+        Ok(_) => {
+            let after = rev_parse(worktree, "HEAD").unwrap_or_default();
+            if Some(&after) == before.as_ref() {
+                Ok(MergeOutcome::AlreadyMerged)
+            } else {
+                Ok(MergeOutcome::Merged(after))
+            }
+        }
+        Err(e) => {
+            let conflicts =
+                run(worktree, &["diff", "--name-only", "--diff-filter=U"]).unwrap_or_default();
+            let paths: Vec<String> = conflicts.lines().map(str::to_string).collect();
+            let _ = run_no_hooks(worktree, &["merge", "--abort"]);
+            if paths.is_empty() {
+                Err(e)
+            } else {
+                Ok(MergeOutcome::Conflicts(paths))
+            }
+        }
+    }
+}
+
+/// Puts a worktree back to `rev` exactly: abort any merge, reset, remove untracked files
+/// (ignored build outputs are kept so the next gate run is incremental).
+pub fn reset_to(worktree: &Path, rev: &str) -> Result<()> {
+    let _ = run_no_hooks(worktree, &["merge", "--abort"]);
+    run_no_hooks(
+        worktree,
+        &["checkout", "--quiet", "--detach", "--force", rev],
+    )?;
+    run_no_hooks(worktree, &["reset", "--quiet", "--hard", rev])?;
+    run_no_hooks(worktree, &["clean", "-fdq"]).map(|_| ())
+}
+
+/// Moves `refname` to `new` only if it is still at `old` (compare-and-swap).
+pub fn update_ref(repo: &Path, refname: &str, new: &str, old: &str) -> Result<()> {
+    run(
+        repo,
+        &["update-ref", "-m", "vermas qa merge", refname, new, old],
+    )
+    .map(|_| ())
+}
+
+/// The URL of a remote, if configured.
+pub fn remote_url(repo: &Path, remote: &str) -> Option<String> {
+    run(repo, &["remote", "get-url", remote]).ok()
+}
+
+/// Pushes a branch to a remote (no hooks, no prompts).
+pub fn push(repo: &Path, remote: &str, branch: &str) -> Result<()> {
+    run_no_hooks(
+        repo,
+        &[
+            "push",
+            "--quiet",
+            remote,
+            &format!("refs/heads/{branch}:refs/heads/{branch}"),
+        ],
+    )
+    .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn sh(dir: &Path, args: &[&str]) {
+        let mut c = command(dir);
+        c.env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@e")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@e");
+        run_cmd(c, args).unwrap();
+    }
+
+    fn origin() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        sh(d.path(), &["init", "-q", "-b", "main"]);
+        fs::write(d.path().join("a.txt"), "one\n").unwrap();
+        sh(d.path(), &["add", "."]);
+        sh(d.path(), &["commit", "-q", "-m", "init"]);
+        d
+    }
+
+    #[test]
+    fn bare_clone_worktrees_and_merge() {
+        let o = origin();
+        let f = tempfile::tempdir().unwrap();
+        let repo = f.path().join(".git");
+        clone_bare(&o.path().display().to_string(), &repo).unwrap();
+        assert_eq!(head_branch(&repo).as_deref(), Some("main"));
+        add_exclude(&repo, "/.vermas/").unwrap();
+        add_exclude(&repo, "/.vermas/").unwrap();
+        let ex = fs::read_to_string(repo.join("info/exclude")).unwrap();
+        assert_eq!(ex.matches("/.vermas/").count(), 1);
+        let w = f.path().join("workers/slot0");
+        worktree_add_new_branch(&repo, &w, "vermas/wo-a", "main").unwrap();
+        assert!(branch_exists(&repo, "vermas/wo-a"));
+        fs::create_dir_all(w.join(".vermas")).unwrap();
+        fs::write(w.join(".vermas/PROMPT.md"), "x").unwrap();
+        assert!(dirty_paths(&w).unwrap().is_empty(), ".vermas is excluded");
+        fs::write(w.join("a.txt"), "one\ntwo\n").unwrap();
+        assert_eq!(dirty_paths(&w).unwrap(), vec!["a.txt".to_string()]);
+        sh(&w, &["commit", "-qam", "two"]);
+        assert_eq!(commits_ahead(&repo, "main", "vermas/wo-a").unwrap(), 1);
+        // QA worktree, detached at main.
+        let qa = f.path().join("qa");
+        worktree_add_detached(&repo, &qa, "main").unwrap();
+        let base = rev_parse(&repo, "main").unwrap();
+        let out = merge(&qa, "vermas/wo-a", "merge wo-a").unwrap();
+        let MergeOutcome::Merged(m) = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            rev_parse(&repo, "main").unwrap(),
+            base,
+            "main has not moved yet"
+        );
+        update_ref(&repo, "refs/heads/main", &m, &base).unwrap();
+        assert!(
+            update_ref(&repo, "refs/heads/main", &base, &base).is_err(),
+            "CAS refuses a stale old value"
+        );
+        assert_eq!(
+            merge(&qa, "vermas/wo-a", "again").unwrap(),
+            MergeOutcome::AlreadyMerged
+        );
+        let wts = worktrees(&repo).unwrap();
+        assert!(
+            wts.iter()
+                .any(|t| t.branch.as_deref() == Some("vermas/wo-a"))
+        );
+        // Parking a worktree keeps its branch and work.
+        let parked = f.path().join("workers/parked/wo-a");
+        fs::create_dir_all(parked.parent().unwrap()).unwrap();
+        worktree_move(&repo, &w, &parked).unwrap();
+        assert!(parked.join("a.txt").is_file());
+        worktree_remove(&repo, &parked, false).unwrap();
+        delete_branch(&repo, "vermas/wo-a", false).unwrap();
+    }
+
+    #[test]
+    fn conflicts_name_the_paths_and_leave_the_tree_clean() {
+        let o = origin();
+        let f = tempfile::tempdir().unwrap();
+        let repo = f.path().join(".git");
+        clone_bare(&o.path().display().to_string(), &repo).unwrap();
+        for (b, text) in [("x", "ex\n"), ("y", "why\n")] {
+            let w = f.path().join(b);
+            worktree_add_new_branch(&repo, &w, b, "main").unwrap();
+            fs::write(w.join("a.txt"), text).unwrap();
+            sh(&w, &["commit", "-qam", b]);
+        }
+        let qa = f.path().join("qa");
+        worktree_add_detached(&repo, &qa, "main").unwrap();
+        let MergeOutcome::Merged(m) = merge(&qa, "x", "x").unwrap() else {
+            panic!()
+        };
+        let out = merge(&qa, "y", "y").unwrap();
+        assert_eq!(out, MergeOutcome::Conflicts(vec!["a.txt".to_string()]));
+        assert!(dirty_paths(&qa).unwrap().is_empty());
+        assert_eq!(rev_parse(&qa, "HEAD").unwrap(), m);
+        reset_to(&qa, "main").unwrap();
+    }
+}

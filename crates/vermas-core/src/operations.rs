@@ -1,0 +1,703 @@
+//! Operations (`co operations start | stop | status | logs | run`): the watchdog that keeps every
+//! factory's supervisor and QA sessions alive.
+//!
+//! `run` is the daemon (for systemd, and what `start` runs in the tmux session `operations`). One
+//! instance per company: it holds `.vermas/operations.lock` (pid and start time) for its life, so
+//! a second one is refused and a `kill -9` frees it. Every patrol (timer, or a change at the
+//! company root such as a new factory) it starts missing `supervisor-<f>` and `qa-<f>` sessions,
+//! adopts running ones (after a restart nothing is duplicated), restarts failed ones with
+//! exponential backoff and jitter, and after `max_restarts` failures within the window stops and
+//! sends one ESCALATION to `ceo`. Logs go to `logs/operations.log`, one line per action.
+
+use crate::agent::AgentId;
+use crate::company::{Company, Factory};
+use crate::daemon::{self, Backoff, Log, Wake};
+use crate::dispatch::{self, ev};
+use crate::error::{Error, Result};
+use crate::event::types;
+use crate::mail::{self, MailPriority, Messages, Outgoing};
+use crate::slots::AgentEvent;
+use crate::store::StoreError;
+use crate::tmux::{SessionInfo, SessionSpec};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub fn lock_path(company: &Company) -> PathBuf {
+    company.root.join(".vermas").join("operations.lock")
+}
+pub fn status_path(company: &Company) -> PathBuf {
+    company.root.join(".vermas").join("operations.json")
+}
+pub fn log_path(company: &Company) -> PathBuf {
+    company.logs_dir().join("operations.log")
+}
+
+/// Payload of `operations.started` / `operations.stopped`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpsEvent {
+    pub pid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adopted: Vec<String>,
+}
+
+/// Health of one managed session.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ManagedHealth {
+    pub session: String,
+    pub alive: bool,
+    pub restarts: u32,
+    pub recent_failures: usize,
+    pub escalated: bool,
+}
+
+/// What `operations.json` says (written every patrol).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OpsStatus {
+    pub pid: u32,
+    pub started_at: String,
+    pub last_patrol: String,
+    pub patrols: u64,
+    pub factories: BTreeMap<String, Vec<ManagedHealth>>,
+}
+
+/// Payload of the operations' `patrol.completed`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OpsPatrol {
+    pub agent: String,
+    pub factories: usize,
+    pub started: Vec<String>,
+    pub restarted: Vec<String>,
+    pub escalated: Vec<String>,
+    pub duration_ms: u64,
+}
+
+struct Managed {
+    backoff: Backoff,
+    /// Waiting out a backoff before the next start.
+    pending: bool,
+    /// We have seen it alive (or started it) since the daemon started.
+    known: bool,
+    restarts: u32,
+}
+
+/// The daemon's state.
+pub struct Operations<'a> {
+    company: &'a Company,
+    log: Log,
+    managed: HashMap<String, Managed>,
+    status: OpsStatus,
+    co: PathBuf,
+    last_heartbeat: Option<Instant>,
+}
+
+/// The path of the running `co` (what supervisor and QA sessions run).
+pub fn co_exe() -> PathBuf {
+    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("co"))
+}
+
+impl<'a> Operations<'a> {
+    pub fn new(company: &'a Company) -> Operations<'a> {
+        Operations {
+            company,
+            log: Log::new(log_path(company), &company.config),
+            managed: HashMap::new(),
+            status: OpsStatus {
+                pid: std::process::id(),
+                started_at: crate::clock::format_timestamp(chrono::Utc::now()),
+                ..Default::default()
+            },
+            co: co_exe(),
+            last_heartbeat: None,
+        }
+    }
+
+    /// The argv of a supervisor or QA session: the built-in loop of this `co`, or an agent CLI
+    /// with the role's profile.
+    fn session_spec(&self, f: &Factory, agent: &AgentId) -> Result<(SessionSpec, String)> {
+        let role = agent.role().as_str();
+        let runtime = f.config.role_runtime(role).to_string();
+        let incarnation = crate::ids::new_incarnation_id();
+        let (argv, cwd, prompt, env_extra) = if runtime == crate::runtime::BUILTIN {
+            (
+                vec![
+                    self.co.display().to_string(),
+                    role.to_string(),
+                    "run".to_string(),
+                    f.name.clone(),
+                ],
+                f.dir.clone(),
+                None,
+                BTreeMap::new(),
+            )
+        } else {
+            let rt = crate::runtime::resolve(&f.config, &runtime, role)?;
+            rt.check_installed()?;
+            let cwd = if role == "qa" {
+                f.qa_dir()
+            } else {
+                f.supervisor_dir()
+            };
+            let dir = f.supervisor_dir().join(".vermas");
+            std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+            let prompt = dir.join(format!("{role}-PROMPT.md"));
+            crate::fsutil::atomic_write(
+                &prompt,
+                crate::prime::prime(self.company, agent)?.as_bytes(),
+            )
+            .map_err(|e| StoreError::io(&prompt, e))?;
+            (
+                rt.start_argv(role, &prompt, None, &agent.to_string()),
+                cwd,
+                Some(prompt),
+                rt.env.clone(),
+            )
+        };
+        let logs = self.company.logs_dir().join(agent.session());
+        let log_file = std::fs::create_dir_all(&logs)
+            .ok()
+            .map(|_| logs.join(format!("{incarnation}.log")));
+        Ok((
+            SessionSpec {
+                name: agent.session(),
+                cwd,
+                env: dispatch::agent_env(
+                    self.company,
+                    agent,
+                    None,
+                    &incarnation,
+                    prompt.as_deref(),
+                    &env_extra,
+                ),
+                argv,
+                tags: dispatch::session_tags(self.company, agent, &incarnation),
+                log_file,
+            },
+            runtime,
+        ))
+    }
+
+    /// One patrol over every factory.
+    pub fn patrol(&mut self, heartbeat: bool) -> Result<OpsPatrol> {
+        let start = Instant::now();
+        let tmux = self.company.tmux();
+        let sessions = tmux.sessions()?;
+        let mut report = OpsPatrol {
+            agent: "operations".into(),
+            ..Default::default()
+        };
+        let factories = self.company.factories()?;
+        report.factories = factories.len();
+        let mut health: BTreeMap<String, Vec<ManagedHealth>> = BTreeMap::new();
+        for f in &factories {
+            for agent in [
+                AgentId::Supervisor {
+                    factory: f.name.clone(),
+                },
+                AgentId::Qa {
+                    factory: f.name.clone(),
+                },
+            ] {
+                let h = self.keep_alive(f, &agent, &sessions, &mut report);
+                health.entry(f.name.clone()).or_default().push(h);
+            }
+        }
+        self.status.factories = health;
+        self.status.patrols += 1;
+        self.status.last_patrol = crate::clock::format_timestamp(chrono::Utc::now());
+        if let Ok(text) = serde_json::to_vec_pretty(&self.status) {
+            let _ = crate::fsutil::atomic_write(&status_path(self.company), &text);
+        }
+        report.duration_ms = start.elapsed().as_millis() as u64;
+        let acted = !report.started.is_empty()
+            || !report.restarted.is_empty()
+            || !report.escalated.is_empty();
+        if acted || heartbeat {
+            self.company.store()?.append(vec![ev(
+                types::PATROL_COMPLETED,
+                "operations",
+                &report,
+            )?])?;
+        }
+        Ok(report)
+    }
+
+    fn keep_alive(
+        &mut self,
+        f: &Factory,
+        agent: &AgentId,
+        sessions: &[SessionInfo],
+        report: &mut OpsPatrol,
+    ) -> ManagedHealth {
+        let session = agent.session();
+        let now = Instant::now();
+        let tag = self.company.tag();
+        let existing = sessions.iter().find(|s| s.name == session);
+        let m = self
+            .managed
+            .entry(session.clone())
+            .or_insert_with(|| Managed {
+                backoff: Backoff::from_config(&f.config),
+                pending: false,
+                known: false,
+                restarts: 0,
+            });
+        let mut health = ManagedHealth {
+            session: session.clone(),
+            ..Default::default()
+        };
+        match existing {
+            Some(s) if s.company == tag && !s.pane_dead => {
+                if !m.known {
+                    self.log.info(
+                        "adopt",
+                        &[("session", &session), ("pid", &s.pane_pid.to_string())],
+                    );
+                }
+                m.known = true;
+                m.backoff.alive(now);
+                health.alive = true;
+            }
+            Some(s) if s.company != tag => {
+                self.log.warn(
+                    "foreign_session",
+                    &[
+                        ("session", &session),
+                        (
+                            "why",
+                            "a session with this name is not ours; not touching it",
+                        ),
+                    ],
+                );
+            }
+            _ => {
+                if let Some(s) = existing {
+                    // Ours but its program exited: clear it away before starting again.
+                    let _ = self.company.tmux().kill_session(&s.name, &tag);
+                }
+                if !f.config.bool("operations.restart_on_failure") && m.known {
+                    health.restarts = m.restarts;
+                    return health;
+                }
+                if m.known && !m.pending && !m.backoff.gave_up {
+                    match m.backoff.failed(now) {
+                        Some(delay) => {
+                            m.pending = true;
+                            self.log.warn(
+                                "session_died",
+                                &[
+                                    ("session", &session),
+                                    ("restart_in_ms", &delay.as_millis().to_string()),
+                                ],
+                            );
+                        }
+                        None => {
+                            let failures = m.backoff.failure_count();
+                            self.log.warn(
+                                "give_up",
+                                &[("session", &session), ("failures", &failures.to_string())],
+                            );
+                            escalate(self.company, agent, failures, &f.config, &self.log);
+                            report.escalated.push(session.clone());
+                        }
+                    }
+                }
+                if !m.backoff.gave_up && m.backoff.may_start(now) {
+                    let restart = m.known;
+                    match start_session(self, f, agent, restart) {
+                        Ok(()) => {
+                            let m = self.managed.get_mut(&session);
+                            if let Some(m) = m {
+                                m.pending = false;
+                                m.known = true;
+                                m.backoff.started(now);
+                                if restart {
+                                    m.restarts += 1;
+                                    report.restarted.push(session.clone());
+                                } else {
+                                    report.started.push(session.clone());
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            self.log.warn(
+                                "start_failed",
+                                &[("session", &session), ("error", e.message())],
+                            );
+                            if let Some(m) = self.managed.get_mut(&session) {
+                                m.known = true;
+                                if m.backoff.failed(now).is_none() {
+                                    escalate(
+                                        self.company,
+                                        agent,
+                                        m.backoff.failure_count(),
+                                        &f.config,
+                                        &self.log,
+                                    );
+                                    report.escalated.push(session.clone());
+                                }
+                                m.pending = true;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(m) = self.managed.get(&session) {
+            health.restarts = m.restarts;
+            health.recent_failures = m.backoff.failure_count();
+            health.escalated = m.backoff.gave_up;
+        }
+        health
+    }
+}
+
+fn start_session(ops: &Operations<'_>, f: &Factory, agent: &AgentId, restart: bool) -> Result<()> {
+    let (spec, runtime) = ops.session_spec(f, agent)?;
+    let incarnation = spec
+        .tags
+        .iter()
+        .find(|(k, _)| k == crate::tmux::TAG_INCARNATION)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    ops.company.tmux().new_session(&spec)?;
+    ops.log.info(
+        if restart { "restart" } else { "start" },
+        &[
+            ("session", &spec.name),
+            ("runtime", &runtime),
+            ("incarnation", &incarnation),
+        ],
+    );
+    ops.company.store()?.append(vec![ev(
+        if restart {
+            types::AGENT_RESTARTED
+        } else {
+            types::AGENT_STARTED
+        },
+        "operations",
+        &AgentEvent {
+            agent: agent.to_string(),
+            session: spec.name.clone(),
+            incarnation,
+            role: Some(agent.role().as_str().to_string()),
+            runtime: Some(runtime),
+            ..Default::default()
+        },
+    )?])?;
+    Ok(())
+}
+
+/// One ESCALATION per agent: not sent again while an unread one for the same agent waits.
+fn escalate(
+    company: &Company,
+    agent: &AgentId,
+    failures: usize,
+    config: &crate::config::Config,
+    log: &Log,
+) {
+    let already = company
+        .store()
+        .and_then(|s| Ok(s.load::<Messages>()?.state))
+        .map(|m| {
+            m.inbox("ceo", false)
+                .iter()
+                .any(|x| x.kind == "ESCALATION" && x.meta.get("agent") == Some(&agent.to_string()))
+        })
+        .unwrap_or(false);
+    let window = config.number("operations.restart_window_minutes");
+    let mut meta = BTreeMap::new();
+    meta.insert("agent".to_string(), agent.to_string());
+    meta.insert("failures".to_string(), failures.to_string());
+    let result = (|| -> Result<()> {
+        company.store()?.append(vec![ev(
+            types::AGENT_ESCALATED,
+            "operations",
+            &AgentEvent {
+                agent: agent.to_string(),
+                session: agent.session(),
+                reason: Some(format!(
+                    "{failures} failures within {window} min; restarts stopped"
+                )),
+                attempt: Some(failures as u32),
+                ..Default::default()
+            },
+        )?])?;
+        if !already {
+            mail::send(
+                company,
+                &Outgoing {
+                    from: "operations".into(),
+                    to: "ceo".into(),
+                    subject: format!("ESCALATION {} keeps failing", agent.session()),
+                    body: format!(
+                        "{} failed {failures} times within {window} minutes, so operations stopped restarting it. Look at {} and logs/operations.log, fix the cause, then run `co operations stop && co operations start`.",
+                        agent.session(),
+                        company.logs_dir().join(agent.session()).display()
+                    ),
+                    kind: "ESCALATION".into(),
+                    priority: MailPriority::Urgent,
+                    meta,
+                },
+                "operations",
+            )?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        log.warn(
+            "escalation_failed",
+            &[("agent", &agent.to_string()), ("error", e.message())],
+        );
+    }
+}
+
+/// `co operations run`: the daemon, in the foreground.
+pub fn run(company: &Company) -> Result<()> {
+    let _lock = daemon::InstanceLock::acquire(&lock_path(company), "operations")?;
+    company.tmux().check_version()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let shutdown = daemon::handle_signals(tx.clone())?;
+    let _watcher = daemon::watch(std::slice::from_ref(&company.root), tx);
+    let mut ops = Operations::new(company);
+    let adopted: Vec<String> = company
+        .tmux()
+        .sessions()?
+        .into_iter()
+        .filter(|s| s.company == company.tag() && (s.role == "supervisor" || s.role == "qa"))
+        .map(|s| s.name)
+        .collect();
+    company.store()?.append(vec![ev(
+        types::OPERATIONS_STARTED,
+        "operations",
+        &OpsEvent {
+            pid: std::process::id(),
+            reason: None,
+            adopted: adopted.clone(),
+        },
+    )?])?;
+    ops.log.info(
+        "started",
+        &[
+            ("pid", &std::process::id().to_string()),
+            ("adopting", &adopted.join(",")),
+        ],
+    );
+    let interval = company.config.seconds("operations.patrol_interval_seconds");
+    let mut wake = Wake::Timer;
+    loop {
+        let heartbeat = wake == Wake::Timer
+            && ops
+                .last_heartbeat
+                .is_none_or(|t| t.elapsed() >= interval.max(Duration::from_secs(60)));
+        if heartbeat {
+            ops.last_heartbeat = Some(Instant::now());
+        }
+        if let Err(e) = ops.patrol(heartbeat) {
+            ops.log.warn("patrol_failed", &[("error", e.message())]);
+        }
+        wake = daemon::next_wake(&rx, interval, &shutdown);
+        if wake == Wake::Shutdown {
+            break;
+        }
+    }
+    ops.log
+        .info("stopped", &[("pid", &std::process::id().to_string())]);
+    company.store()?.append(vec![ev(
+        types::OPERATIONS_STOPPED,
+        "operations",
+        &OpsEvent {
+            pid: std::process::id(),
+            reason: Some("signal".into()),
+            adopted: Vec::new(),
+        },
+    )?])?;
+    let _ = std::fs::remove_file(status_path(company));
+    Ok(())
+}
+
+/// What `co operations start` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Started {
+    pub pid: u32,
+    pub session: String,
+    pub attach: String,
+}
+
+/// `co operations start`: runs `co operations run` in the tagged session `operations`.
+pub fn start(company: &Company) -> Result<Started> {
+    let tmux = company.tmux();
+    tmux.check_version()?;
+    if let Some(h) = daemon::running(&lock_path(company)) {
+        return Err(Error::conflict(format!(
+            "operations is already running (pid {} since {})",
+            h.pid, h.started_at
+        )));
+    }
+    let agent = AgentId::Operations;
+    let session = agent.session();
+    if let Some(s) = tmux.session(&session)? {
+        if s.company != company.tag() {
+            return Err(Error::conflict(format!(
+                "a tmux session named {session} exists and is not this company's; stop it or use a private server ([tmux] socket)"
+            )));
+        }
+        // Ours, but the daemon in it is not running: clear it.
+        tmux.kill_session(&session, &company.tag())?;
+    }
+    let incarnation = crate::ids::new_incarnation_id();
+    let logs = company.logs_dir().join("operations");
+    std::fs::create_dir_all(&logs).map_err(|e| StoreError::io(&logs, e))?;
+    let console = logs.join(format!("{incarnation}.log"));
+    tmux.new_session(&SessionSpec {
+        name: session.clone(),
+        cwd: company.root.clone(),
+        env: dispatch::agent_env(company, &agent, None, &incarnation, None, &BTreeMap::new()),
+        argv: vec![
+            co_exe().display().to_string(),
+            "operations".into(),
+            "run".into(),
+        ],
+        tags: dispatch::session_tags(company, &agent, &incarnation),
+        log_file: Some(console.clone()),
+    })?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(h) = daemon::running(&lock_path(company)) {
+            return Ok(Started {
+                pid: h.pid,
+                attach: tmux.attach_hint(&session),
+                session,
+            });
+        }
+        if Instant::now() > deadline || !tmux.has_session(&session) {
+            std::thread::sleep(Duration::from_millis(100));
+            let out = std::fs::read_to_string(&console).unwrap_or_default();
+            let last = out
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no output");
+            return Err(Error::failure(format!(
+                "operations did not start: {}",
+                crate::text::escape_control(last.trim())
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What `co operations stop` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stopped {
+    pub pid: Option<u32>,
+    pub forced: bool,
+    pub sessions: Vec<String>,
+}
+
+/// `co operations stop`: ends the daemon (SIGTERM, then SIGKILL after 10 s), then the
+/// supervisor and QA sessions of this company. Workers keep running.
+pub fn stop(company: &Company, actor: &str) -> Result<Stopped> {
+    let tmux = company.tmux();
+    let holder = daemon::running(&lock_path(company));
+    let mut forced = false;
+    if let Some(h) = &holder {
+        daemon::signal(h.pid, libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while daemon::running(&lock_path(company)).is_some() {
+            if Instant::now() > deadline {
+                daemon::signal(h.pid, libc::SIGKILL);
+                forced = true;
+                std::thread::sleep(Duration::from_millis(200));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        if forced {
+            company.store()?.append(vec![ev(
+                types::OPERATIONS_STOPPED,
+                actor,
+                &OpsEvent {
+                    pid: h.pid,
+                    reason: Some("killed by co operations stop (did not stop within 10 s)".into()),
+                    adopted: Vec::new(),
+                },
+            )?])?;
+        }
+    }
+    let mut stopped = Vec::new();
+    for s in tmux.sessions()? {
+        if s.company == company.tag()
+            && (s.role == "supervisor" || s.role == "qa" || s.role == "operations")
+            && tmux.kill_session(&s.name, &company.tag()).is_ok()
+        {
+            stopped.push(s.name);
+        }
+    }
+    let _ = std::fs::remove_file(status_path(company));
+    Ok(Stopped {
+        pid: holder.map(|h| h.pid),
+        forced,
+        sessions: stopped,
+    })
+}
+
+/// What `co operations status` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub running: bool,
+    pub pid: Option<u32>,
+    pub started_at: Option<String>,
+    pub uptime_seconds: Option<i64>,
+    pub last_patrol: Option<String>,
+    pub patrols: u64,
+    pub factories: BTreeMap<String, Vec<ManagedHealth>>,
+}
+
+pub fn status(company: &Company) -> Result<Report> {
+    let holder = daemon::running(&lock_path(company));
+    let file: Option<OpsStatus> = std::fs::read(status_path(company))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let sessions = company.tmux().sessions()?;
+    let mut factories = file
+        .as_ref()
+        .map(|f| f.factories.clone())
+        .unwrap_or_default();
+    // Always show the live session state, even when the daemon is down.
+    for name in company.factory_names() {
+        let list = factories.entry(name.clone()).or_default();
+        for session in [format!("supervisor-{name}"), format!("qa-{name}")] {
+            let alive = sessions
+                .iter()
+                .any(|s| s.name == session && s.company == company.tag() && !s.pane_dead);
+            match list.iter_mut().find(|h| h.session == session) {
+                Some(h) => h.alive = alive,
+                None => list.push(ManagedHealth {
+                    session,
+                    alive,
+                    ..Default::default()
+                }),
+            }
+        }
+    }
+    let started = holder.as_ref().map(|h| h.started_at.clone());
+    Ok(Report {
+        running: holder.is_some(),
+        pid: holder.as_ref().map(|h| h.pid),
+        uptime_seconds: started
+            .as_deref()
+            .and_then(crate::clock::parse_timestamp)
+            .map(|t| (chrono::Utc::now() - t).num_seconds()),
+        started_at: started,
+        last_patrol: file
+            .as_ref()
+            .filter(|_| holder.is_some())
+            .map(|f| f.last_patrol.clone()),
+        patrols: file.map(|f| f.patrols).unwrap_or(0),
+        factories,
+    })
+}

@@ -1,0 +1,4 @@
+# shout TEXT: prints TEXT in capitals.
+shout() {
+  printf '%s\n' "$*" | tr '[:lower:]' '[:upper:]'
+}

@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# Dies at once.
+echo "crashing"
+exit 1

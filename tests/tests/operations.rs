@@ -1,0 +1,570 @@
+//! Issue 4 end to end: operations keeps supervisor and QA alive; the supervisor moves workers;
+//! QA merges only when the gates pass. Real tmux on private sockets, real git, scripted agents,
+//! short intervals from config.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+use vermas_tests::{World, git, wait_for};
+
+fn events_of(w: &World, ty: &str) -> Vec<serde_json::Value> {
+    w.factory_events()
+        .into_iter()
+        .filter(|e| e["event_type"] == ty)
+        .collect()
+}
+
+fn ceo_mail(w: &World) -> Vec<serde_json::Value> {
+    w.co(&["inbox", "--json"])
+        .json()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn happy_path_merges_after_the_gates_pass_with_evidence() {
+    let w = World::new("good.sh", World::CHECK_GATE).fast();
+    w.start_operations();
+    let id = w.create("Add a file", &[]);
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    w.wait_status(&id, "closed", 30);
+    let wo = w.wo(&["show", &id, "--json"]).json();
+    let merge = wo["merge_commit"].as_str().unwrap().to_string();
+    assert_eq!(
+        git(&w.factory_dir(), &["rev-parse", "main"]),
+        merge,
+        "main is the merge commit"
+    );
+    let parents = git(
+        &w.factory_dir(),
+        &["rev-list", "--parents", "-n", "1", &merge],
+    );
+    assert_eq!(
+        parents.split(' ').count(),
+        3,
+        "a real merge commit: {parents}"
+    );
+    let files = git(&w.factory_dir(), &["ls-tree", "--name-only", "main"]);
+    assert!(files.contains(&format!("work-{id}.txt")), "{files}");
+    let gate = events_of(&w, "qa.gate_run");
+    assert_eq!(gate.len(), 1);
+    assert_eq!(gate[0]["data"]["passed"], true);
+    let ev_dir = w.factory_dir().join(format!(".work/evidence/{id}/1"));
+    assert!(
+        std::fs::read_to_string(ev_dir.join("check.stdout"))
+            .unwrap()
+            .contains("checks passed")
+    );
+    assert!(ev_dir.join("check.stderr").is_file());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ev_dir.join("check.json")).unwrap()).unwrap();
+    assert_eq!(summary["exit_code"], 0);
+    assert!(summary["duration_ms"].as_u64().is_some());
+    let merged = events_of(&w, "qa.merged");
+    assert_eq!(merged[0]["data"]["merge_commit"], merge.as_str());
+    // The branch and worktree are gone; the supervisor got MERGED.
+    assert!(!git(&w.factory_dir(), &["branch", "--list"]).contains(&id));
+    assert!(
+        w.factory_events()
+            .iter()
+            .any(|e| e["event_type"] == "mail.sent" && e["data"]["type"] == "MERGED")
+    );
+    // The monitoring commands agree.
+    let st = w.co(&["status", "--json"]).json();
+    assert_eq!(st["operations"]["alive"], true);
+    assert_eq!(st["factories"][0]["supervisor"]["alive"], true);
+    assert_eq!(st["factories"][0]["qa"]["alive"], true);
+    assert_eq!(st["factories"][0]["work_orders"]["closed"], 1);
+    let stats = w.wo(&["stats", "--json"]).json();
+    assert_eq!(stats["by_status"]["closed"], 1);
+    let ops = w.co(&["operations", "status", "--json"]).json();
+    assert_eq!(ops["running"], true);
+    assert!(ops["last_patrol"].is_string());
+    assert!(
+        w.co(&["operations", "logs"])
+            .ok()
+            .contains("start session=supervisor-myproject")
+    );
+    // Stop leaves workers alone and ends operations, supervisor and QA.
+    let stop = w.co(&["operations", "stop"]);
+    assert!(stop.ok().contains("Stopped operations"));
+    let sessions = w.sessions();
+    assert!(
+        !sessions
+            .iter()
+            .any(|s| s == "operations" || s.starts_with("supervisor-") || s.starts_with("qa-")),
+        "{sessions:?}"
+    );
+    assert!(
+        w.company_events()
+            .iter()
+            .any(|e| e["event_type"] == "operations.stopped")
+    );
+}
+
+#[test]
+fn a_failing_gate_sends_it_back_and_the_second_attempt_merges() {
+    let w = World::new("wrong-then-right.sh", World::CHECK_GATE).fast();
+    w.start_operations();
+    let id = w.create("Answer the question", &[]);
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    w.wait_status(&id, "closed", 40);
+    let gates = events_of(&w, "qa.gate_run");
+    assert_eq!(gates.len(), 2);
+    assert_eq!(gates[0]["data"]["passed"], false);
+    assert_eq!(gates[0]["data"]["exit_code"], 1);
+    assert_eq!(gates[1]["data"]["passed"], true);
+    let rework = events_of(&w, "qa.rework_requested");
+    assert_eq!(rework.len(), 1);
+    assert_eq!(rework[0]["data"]["gate"], "check");
+    let req = w
+        .factory_events()
+        .into_iter()
+        .find(|e| e["event_type"] == "mail.sent" && e["data"]["type"] == "REWORK_REQUEST")
+        .unwrap();
+    assert!(
+        req["data"]["body"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("answer-{id}.txt says wrong")),
+        "the tail of the output"
+    );
+    assert_eq!(req["data"]["meta"]["exit_code"], "1");
+    let wo = w.wo(&["show", &id, "--json"]).json();
+    assert_eq!(wo["attempts"], 2);
+    assert!(
+        std::fs::read_to_string(
+            w.factory_dir()
+                .join(format!(".work/evidence/{id}/1/check.stdout"))
+        )
+        .unwrap()
+        .contains("wrong")
+    );
+    let files = git(
+        &w.factory_dir(),
+        &["show", &format!("main:answer-{id}.txt")],
+    );
+    assert_eq!(files, "right");
+    // Merged once.
+    let merges: Vec<String> = w
+        .target_log()
+        .into_iter()
+        .filter(|s| s.contains(&id) && s.starts_with("Merge"))
+        .collect();
+    assert_eq!(merges.len(), 1, "{merges:?}");
+}
+
+#[test]
+fn two_workers_editing_the_same_lines_the_second_gets_a_conflict_rework() {
+    let w = World::new(
+        "good.sh",
+        &format!("{}\n[worker]\nmax_attempts = 1\n", World::CHECK_GATE),
+    )
+    .fast();
+    w.start_operations();
+    let a = w.create(
+        "Version A",
+        &["--label", "file:shared.txt", "--label", "line:version-A"],
+    );
+    let b = w.create(
+        "Version B",
+        &["--label", "file:shared.txt", "--label", "line:version-B"],
+    );
+    w.co(&["dispatch", &a, "myproject"]).ok();
+    w.co(&["dispatch", &b, "myproject"]).ok();
+    wait_for(Duration::from_secs(40), "one merged and one failed", || {
+        let (sa, sb) = (w.status_of(&a), w.status_of(&b));
+        ((sa == "closed" && sb == "failed") || (sa == "failed" && sb == "closed")).then_some(())
+    });
+    let failed = events_of(&w, "qa.merge_failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["data"]["conflicts"][0], "shared.txt");
+    let loser = failed[0]["data"]["work_order"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let wo = w.wo(&["show", &loser, "--json"]).json();
+    assert!(
+        wo["last_failure"]
+            .as_str()
+            .unwrap()
+            .contains("merge conflict"),
+        "{wo}"
+    );
+    assert!(wo["last_failure"].as_str().unwrap().contains("shared.txt"));
+    let esc: Vec<_> = ceo_mail(&w)
+        .into_iter()
+        .filter(|m| m["type"] == "ESCALATION")
+        .collect();
+    assert_eq!(esc.len(), 1);
+}
+
+#[test]
+fn a_hanging_agent_is_nudged_killed_requeued_and_fails_after_max_attempts_with_one_escalation() {
+    let w = World::new(
+        "hang.sh",
+        "[worker]\nidle_timeout_minutes = 0.01\nstuck_timeout_minutes = 0.04\nmax_attempts = 2\n",
+    )
+    .fast();
+    w.start_operations();
+    let id = w.create("Hangs forever", &[]);
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    w.wait_status(&id, "failed", 40);
+    let nudges: Vec<_> = events_of(&w, "agent.nudged")
+        .into_iter()
+        .filter(|e| e["data"]["reason"] == "idle")
+        .collect();
+    assert!(!nudges.is_empty(), "idle workers are nudged");
+    assert!(nudges.iter().all(|n| n["data"]["delivered"] == true));
+    assert!(!events_of(&w, "agent.idle").is_empty());
+    let stopped: Vec<_> = events_of(&w, "agent.stopped")
+        .into_iter()
+        .filter(|e| e["data"]["reason"].as_str().unwrap().starts_with("stuck"))
+        .collect();
+    assert_eq!(stopped.len(), 2, "killed once per attempt");
+    let wo = w.wo(&["show", &id, "--json"]).json();
+    assert_eq!(wo["attempts"], 2);
+    assert!(
+        wo["last_failure"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 2 attempt(s)"),
+        "{wo}"
+    );
+    let esc: Vec<_> = ceo_mail(&w)
+        .into_iter()
+        .filter(|m| m["type"] == "ESCALATION")
+        .collect();
+    assert_eq!(esc.len(), 1, "one escalation");
+    assert_eq!(esc[0]["meta"]["work_order"], id.as_str());
+    // The worktree (no commits) is gone; nothing is left running for it.
+    wait_for(Duration::from_secs(5), "no worker left", || {
+        w.co(&["worker", "list", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    });
+    // Stay failed: the supervisor does not pick it up again.
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(w.status_of(&id), "failed");
+    assert_eq!(
+        ceo_mail(&w)
+            .into_iter()
+            .filter(|m| m["type"] == "ESCALATION")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn an_agent_that_exits_at_once_is_restarted_with_backoff_never_in_a_tight_loop() {
+    let w = World::new("crash.sh", "[worker]\nmax_attempts = 1\n").fast();
+    w.edit_company_config("max_restarts = 5", "max_restarts = 4");
+    w.start_operations();
+    let id = w.create("Crashes", &[]);
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    w.wait_status(&id, "failed", 40);
+    let restarts: Vec<chrono::DateTime<chrono::Utc>> = events_of(&w, "agent.restarted")
+        .iter()
+        .map(|e| vermas_core::clock::parse_timestamp(e["timestamp"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        restarts.len(),
+        3,
+        "max_restarts = 4: the 4th failure gives up"
+    );
+    let started = vermas_core::clock::parse_timestamp(
+        events_of(&w, "agent.started")[0]["timestamp"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut gaps = Vec::new();
+    let mut prev = started;
+    for t in &restarts {
+        gaps.push((*t - prev).num_milliseconds());
+        prev = *t;
+    }
+    // 0.2 s, 0.4 s, 0.8 s (±25% jitter), each waited out: growing, never a tight loop.
+    assert!(gaps.iter().all(|g| *g >= 150), "{gaps:?}");
+    assert!(gaps[2] > gaps[0], "{gaps:?}");
+    let wo = w.wo(&["show", &id, "--json"]).json();
+    assert!(
+        wo["last_failure"]
+            .as_str()
+            .unwrap()
+            .contains("keeps exiting"),
+        "{wo}"
+    );
+}
+
+#[test]
+fn supervisor_and_qa_sessions_killed_are_restarted_within_two_patrols() {
+    let w = World::new("good.sh", World::CHECK_GATE).fast();
+    w.start_operations();
+    wait_for(Duration::from_secs(10), "supervisor and qa up", || {
+        let s = w.sessions();
+        (s.contains(&"supervisor-myproject".into()) && s.contains(&"qa-myproject".into()))
+            .then_some(())
+    });
+    for session in ["supervisor-myproject", "qa-myproject"] {
+        w.tmux(&["kill-session", "-t", &format!("={session}")]);
+        let t = Instant::now();
+        wait_for(Duration::from_secs(5), &format!("{session} back"), || {
+            w.sessions().contains(&session.to_string()).then_some(())
+        });
+        // Two patrol intervals (0.3 s each) plus the first backoff step (0.2 s ±25%).
+        assert!(
+            t.elapsed() < Duration::from_millis(1500),
+            "{session} took {:?}",
+            t.elapsed()
+        );
+    }
+    let restarted: Vec<String> = w
+        .company_events()
+        .iter()
+        .filter(|e| e["event_type"] == "agent.restarted")
+        .map(|e| e["data"]["agent"].as_str().unwrap().to_string())
+        .collect();
+    assert!(restarted.contains(&"myproject/supervisor".to_string()));
+    assert!(restarted.contains(&"myproject/qa".to_string()));
+    // And the company still works.
+    let id = w.create("after the restarts", &[]);
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    w.wait_status(&id, "closed", 30);
+}
+
+#[test]
+fn operations_killed_and_started_again_adopts_without_duplicates_and_a_second_start_is_refused() {
+    let w = World::new("hang.sh", "").fast();
+    w.start_operations();
+    let err = w.co(&["operations", "start"]).fails(5).to_string();
+    assert!(err.contains("already running (pid"), "{err}");
+    let id = w.create("keeps a worker busy", &[]);
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    wait_for(Duration::from_secs(10), "supervisor and qa up", || {
+        let s = w.sessions();
+        (s.contains(&"supervisor-myproject".into()) && s.contains(&"qa-myproject".into()))
+            .then_some(())
+    });
+    let pane_pid = |s: &str| {
+        w.tmux(&[
+            "display-message",
+            "-p",
+            "-t",
+            &format!("={s}:"),
+            "#{pane_pid}",
+        ])
+        .stdout
+        .trim()
+        .to_string()
+    };
+    let before = (
+        pane_pid("supervisor-myproject"),
+        pane_pid("qa-myproject"),
+        pane_pid("worker-myproject-slot0"),
+    );
+    let ops = w.co(&["operations", "status", "--json"]).json();
+    let pid = ops["pid"].as_u64().unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    w.wait_no_session("operations", 5);
+    assert_eq!(
+        w.co(&["operations", "status", "--json"]).json()["running"],
+        false
+    );
+    w.start_operations();
+    std::thread::sleep(Duration::from_millis(1200));
+    let after = (
+        pane_pid("supervisor-myproject"),
+        pane_pid("qa-myproject"),
+        pane_pid("worker-myproject-slot0"),
+    );
+    assert_eq!(
+        before, after,
+        "the running sessions were adopted, not replaced"
+    );
+    let sessions = w.sessions();
+    for name in [
+        "operations",
+        "supervisor-myproject",
+        "qa-myproject",
+        "worker-myproject-slot0",
+    ] {
+        assert_eq!(
+            sessions.iter().filter(|s| *s == name).count(),
+            1,
+            "{sessions:?}"
+        );
+    }
+    let started = w
+        .company_events()
+        .into_iter()
+        .filter(|e| e["event_type"] == "operations.started")
+        .last()
+        .unwrap();
+    let adopted: Vec<&str> = started["data"]["adopted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        adopted.contains(&"supervisor-myproject") && adopted.contains(&"qa-myproject"),
+        "{adopted:?}"
+    );
+    // A second supervisor for the same factory cannot run.
+    let dup = w.co(&["supervisor", "run", "myproject"]);
+    assert_eq!(dup.code, 5, "{}", dup.stderr);
+    assert!(dup.stderr.contains("already running"));
+}
+
+#[test]
+fn a_stale_worker_done_from_an_earlier_incarnation_is_ignored() {
+    let w = World::new("hang.sh", World::CHECK_GATE).fast();
+    w.start_operations();
+    let id = w.create("in progress", &[]);
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    w.wait_status(&id, "in_progress", 10);
+    let branch = format!("vermas/{id}");
+    w.co(&[
+        "send",
+        "myproject/supervisor",
+        "-s",
+        "WORKER_DONE (stale)",
+        "-m",
+        "from an old worker",
+        "--type",
+        "WORKER_DONE",
+        "--meta",
+        &format!("work_order={id}"),
+        "--meta",
+        &format!("branch={branch}"),
+        "--meta",
+        "incarnation=inc-0ld0ld0ld",
+    ])
+    .ok();
+    wait_for(Duration::from_secs(10), "the supervisor to read it", || {
+        events_of(&w, "patrol.completed")
+            .iter()
+            .any(|e| {
+                e["data"]["ignored"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x.as_str().unwrap().contains("stale")))
+            })
+            .then_some(())
+    });
+    assert_eq!(w.status_of(&id), "in_progress");
+    assert!(
+        events_of(&w, "qa.enqueued").is_empty(),
+        "nothing went to QA"
+    );
+    assert!(
+        !w.factory_events()
+            .iter()
+            .any(|e| e["data"]["type"] == "READY_FOR_QA")
+    );
+}
+
+#[test]
+fn a_gate_that_hangs_is_timed_out_and_sent_back() {
+    let w = World::new(
+        "good.sh",
+        "[[gates]]\nname = \"slow\"\ncommand = \"sleep 60\"\ntimeout_seconds = 1\n\n[worker]\nmax_attempts = 1\n",
+    )
+    .fast();
+    w.start_operations();
+    let id = w.create("meets a slow gate", &[]);
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    w.wait_status(&id, "failed", 40);
+    let gate = events_of(&w, "qa.gate_run");
+    assert_eq!(gate[0]["data"]["timed_out"], true);
+    assert_eq!(gate[0]["data"]["passed"], false);
+    assert!(gate[0]["data"]["duration_ms"].as_u64().unwrap() < 10_000);
+    let rr = events_of(&w, "qa.rework_requested");
+    assert_eq!(rr[0]["data"]["timed_out"], true);
+    let wo = w.wo(&["show", &id, "--json"]).json();
+    assert!(
+        wo["last_failure"].as_str().unwrap().contains("timed out"),
+        "{wo}"
+    );
+    assert!(
+        !w.target_log().iter().any(|s| s.contains(&id)),
+        "never merged"
+    );
+}
+
+#[test]
+fn without_gates_nothing_is_merged_until_gates_are_configured() {
+    let w = World::new("good.sh", "").fast();
+    w.start_operations();
+    let id = w.create("needs gates", &[]);
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    w.wait_status(&id, "blocked", 30);
+    let wo = w.wo(&["show", &id, "--json"]).json();
+    let why = wo["last_failure"].as_str().unwrap();
+    assert!(
+        why.contains("[[gates]]") && why.contains("config.toml"),
+        "{why}"
+    );
+    assert_eq!(w.target_log().len(), 1, "nothing merged");
+    w.append_factory_config(World::CHECK_GATE);
+    w.wait_status(&id, "closed", 30);
+    assert!(w.target_log()[0].contains(&id));
+}
+
+#[test]
+fn qa_killed_during_a_merge_never_leaves_the_target_half_merged_and_retries() {
+    let w = World::new(
+        "good.sh",
+        "[[gates]]\nname = \"slow\"\ncommand = \"sleep 2\"\ntimeout_seconds = 30\n",
+    )
+    .fast();
+    w.start_operations();
+    let main_before = git(&w.factory_dir(), &["rev-parse", "main"]);
+    let id = w.create("merge me", &[]);
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    // Wait until QA has merged in its worktree and is running the gate.
+    let qa_wt = w.factory_dir().join("qa");
+    wait_for(Duration::from_secs(20), "QA running the gate", || {
+        let head = git(&qa_wt, &["rev-parse", "HEAD"]);
+        (head != main_before).then_some(())
+    });
+    let pid = w
+        .tmux(&[
+            "display-message",
+            "-p",
+            "-t",
+            "=qa-myproject:",
+            "#{pane_pid}",
+        ])
+        .stdout
+        .trim()
+        .to_string();
+    std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap();
+    assert_eq!(
+        git(&w.factory_dir(), &["rev-parse", "main"]),
+        main_before,
+        "the target did not move"
+    );
+    // Operations restarts QA, which resets its worktree and merges again.
+    w.wait_status(&id, "closed", 40);
+    let merges: Vec<String> = w
+        .target_log()
+        .into_iter()
+        .filter(|s| s.starts_with("Merge"))
+        .collect();
+    assert_eq!(merges.len(), 1, "merged exactly once: {merges:?}");
+    assert!(
+        w.company_events()
+            .iter()
+            .any(|e| e["event_type"] == "agent.restarted" && e["data"]["agent"] == "myproject/qa")
+    );
+}
