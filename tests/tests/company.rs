@@ -836,3 +836,82 @@ fn unsafe_free_uid() -> String {
     let o = std::process::Command::new("id").arg("-u").output().unwrap();
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
+
+#[test]
+fn tmux_older_than_3_2_is_refused_with_a_clear_message() {
+    let w = World::new("good.sh", "");
+    let fake = w.sb.path().join("fakebin");
+    fs::create_dir_all(&fake).unwrap();
+    let tmux = fake.join("tmux");
+    fs::write(
+        &tmux,
+        "#!/bin/sh\nif [ \"$1\" = -V ]; then echo 'tmux 3.1c'; exit 0; fi\nexit 1\n",
+    )
+    .unwrap();
+    fs::set_permissions(&tmux, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let id = w.create("x", &[]);
+    let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap());
+    let out =
+        w.sb.command(vermas_tests::bin("co"))
+            .args(["dispatch", &id, "myproject"])
+            .current_dir(&w.root)
+            .env(
+                "PATH",
+                format!("{}:{path}", vermas_tests::bin_dir().display()),
+            )
+            .output()
+            .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("tmux 3.1c is too old: VerMAS needs tmux 3.2 or newer"),
+        "{err}"
+    );
+    assert_eq!(w.status_of(&id), "open");
+}
+
+#[test]
+fn mail_to_an_idle_agent_nudges_it_to_read_it() {
+    let w = World::new("hang.sh", "");
+    let id = w.create("idle worker", &[]);
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    w.wait_pane("worker-myproject-slot0", "hanging", 10);
+    std::thread::sleep(std::time::Duration::from_millis(2300));
+    let out = w.co(&[
+        "send",
+        "myproject/workers/slot0",
+        "-s",
+        "a question",
+        "-m",
+        "the body is never typed",
+    ]);
+    assert!(out.stderr.contains("was idle: nudged it"), "{}", out.stderr);
+    let pane = w.wait_pane("worker-myproject-slot0", "You have new mail from ceo", 5);
+    assert!(!pane.contains("the body is never typed"));
+    let nudged = w
+        .factory_events()
+        .into_iter()
+        .find(|e| e["event_type"] == "agent.nudged")
+        .unwrap();
+    assert_eq!(nudged["data"]["reason"], "mail");
+    assert_eq!(nudged["data"]["delivered"], true);
+}
+
+#[test]
+fn co_ceo_starts_the_ceo_session_in_the_ceo_directory() {
+    let w = World::new("good.sh", "");
+    w.edit_company_config(
+        "# [runtimes.scripted]",
+        "[runtimes.ceo-sim]\ncommand = [\"bash\", \"-c\", \"echo ceo-ready $AGENT_ID $PWD; sleep 300\"]\n[roles.ceo]\nruntime = \"ceo-sim\"\n# [runtimes.scripted]",
+    );
+    let out = w.co(&["ceo", "--no-attach"]);
+    assert!(out.ok().contains("Started session ceo"), "{}", out.stdout);
+    let screen = w.wait_pane("ceo", "ceo-ready", 10);
+    assert!(
+        screen.contains(&format!("ceo-ready ceo {}", w.root.join("ceo").display())),
+        "{screen}"
+    );
+    assert!(w.root.join("ceo/.vermas/PROMPT.md").is_file());
+    let again = w.co(&["ceo", "--no-attach"]);
+    assert!(again.ok().contains("Already running"), "{}", again.stdout);
+}

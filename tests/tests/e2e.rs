@@ -352,3 +352,44 @@ fn the_demo_keeps_everything_with_keep() {
         .args(["-L", &socket, "kill-server"])
         .status();
 }
+
+#[test]
+fn the_ceo_writes_company_work_orders_and_dispatches_them_into_a_factory() {
+    let w = World::new("good.sh", World::CHECK_GATE).fast();
+    w.start_operations();
+    // At the company root (the CEO's store) ids are hq-…
+    let out = w.sb.run_in(
+        &w.root.join("ceo"),
+        "wo",
+        &["create", "--title", "Company-wide task", "--priority", "1"],
+    );
+    let id = vermas_tests::created_id(&out);
+    assert!(id.starts_with("hq-"), "{id}");
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    wait_for(Duration::from_secs(30), "the hq work order merged", || {
+        (w.sb.run_in(&w.root, "wo", &["show", &id, "--json"]).json()["status"] == "closed")
+            .then_some(())
+    });
+    // Its state lives in the company store; the factory store has the slot and QA events.
+    let company = read_events(&w.root.join(".work"));
+    assert!(
+        company
+            .iter()
+            .any(|e| e["event_type"] == "work_order.closed" && e["data"]["id"] == id.as_str())
+    );
+    let factory = w.factory_events();
+    assert!(
+        factory
+            .iter()
+            .any(|e| e["event_type"] == "qa.merged" && e["data"]["work_order"] == id.as_str())
+    );
+    assert!(
+        !factory
+            .iter()
+            .any(|e| e["event_type"] == "work_order.created")
+    );
+    // From the factory directory, the id routes to the company store.
+    let shown = w.wo(&["show", &id, "--json"]).json();
+    assert_eq!(shown["status"], "closed");
+    assert!(w.target_log()[0].contains(&id));
+}

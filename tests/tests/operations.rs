@@ -3,6 +3,7 @@
 //! short intervals from config.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::fs;
 use std::time::{Duration, Instant};
 use vermas_tests::{World, git, wait_for};
 
@@ -567,4 +568,124 @@ fn qa_killed_during_a_merge_never_leaves_the_target_half_merged_and_retries() {
             .iter()
             .any(|e| e["event_type"] == "agent.restarted" && e["data"]["agent"] == "myproject/qa")
     );
+}
+
+#[test]
+fn a_supervisor_that_keeps_dying_is_escalated_once_and_left_stopped() {
+    let w = World::new(
+        "good.sh",
+        "[runtimes.broken]\ncommand = [\"sh\", \"-c\", \"echo broken; exit 3\"]\n[roles.supervisor]\nruntime = \"broken\"\n",
+    )
+    .fast();
+    w.edit_company_config("max_restarts = 5", "max_restarts = 3");
+    w.start_operations();
+    wait_for(Duration::from_secs(30), "an escalation", || {
+        ceo_mail(&w)
+            .into_iter()
+            .find(|m| m["type"] == "ESCALATION")
+            .map(|_| ())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let esc: Vec<_> = ceo_mail(&w)
+        .into_iter()
+        .filter(|m| m["type"] == "ESCALATION")
+        .collect();
+    assert_eq!(esc.len(), 1, "deduplicated: {esc:?}");
+    assert_eq!(esc[0]["meta"]["agent"], "myproject/supervisor");
+    let ce = w.company_events();
+    let restarts = ce
+        .iter()
+        .filter(|e| {
+            e["event_type"] == "agent.restarted" && e["data"]["agent"] == "myproject/supervisor"
+        })
+        .count();
+    assert_eq!(
+        restarts, 2,
+        "three failures: started once, restarted twice, then given up"
+    );
+    assert!(ce.iter().any(|e| e["event_type"] == "agent.escalated"));
+    let st = w.co(&["operations", "status", "--json"]).json();
+    let sup = st["factories"]["myproject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["session"] == "supervisor-myproject")
+        .unwrap()
+        .clone();
+    assert_eq!(sup["escalated"], true);
+    assert!(w.co(&["operations", "status"]).ok().contains("ESCALATED"));
+    // QA of the same factory is unaffected.
+    assert!(w.sessions().contains(&"qa-myproject".to_string()));
+}
+
+#[test]
+fn operations_picks_up_a_new_factory_without_a_restart() {
+    let w = World::new("good.sh", World::CHECK_GATE).fast();
+    w.start_operations();
+    w.add_factory("second", "sc", "good.sh", World::CHECK_GATE);
+    wait_for(
+        Duration::from_secs(10),
+        "the new factory's sessions",
+        || {
+            let s = w.sessions();
+            (s.contains(&"supervisor-second".into()) && s.contains(&"qa-second".into()))
+                .then_some(())
+        },
+    );
+    let id =
+        vermas_tests::created_id(&w.wo_in("second", &["create", "--title", "in the new factory"]));
+    w.co(&["dispatch", &id, "second"]).ok();
+    wait_for(Duration::from_secs(30), "merged in the new factory", || {
+        (w.wo_in("second", &["show", &id, "--json"]).json()["status"] == "closed").then_some(())
+    });
+}
+
+#[test]
+fn qa_pushes_the_target_when_the_factory_has_a_remote() {
+    let w = World::new("good.sh", "").fast();
+    // A bare remote to push to, and a factory cloned from it with push on.
+    let remote = w.sb.path().join("remote.git");
+    git(
+        w.sb.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            w.origin.to_str().unwrap(),
+            remote.to_str().unwrap(),
+        ],
+    );
+    w.add_factory("pushed", "pu", "good.sh", World::CHECK_GATE);
+    // Re-point the new factory at the bare remote and turn pushing on.
+    let pushed = w.root.join("pushed");
+    git(
+        &pushed,
+        &["remote", "set-url", "origin", remote.to_str().unwrap()],
+    );
+    let cfg = pushed.join(".work/config.toml");
+    let text = fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("push = false", "push = true");
+    fs::write(&cfg, text).unwrap();
+    w.start_operations();
+    let id = vermas_tests::created_id(&w.wo_in("pushed", &["create", "--title", "pushed work"]));
+    w.co(&["dispatch", &id, "pushed"]).ok();
+    wait_for(Duration::from_secs(30), "merged", || {
+        (w.wo_in("pushed", &["show", &id, "--json"]).json()["status"] == "closed").then_some(())
+    });
+    let merge = w.wo_in("pushed", &["show", &id, "--json"]).json()["merge_commit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        git(&remote, &["rev-parse", "main"]),
+        merge,
+        "the remote's main is the merge commit"
+    );
+    let merged = w.root.join("pushed/.work");
+    let ev = vermas_tests::read_events(&merged)
+        .into_iter()
+        .find(|e| e["event_type"] == "qa.merged")
+        .unwrap();
+    assert_eq!(ev["data"]["pushed"], true);
 }
