@@ -342,7 +342,17 @@ impl<'a> Supervisor<'a> {
                         continue;
                     }
                     let text = "You have been idle for a while. Run `co assignment` and carry on with your work order, or `co worker done` if it is finished and committed.";
-                    let out = tmux.nudge(&agent.session(), text)?;
+                    let out = match tmux.nudge(&agent.session(), text) {
+                        Ok(o) => o,
+                        Err(e) => {
+                            // The session may have ended between listing and typing.
+                            self.log.warn(
+                                "supervisor.nudge_failed",
+                                &[("agent", &agent.to_string()), ("error", &e.to_string())],
+                            );
+                            continue;
+                        }
+                    };
                     let store = f.store()?;
                     store.append(vec![ev(
                         types::AGENT_IDLE,
