@@ -17,7 +17,7 @@ use crate::git;
 use crate::runtime::{self, PromptMode, Runtime};
 use crate::slots::{AgentEvent, AssignmentEvent, SlotAllocated, Slots, WorktreeEvent};
 use crate::store::{Store, StoreError, Writer};
-use crate::tmux::{self, NudgeOutcome, SessionSpec, Tmux};
+use crate::tmux::{self, NudgeOutcome, SessionSpec};
 use crate::workorder::{self, Assigned, Status, WorkOrder, WorkOrders};
 use std::path::{Path, PathBuf};
 
@@ -945,9 +945,4 @@ fn dispatch_step(company: &Company, req: &DispatchRequest) -> Result<Step> {
         incarnation,
         nudge,
     }))
-}
-
-/// The tmux handle of a company (re-exported for binaries that only have a `Company`).
-pub fn tmux_of(company: &Company) -> Tmux {
-    company.tmux()
 }

@@ -141,12 +141,6 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
-/// Writes a small file (0600, no symlink following), replacing its content. Not atomic; for
-/// files that are rewritten whole by one writer under a lock.
-pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    atomic_write(path, bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
