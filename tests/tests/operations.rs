@@ -405,8 +405,7 @@ fn operations_killed_and_started_again_adopts_without_duplicates_and_a_second_st
     let started = w
         .company_events()
         .into_iter()
-        .filter(|e| e["event_type"] == "operations.started")
-        .last()
+        .rfind(|e| e["event_type"] == "operations.started")
         .unwrap();
     let adopted: Vec<&str> = started["data"]["adopted"]
         .as_array()

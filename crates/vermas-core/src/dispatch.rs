@@ -56,7 +56,9 @@ pub enum DispatchOutcome {
         factory: String,
         position: usize,
         of: usize,
-        ran: Box<DispatchOutcome>,
+        /// What the queue's head got; `None` when the slot was taken meanwhile (by the
+        /// supervisor serving the same queue), which is fine: the head stays first.
+        ran: Option<Box<DispatchOutcome>>,
     },
 }
 
@@ -566,7 +568,7 @@ pub fn dispatch(company: &Company, req: &DispatchRequest) -> Result<DispatchOutc
     match dispatch_step(company, req)? {
         Step::Done(o) => Ok(o),
         Step::Behind { head } => {
-            let ran = dispatch(
+            let ran = match dispatch(
                 company,
                 &DispatchRequest {
                     work_order: head,
@@ -574,7 +576,12 @@ pub fn dispatch(company: &Company, req: &DispatchRequest) -> Result<DispatchOutc
                     runtime: None,
                     ..req.clone()
                 },
-            )?;
+            ) {
+                Ok(o) => Some(Box::new(o)),
+                // Someone else (the supervisor) filled the slot or took the head first.
+                Err(e) if e.kind() == crate::error::Kind::Conflict => None,
+                Err(e) => return Err(e),
+            };
             let queue = queued_for(company, &req.factory)?;
             let position = queue
                 .iter()
@@ -586,7 +593,7 @@ pub fn dispatch(company: &Company, req: &DispatchRequest) -> Result<DispatchOutc
                 factory: req.factory.clone(),
                 position,
                 of: queue.len(),
-                ran: Box::new(ran),
+                ran,
             })
         }
     }

@@ -474,7 +474,8 @@ impl<'a> Supervisor<'a> {
 fn note_dispatch(o: &DispatchOutcome, r: &mut PatrolReport) {
     match o {
         DispatchOutcome::Spawned { work_order, .. } => r.dispatched.push(work_order.clone()),
-        DispatchOutcome::QueuedBehind { ran, .. } => note_dispatch(ran, r),
+        DispatchOutcome::QueuedBehind { ran: Some(ran), .. } => note_dispatch(ran, r),
+        DispatchOutcome::QueuedBehind { ran: None, .. } => {}
         DispatchOutcome::Queued { .. } => {}
     }
 }

@@ -72,7 +72,9 @@ fn print(out: &DispatchOutcome) {
             of,
             ran,
         } => {
-            print(ran);
+            if let Some(ran) = ran {
+                print(ran);
+            }
             println!(
                 "{work_order} queued in {factory} behind more urgent work, position {position} of {of}"
             );

@@ -230,6 +230,7 @@ impl Store {
             }
         };
         let mut pruned = false;
+        let mut split = Split { head: 0.5 };
         for (i, lf) in files.iter().enumerate().skip(start_index) {
             let (offset, line) = if i == start_index {
                 (start_offset, start_line)
@@ -244,8 +245,16 @@ impl Store {
                 continue;
             }
             let rel = self.relative(lf);
-            scan_file(lf, &rel, offset, line, pruned, &mut out, visit)
-                .map_err(|e| StoreError::io(&lf.path, e))?;
+            scan_file(
+                lf,
+                &rel,
+                (offset, line),
+                pruned,
+                &mut out,
+                visit,
+                &mut split,
+            )
+            .map_err(|e| StoreError::io(&lf.path, e))?;
             pruned = false;
         }
         Ok(Ok(out))
@@ -281,9 +290,9 @@ fn verify_checkpoint(
     }
 }
 
-const READ_CHUNK: usize = 4 << 20;
+const READ_CHUNK: usize = 1 << 20;
 /// A chunk holding at least this many bytes of whole lines is parsed on two threads.
-const PARALLEL_MIN: usize = 1 << 20;
+const PARALLEL_MIN: usize = 256 << 10;
 
 /// One line of a chunk, parsed ahead of the in-order pass (which may run on another thread).
 enum Parsed<'a> {
@@ -366,28 +375,28 @@ struct Split {
 }
 
 impl Split {
-    fn cut(&self, lines: &[u8]) -> usize {
-        let at = (lines.len() as f64 * self.head) as usize;
-        memchr::memchr(b'\n', &lines[at.min(lines.len())..]).map_or(lines.len(), |i| at + i + 1)
+    /// Where the head of `lines` ends (after a newline), for a head of `share` of it.
+    fn cut(share: f64, lines: &[u8]) -> usize {
+        let at = ((lines.len() as f64 * share) as usize).min(lines.len());
+        memchr::memchr(b'\n', &lines[at..]).map_or(lines.len(), |i| at + i + 1)
     }
 
+    /// This thread applied for `apply`; the other read for `read`; parsing the head and the
+    /// tail (of these sizes) took these times.
     fn learn(
         &mut self,
         apply: Duration,
-        head: Duration,
-        head_bytes: usize,
-        tail: Duration,
-        tail_bytes: usize,
+        read: Duration,
+        head: (Duration, usize),
+        tail: (Duration, usize),
     ) {
-        let bytes = (head_bytes + tail_bytes).max(1) as f64;
-        let parse = (head + tail).as_secs_f64();
+        let parse = (head.0 + tail.0).as_secs_f64();
         if parse <= 0.0 {
             return;
         }
-        // Even when (1 - share) * parse = apply + share * parse.
-        let share = ((parse - apply.as_secs_f64()) / (2.0 * parse)).clamp(0.0, 0.5);
-        let _ = bytes;
-        self.head = (self.head + share) / 2.0;
+        // Even when read + (1 - share) * parse = apply + share * parse.
+        let share = (read.as_secs_f64() + parse - apply.as_secs_f64()) / (2.0 * parse);
+        self.head = (self.head + share.clamp(0.0, 0.5)) / 2.0;
     }
 }
 
@@ -488,9 +497,9 @@ impl Pass<'_, '_> {
         self.finish_chunk();
     }
 
-    /// Applies `cur` while the next chunk is read into `next` and parsed: for a big chunk the
-    /// other thread parses the tail of the next chunk while this one applies `cur` and then
-    /// parses its head ([`Split`] keeps the two sides even).
+    /// Applies `cur` while the next chunk is read into `next` and parsed. For a big buffer
+    /// the other thread reads the next chunk, hands it over, and parses its tail while this one
+    /// applies `cur` and then parses the head ([`Split`] keeps the two sides even).
     fn step<'n>(
         &mut self,
         cur: Chunk<'_>,
@@ -503,46 +512,101 @@ impl Pass<'_, '_> {
             next.resize(carry.len() * 2, 0);
         }
         next[..carry.len()].copy_from_slice(carry);
-        let fill = fill(file, next, carry.len(), &mut self.out.bytes)?;
-        let next: &'n [u8] = next;
-        let lines = &next[..fill.complete];
-        if lines.len() < PARALLEL_MIN {
-            self.apply(cur.parsed);
-            return Ok(Chunk {
-                buf: next,
-                fill,
-                parsed: parse_lines(lines),
-            });
-        }
-        let (head, tail) = lines.split_at(split.cut(lines));
-        let parsed = std::thread::scope(|s| {
-            let start = Instant::now();
-            let other = std::thread::Builder::new()
-                .name("vermas-parse".into())
-                .spawn_scoped(s, || {
-                    let t = Instant::now();
-                    let parsed = parse_lines(tail);
-                    (parsed, t.elapsed())
-                });
-            self.apply(cur.parsed);
-            let applied = start.elapsed();
-            let mut parsed = parse_lines(head);
-            let head_time = start.elapsed() - applied;
-            match other {
-                Ok(h) => {
-                    let (rest, tail_time) =
-                        h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-                    split.learn(applied, (head_time, head.len()), (tail_time, tail.len()));
-                    parsed.extend(rest);
-                }
-                Err(_) => parsed.extend(parse_lines(tail)),
+        let carry = carry.len();
+        let mut todo = Some(cur.parsed);
+        let mut job = Some((next, file));
+        if job.as_ref().is_some_and(|(n, _)| n.len() >= PARALLEL_MIN) {
+            let threaded = self.step_threaded(&mut todo, &mut job, carry, split);
+            if let Some(done) = threaded {
+                return done;
             }
-            parsed
-        });
+        }
+        // One thread: a small file, or no thread could be started.
+        if let Some(parsed) = todo.take() {
+            self.apply(parsed);
+        }
+        let Some((next, file)) = job.take() else {
+            return Err(io::Error::other("scan: the next chunk went missing"));
+        };
+        let fill = fill(file, next, carry, &mut self.out.bytes)?;
+        let next: &'n [u8] = next;
         Ok(Chunk {
             buf: next,
             fill,
-            parsed,
+            parsed: parse_lines(&next[..fill.complete]),
+        })
+    }
+
+    /// [`Pass::step`] on two threads; `None` (with `todo` and `job` untouched) when no thread
+    /// could be started.
+    fn step_threaded<'n>(
+        &mut self,
+        todo: &mut Option<Vec<(&[u8], Parsed<'_>)>>,
+        job: &mut Option<(&'n mut Vec<u8>, &mut File)>,
+        carry: usize,
+        split: &mut Split,
+    ) -> Option<io::Result<Chunk<'n>>> {
+        let share = split.head;
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(&'n [u8], Fill, usize)>(1);
+            let worker = std::thread::Builder::new()
+                .name("vermas-parse".into())
+                .spawn_scoped(s, move || -> io::Result<_> {
+                    let Some((next, file)) = job.take() else {
+                        return Err(io::Error::other("scan: the next chunk went missing"));
+                    };
+                    let start = Instant::now();
+                    let mut bytes = 0;
+                    let fill = fill(file, next, carry, &mut bytes)?;
+                    let read = start.elapsed();
+                    let next: &'n [u8] = next;
+                    let lines = &next[..fill.complete];
+                    let cut = if lines.len() < PARALLEL_MIN {
+                        0
+                    } else {
+                        Split::cut(share, lines)
+                    };
+                    // This side keeps going even if the other is gone (it then fails below).
+                    let _ = tx.send((next, fill, cut));
+                    let start = Instant::now();
+                    let tail = parse_lines(&lines[cut..]);
+                    Ok((bytes, tail, read, start.elapsed()))
+                })
+                .ok()?;
+            let start = Instant::now();
+            if let Some(parsed) = todo.take() {
+                self.apply(parsed);
+            }
+            let applied = start.elapsed();
+            let handed = rx.recv();
+            let start = Instant::now();
+            let head = handed
+                .as_ref()
+                .map(|(next, _, cut)| parse_lines(&next[..*cut]));
+            let head_time = start.elapsed();
+            let (bytes, tail, read, tail_time) = match worker
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            {
+                Ok(done) => done,
+                Err(e) => return Some(Err(e)),
+            };
+            let (Ok((next, fill, cut)), Ok(mut parsed)) = (handed, head) else {
+                return Some(Err(io::Error::other("scan: the reader thread stopped")));
+            };
+            self.out.bytes += bytes;
+            split.learn(
+                applied,
+                read,
+                (head_time, cut),
+                (tail_time, fill.complete - cut),
+            );
+            parsed.extend(tail);
+            Some(Ok(Chunk {
+                buf: next,
+                fill,
+                parsed,
+            }))
         })
     }
 
@@ -565,14 +629,15 @@ impl Pass<'_, '_> {
     }
 }
 
+/// Scans one file from `(byte offset, line number)`.
 fn scan_file(
     lf: &LogFile,
     rel: &str,
-    start_offset: u64,
-    start_line: u64,
+    (start_offset, start_line): (u64, u64),
     pruned_before: bool,
     out: &mut ScanOutcome,
     visit: &mut dyn FnMut(&EventRef<'_>, &LineInfo<'_>) -> std::result::Result<(), String>,
+    split: &mut Split,
 ) -> io::Result<()> {
     let mut file = match File::open(&lf.path) {
         Ok(f) => f,
@@ -605,13 +670,12 @@ fn scan_file(
     };
     // Two buffers: one chunk is applied while the next is read and parsed into the other.
     let (mut a, mut b) = (vec![0u8; size], Vec::new());
-    let mut split = Split { head: 0.5 };
     let start = Chunk {
         buf: &[],
         fill: Fill::default(),
         parsed: Vec::new(),
     };
-    let mut cur = pass.step(start, &mut a, &mut file, &mut split)?;
+    let mut cur = pass.step(start, &mut a, &mut file, split)?;
     loop {
         if cur.fill.eof {
             return pass.finish(cur);
@@ -619,10 +683,143 @@ fn scan_file(
         if b.is_empty() {
             b = vec![0u8; size];
         }
-        let next = pass.step(cur, &mut b, &mut file, &mut split)?;
+        let next = pass.step(cur, &mut b, &mut file, split)?;
         if next.fill.eof {
             return pass.finish(next);
         }
-        cur = pass.step(next, &mut a, &mut file, &mut split)?;
+        cur = pass.step(next, &mut a, &mut file, split)?;
+    }
+}
+
+#[cfg(test)]
+mod scan_tests {
+    use super::*;
+    use crate::event::NewEvent;
+    use crate::store::{Store, StoreOptions};
+    use std::io::Write;
+
+    fn single_file_store(dir: &std::path::Path) -> Store {
+        let opts = StoreOptions {
+            partition_by_day: false,
+            ..Default::default()
+        };
+        Store::init(&dir.join(".work"), opts).unwrap()
+    }
+
+    fn raw(store: &Store, bytes: &[u8]) {
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(store.single_log_path())
+            .unwrap();
+        f.write_all(bytes).unwrap();
+    }
+
+    fn ev(n: u64, pad: usize) -> NewEvent {
+        let data = serde_json::json!({ "n": n, "pad": "x".repeat(pad) });
+        NewEvent::new("test.event", "tester", &data).unwrap()
+    }
+
+    /// What a scan should see, worked out line by line without the scanner.
+    fn expected(bytes: &[u8]) -> (Vec<(u64, u64, u64)>, Vec<u64>) {
+        let (mut events, mut bad) = (Vec::new(), Vec::new());
+        let (mut offset, mut line) = (0u64, 0u64);
+        for l in bytes.split_inclusive(|&b| b == b'\n') {
+            if l.last() != Some(&b'\n') {
+                break;
+            }
+            line += 1;
+            let body = &l[..l.len() - 1];
+            match serde_json::from_slice::<EventRef>(body) {
+                Ok(e) => events.push((e.seq, line, offset)),
+                Err(_) => bad.push(line),
+            }
+            offset += l.len() as u64;
+        }
+        (events, bad)
+    }
+
+    #[test]
+    fn big_files_are_read_in_order_across_chunks_threads_and_long_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = single_file_store(dir.path());
+        // About 4 MB of events (several chunks, parsed on two threads), a garbage line, a
+        // blank line, a line longer than a chunk, an event near the line limit, more events,
+        // and a torn tail.
+        for b in 0..40 {
+            let batch: Vec<NewEvent> = (0..100)
+                .map(|i| ev(b * 100 + i, 700 + (i as usize % 300)))
+                .collect();
+            store.append(batch).unwrap();
+            if b == 13 {
+                raw(&store, b"not json at all\n\n");
+            }
+            if b == 27 {
+                let mut long = vec![b'{'; 3 << 20];
+                long.push(b'\n');
+                raw(&store, &long);
+                store.append(vec![ev(99_999, 900 << 10)]).unwrap();
+            }
+        }
+        raw(&store, br#"{"v":1,"seq":99,"event_"#);
+        let bytes = fs::read(store.single_log_path()).unwrap();
+        let (want_events, want_bad) = expected(&bytes);
+        assert!(want_events.len() > 4000 && want_bad.len() == 3);
+
+        let mut seen = Vec::new();
+        let mut visit = |e: &EventRef<'_>, info: &LineInfo<'_>| {
+            seen.push((e.seq, info.line, info.offset));
+            let end = info.offset as usize + info.raw.len();
+            assert_eq!(&bytes[info.offset as usize..end], info.raw);
+            assert_eq!(bytes[end], b'\n');
+            Ok(())
+        };
+        let out = store
+            .scan(&Checkpoint::default(), None, &mut visit)
+            .unwrap()
+            .unwrap();
+        assert_eq!(seen, want_events);
+        let issue_lines: Vec<u64> = out.issues.iter().map(|i| i.line).collect();
+        assert_eq!(issue_lines, want_bad);
+        assert_eq!(out.events, want_events.len() as u64);
+        assert_eq!(out.bytes, bytes.len() as u64);
+        assert_eq!(out.torn_tails, vec!["events.jsonl".to_string()]);
+        let (last_seq, last_line, last_offset) = *want_events.last().unwrap();
+        assert_eq!(out.end.seq, last_seq);
+        assert_eq!(out.end.line, last_line);
+        let last_raw_len = bytes[last_offset as usize..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap() as u64;
+        assert_eq!(out.end.offset, last_offset + last_raw_len + 1);
+        let last: EventRef =
+            serde_json::from_slice(&bytes[last_offset as usize..out.end.offset as usize - 1])
+                .unwrap();
+        assert_eq!(out.end.event_id.as_deref(), Some(last.event_id.as_ref()));
+
+        // From a checkpoint in the middle: exactly the rest.
+        let (mid_seq, mid_line, mid_offset) = want_events[2345];
+        let mid_end = mid_offset
+            + bytes[mid_offset as usize..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .unwrap() as u64
+            + 1;
+        let mid: EventRef =
+            serde_json::from_slice(&bytes[mid_offset as usize..mid_end as usize - 1]).unwrap();
+        let from = Checkpoint {
+            seq: mid_seq,
+            event_id: Some(mid.event_id.to_string()),
+            log: Some("events".to_string()),
+            offset: mid_end,
+            line: mid_line,
+        };
+        let mut rest = Vec::new();
+        let mut visit = |e: &EventRef<'_>, info: &LineInfo<'_>| {
+            rest.push((e.seq, info.line, info.offset));
+            Ok(())
+        };
+        let out2 = store.scan(&from, None, &mut visit).unwrap().unwrap();
+        assert_eq!(rest, want_events[2346..]);
+        assert_eq!(out2.end, out.end);
     }
 }

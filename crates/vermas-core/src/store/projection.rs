@@ -375,3 +375,101 @@ fn read_file<P: Projection>(bytes: Vec<u8>) -> std::result::Result<FileState<P>,
         .map_err(|(line, e)| format!("record on line {line} unreadable ({e})"))?;
     Ok((state, header.checkpoint, header.issues))
 }
+
+#[cfg(test)]
+mod pair_tests {
+    use crate::event::{NewEvent, types};
+    use crate::mail::{MailPriority, Marked, Messages, Sent};
+    use crate::store::{Store, StoreOptions};
+    use crate::workorder::{Created, Updated, WoType, WorkOrders};
+    use std::io::Write;
+
+    #[test]
+    fn one_pass_for_two_projections_gives_what_two_rebuilds_give() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(&dir.path().join(".work"), StoreOptions::default()).unwrap();
+        let created = |n: u32| {
+            NewEvent::new(
+                types::WORK_ORDER_CREATED,
+                "tester",
+                &Created {
+                    id: format!("wo-{n:06}"),
+                    title: format!("work {n}"),
+                    kind: WoType::Task,
+                    priority: (n % 5) as u8,
+                    description: "d\nescription".into(),
+                    labels: vec!["x".into()],
+                    parent: None,
+                },
+            )
+            .unwrap()
+        };
+        let sent = |n: u32| {
+            NewEvent::new(
+                types::MAIL_SENT,
+                "a/workers/slot1",
+                &Sent {
+                    id: format!("msg-{n:010}"),
+                    from: "a/workers/slot1".into(),
+                    to: "a/qa".into(),
+                    subject: "s".into(),
+                    body: "b".into(),
+                    kind: "note".into(),
+                    priority: MailPriority::Normal,
+                    meta: Default::default(),
+                },
+            )
+            .unwrap()
+        };
+        let mut events = Vec::new();
+        for n in 0..50 {
+            events.push(created(n));
+            events.push(sent(n));
+        }
+        // Problems for each projection, and for both on one line.
+        events.push(created(7));
+        events.push(
+            NewEvent::new(
+                types::WORK_ORDER_UPDATED,
+                "tester",
+                &Updated {
+                    id: "wo-nope".into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+        );
+        events.push(sent(3));
+        let marked = Marked {
+            id: "msg-unknown".into(),
+        };
+        events.push(NewEvent::new(types::MAIL_READ, "a/qa", &marked).unwrap());
+        store.append(events).unwrap();
+        let part = store.live_partitions().unwrap().pop().unwrap().path;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&part)
+            .unwrap();
+        f.write_all(b"garbage\n").unwrap();
+        drop(f);
+        store.append(vec![created(100), sent(100)]).unwrap();
+
+        let mut seen = 0;
+        let (wos, msgs) = store
+            .rebuild_pair::<WorkOrders, Messages>(&mut |_| seen += 1)
+            .unwrap();
+        assert_eq!(seen, 106);
+        let wos2 = store.rebuild::<WorkOrders>().unwrap();
+        let msgs2 = store.rebuild::<Messages>().unwrap();
+        assert_eq!(wos.issues.len(), 3, "{:?}", wos.issues);
+        assert_eq!(msgs.issues.len(), 3, "{:?}", msgs.issues);
+        assert_eq!(wos.issues, wos2.issues);
+        assert_eq!(msgs.issues, msgs2.issues);
+        assert_eq!(store.render(&wos).unwrap(), store.render(&wos2).unwrap());
+        assert_eq!(store.render(&msgs).unwrap(), store.render(&msgs2).unwrap());
+        assert_eq!(
+            (wos.caught_up, &wos.rebuilt),
+            (wos2.caught_up, &wos2.rebuilt)
+        );
+    }
+}

@@ -43,9 +43,6 @@ struct CreatedId<'a> {
     id: std::borrow::Cow<'a, str>,
 }
 
-/// The bits of the index, built in memory during someone else's pass over the log.
-struct IdBits(Vec<u8>);
-
 fn set_bit(bitmap: &mut [u8], ev: &EventRef<'_>) {
     if ev.event_type == types::WORK_ORDER_CREATED
         && let Ok(c) = ev.data::<CreatedId>()
@@ -159,8 +156,9 @@ impl IdIndex {
         store: &Store,
         pass: impl FnOnce(&mut dyn FnMut(&EventRef<'_>)) -> Result<(T, Checkpoint), StoreError>,
     ) -> Result<T, StoreError> {
-        let mut bits = IdBits(vec![0u8; BITMAP_BYTES as usize]);
-        let (out, covered) = pass(&mut |ev| set_bit(&mut bits.0, ev))?;
+        // The bits, built in memory during the caller's pass.
+        let mut bits = vec![0u8; BITMAP_BYTES as usize];
+        let (out, covered) = pass(&mut |ev| set_bit(&mut bits, ev))?;
         let mut w = store.lock()?;
         let path = store.dir().join("work_orders.ids");
         let file = fsutil::open_rw(&path).map_err(|e| StoreError::io(&path, e))?;
@@ -168,7 +166,7 @@ impl IdIndex {
         // The old header stays valid meanwhile: the new bits are a superset of the old ones.
         idx.file
             .set_len(HEADER_BYTES + BITMAP_BYTES)
-            .and_then(|_| idx.file.write_all_at(&bits.0, HEADER_BYTES))
+            .and_then(|_| idx.file.write_all_at(&bits, HEADER_BYTES))
             .and_then(|_| idx.file.sync_data())
             .map_err(|e| StoreError::io(&idx.path, e))?;
         idx.write_header(&covered)?;

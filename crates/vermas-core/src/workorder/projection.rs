@@ -219,7 +219,6 @@ struct UpdatedRef<'a> {
 struct StatusChangedRef<'a> {
     #[serde(borrow)]
     id: Cow<'a, str>,
-    #[allow(dead_code)]
     from: Status,
     to: Status,
     #[serde(borrow, default)]
@@ -257,8 +256,6 @@ struct DependencyRef<'a> {
 struct ClosedRef<'a> {
     #[serde(borrow)]
     id: Cow<'a, str>,
-    #[allow(dead_code)]
-    from: Status,
     #[serde(borrow, default)]
     reason: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -634,5 +631,105 @@ impl Projection for WorkOrders {
             out.push(b'\n');
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> String {
+        let wo = WorkOrder {
+            id: id.to_string(),
+            title: "t".into(),
+            kind: super::super::WoType::Task,
+            priority: 2,
+            status: Status::Open,
+            description: String::new(),
+            labels: Vec::new(),
+            parent: None,
+            depends_on: Vec::new(),
+            assignee: None,
+            factory: None,
+            attempts: 0,
+            incarnation: None,
+            branch: None,
+            merge_commit: None,
+            close_reason: None,
+            last_failure: None,
+            children: 0,
+            created_by: "t".into(),
+            created_at: "2026-11-21T12:00:00.000Z".into(),
+            updated_at: "2026-11-21T12:00:00.000Z".into(),
+            status_changed_at: "2026-11-21T12:00:00.000Z".into(),
+            closed_at: None,
+            seq: 1,
+        };
+        serde_json::to_string(&wo).unwrap()
+    }
+
+    fn file(ids: &[&str]) -> Vec<u8> {
+        let mut f = b"{\"header\":1}\n".to_vec();
+        for id in ids {
+            f.extend_from_slice(record(id).as_bytes());
+            f.push(b'\n');
+        }
+        f
+    }
+
+    #[test]
+    fn loading_keeps_the_file_and_finds_every_id() {
+        let ids: Vec<String> = (0..20_000).map(|n| format!("wo-{n:06}")).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let bytes = file(&refs);
+        let start = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let mut wos = WorkOrders::default();
+        wos.load_records(bytes.clone(), start).unwrap();
+        assert_eq!(wos.len(), ids.len());
+        assert!(ids.iter().all(|id| wos.contains(id)));
+        assert!(!wos.contains("wo-zzzzzz"));
+        assert_eq!(wos.ids().collect::<Vec<_>>(), refs);
+        assert_eq!(wos.get("wo-000123").unwrap().id, "wo-000123");
+        let mut out = Vec::new();
+        wos.write_records(&mut out).unwrap();
+        assert_eq!(out, bytes[start..]);
+        // A record loaded one line at a time lands in the same place.
+        let mut one = WorkOrders::default();
+        for line in bytes[start..]
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+        {
+            one.load_record(line).unwrap();
+        }
+        let mut out2 = Vec::new();
+        one.write_records(&mut out2).unwrap();
+        assert_eq!(out2, out);
+    }
+
+    #[test]
+    fn a_duplicate_record_is_refused_with_its_line() {
+        let bytes = file(&["wo-a", "wo-b", "", "wo-a"]);
+        let start = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let mut wos = WorkOrders::default();
+        let err = wos.load_records(bytes, start).unwrap_err();
+        // Lines: header 1, wo-a 2, wo-b 3, blank 4, wo-a 5.
+        assert_eq!(err, (5, "work order wo-a appears twice".to_string()));
+    }
+
+    #[test]
+    fn colliding_hashes_still_find_both_ids() {
+        let mut wos = WorkOrders::default();
+        let bytes = file(&["wo-a", "wo-b"]);
+        let start = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+        wos.load_records(bytes, start).unwrap();
+        // Pretend wo-b's hash is wo-a's: move it to the spill map as a collision would.
+        let hb = id_hash("wo-b");
+        let ib = wos.index.remove(&hb).unwrap();
+        assert!(!wos.contains("wo-b"));
+        wos.spill.insert("wo-b".into(), ib);
+        let ha = id_hash("wo-a");
+        wos.index.insert(hb, wos.index[&ha]);
+        assert!(wos.contains("wo-a") && wos.contains("wo-b"));
+        assert_eq!(wos.get("wo-b").unwrap().id, "wo-b");
     }
 }

@@ -1,11 +1,14 @@
-//! `wo rebuild-projections`: replays the log into `work_orders.jsonl`, `messages.jsonl` and the
-//! id index, in one pass over the log.
+//! `wo rebuild-projections`: replays the log into `work_orders.jsonl`, `messages.jsonl`,
+//! `slots.jsonl` and the id index, in one pass over the log.
 
 use crate::ctx::Global;
 use std::process::ExitCode;
 use std::time::Instant;
 use vermas_core::Result;
+use vermas_core::event::EventRef;
 use vermas_core::mail::Messages;
+use vermas_core::slots::Slots;
+use vermas_core::store::{Loaded, Projection};
 use vermas_core::workorder::{IdIndex, WorkOrders};
 
 #[derive(clap::Args)]
@@ -14,12 +17,24 @@ pub struct Args {}
 pub fn run(g: &Global, _a: Args) -> Result<ExitCode> {
     let c = g.open()?;
     let t = Instant::now();
+    // Which worker holds which slot (tiny) rides along on the same pass.
+    let mut slots = Slots::default();
     let (wos, msgs) = IdIndex::rebuild_alongside(&c.store, |ids| {
-        let (wos, msgs) = c.store.rebuild_pair::<WorkOrders, Messages>(ids)?;
+        let mut every = |ev: &EventRef<'_>| {
+            ids(ev);
+            let _ = slots.apply(ev);
+        };
+        let (wos, msgs) = c.store.rebuild_pair::<WorkOrders, Messages>(&mut every)?;
         let end = wos.checkpoint.clone();
         Ok(((wos, msgs), end))
     })?;
-    eprintln!("TIMING scan {:?}", t.elapsed());
+    c.store.save(&Loaded {
+        state: slots,
+        checkpoint: wos.checkpoint.clone(),
+        issues: Vec::new(),
+        caught_up: 0,
+        rebuilt: Some("rebuilt".into()),
+    })?;
     // The two files are rendered and written (and fsynced) at the same time.
     std::thread::scope(|s| -> Result<()> {
         let other = std::thread::Builder::new()
@@ -41,9 +56,8 @@ pub fn run(g: &Global, _a: Args) -> Result<ExitCode> {
         }
         Ok(())
     })?;
-    eprintln!("TIMING saved {:?}", t.elapsed());
     println!(
-        "Rebuilt work_orders.jsonl ({} work orders) and messages.jsonl ({} messages) from {} events in {:.0?}",
+        "Rebuilt work_orders.jsonl ({} work orders), messages.jsonl ({} messages) and slots.jsonl from {} events in {:.0?}",
         wos.state.len(),
         msgs.state.len(),
         wos.checkpoint.seq,
