@@ -411,6 +411,16 @@ impl World {
         self.sb.run_in(&self.root, "co", args)
     }
 
+    /// `co` as an agent would run it: `AGENT_ID` (and any other variables) set, in `cwd`.
+    pub fn co_as(&self, cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> Out {
+        let mut c = self.sb.command(bin("co"));
+        c.args(args).current_dir(cwd);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        Out::from(c.output().unwrap())
+    }
+
     /// `wo` in the factory directory (the factory's store).
     pub fn wo(&self, args: &[&str]) -> Out {
         self.sb.run_in(&self.factory_dir(), "wo", args)

@@ -255,14 +255,12 @@ fn a_good_worker_finishes_with_worker_done() {
     );
     assert!(log.contains(&format!("Do {id}")), "{log}");
     // The supervisor has mail.
-    let inbox =
-        w.sb.command(vermas_tests::bin("co"))
-            .args(["inbox", "--json"])
-            .current_dir(&w.root)
-            .env("AGENT_ID", "myproject/supervisor")
-            .output()
-            .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&inbox.stdout).unwrap();
+    let inbox = w.co_as(
+        &w.root,
+        &[("AGENT_ID", "myproject/supervisor")],
+        &["inbox", "--json"],
+    );
+    let v = inbox.json();
     assert_eq!(v[0]["type"], "WORKER_DONE");
     let st = w.co(&["status", "--json"]).json();
     assert_eq!(st["factories"][0]["unread"]["myproject/supervisor"], 1);
@@ -287,28 +285,26 @@ fn worker_done_refuses_a_dirty_tree_and_a_branch_without_commits() {
         .as_str()
         .unwrap()
         .to_string();
-    let out =
-        w.sb.command(vermas_tests::bin("co"))
-            .args(["worker", "done"])
-            .current_dir(&wt)
-            .env("AGENT_ID", "myproject/workers/slot0")
-            .env("VERMAS_INCARNATION", &inc)
-            .output()
-            .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(5), "{err}");
+    let out = w.co_as(
+        &wt,
+        &[
+            ("AGENT_ID", "myproject/workers/slot0"),
+            ("VERMAS_INCARNATION", &inc),
+        ],
+        &["worker", "done"],
+    );
+    let err = out.fails(5);
     assert!(err.contains("no commits beyond main"), "{err}");
     // A stale incarnation is refused too.
-    let out =
-        w.sb.command(vermas_tests::bin("co"))
-            .args(["worker", "done"])
-            .current_dir(&wt)
-            .env("AGENT_ID", "myproject/workers/slot0")
-            .env("VERMAS_INCARNATION", "inc-stale")
-            .output()
-            .unwrap();
-    assert_eq!(out.status.code(), Some(5));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not the current one"));
+    let out = w.co_as(
+        &wt,
+        &[
+            ("AGENT_ID", "myproject/workers/slot0"),
+            ("VERMAS_INCARNATION", "inc-stale"),
+        ],
+        &["worker", "done"],
+    );
+    assert!(out.fails(5).contains("not the current one"));
     assert_eq!(w.status_of(&id), "in_progress");
 }
 
@@ -566,14 +562,12 @@ fn hostile_titles_and_mail_are_never_executed_or_typed_as_keys() {
     assert_eq!(m["data"]["body"], body.as_str());
     // Reading it shows the text, with control characters made visible.
     let id_msg = m["data"]["id"].as_str().unwrap();
-    let read =
-        w.sb.command(vermas_tests::bin("co"))
-            .args(["read", id_msg])
-            .current_dir(&w.root)
-            .env("AGENT_ID", "myproject/workers/slot0")
-            .output()
-            .unwrap();
-    assert!(String::from_utf8_lossy(&read.stdout).contains("$(touch"));
+    let read = w.co_as(
+        &w.root,
+        &[("AGENT_ID", "myproject/workers/slot0")],
+        &["read", id_msg],
+    );
+    assert!(read.ok().contains("$(touch"));
 }
 
 #[test]
@@ -604,17 +598,8 @@ fn mail_send_inbox_read_archive_and_bad_addresses() {
     ])
     .ok();
     let sup = |args: &[&str]| {
-        let o =
-            w.sb.command(vermas_tests::bin("co"))
-                .args(args)
-                .current_dir(&w.root)
-                .env("AGENT_ID", "myproject/supervisor")
-                .output()
-                .unwrap();
-        (
-            o.status.code().unwrap(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-        )
+        let o = w.co_as(&w.root, &[("AGENT_ID", "myproject/supervisor")], args);
+        (o.code, o.stdout)
     };
     let (_, inbox) = sup(&["inbox", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&inbox).unwrap();
@@ -762,42 +747,31 @@ fn assignment_set_clear_prime_and_status() {
         .fails(2);
     w.co(&["assignment", "set", "bogus", &format!("work_order:{id}")])
         .fails(2);
-    let prime =
-        w.sb.command(vermas_tests::bin("co"))
-            .args(["prime"])
-            .current_dir(&w.root)
-            .env("AGENT_ID", "myproject/workers/slot2")
-            .output()
-            .unwrap();
-    let p = String::from_utf8_lossy(&prime.stdout);
+    let prime = w.co_as(
+        &w.root,
+        &[("AGENT_ID", "myproject/workers/slot2")],
+        &["prime"],
+    );
+    let p = prime.ok();
     assert!(p.contains("You are a VerMAS worker"));
     assert!(p.contains(&format!("ASSIGNED: {id}")), "{p}");
-    let chk =
-        w.sb.command(vermas_tests::bin("co"))
-            .args(["assignment"])
-            .current_dir(&w.root)
-            .env("AGENT_ID", "myproject/workers/slot2")
-            .output()
-            .unwrap();
-    assert!(
-        String::from_utf8_lossy(&chk.stdout).starts_with(&format!("ASSIGNED: {id} \"by hand\""))
+    let chk = w.co_as(
+        &w.root,
+        &[("AGENT_ID", "myproject/workers/slot2")],
+        &["assignment"],
     );
+    assert!(chk.ok().starts_with(&format!("ASSIGNED: {id} \"by hand\"")));
     assert!(
         w.co(&["assignment", "clear", "myproject/workers/slot2"])
             .ok()
             .contains("Cleared")
     );
-    let chk =
-        w.sb.command(vermas_tests::bin("co"))
-            .args(["assignment"])
-            .current_dir(&w.root)
-            .env("AGENT_ID", "myproject/workers/slot2")
-            .output()
-            .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&chk.stdout).trim(),
-        "Assignment is empty"
+    let chk = w.co_as(
+        &w.root,
+        &[("AGENT_ID", "myproject/workers/slot2")],
+        &["assignment"],
     );
+    assert_eq!(chk.ok().trim(), "Assignment is empty");
     let st = w.co(&["status"]);
     assert!(
         st.ok()
@@ -851,18 +825,9 @@ fn tmux_older_than_3_2_is_refused_with_a_clear_message() {
     fs::set_permissions(&tmux, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let id = w.create("x", &[]);
     let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap());
-    let out =
-        w.sb.command(vermas_tests::bin("co"))
-            .args(["dispatch", &id, "myproject"])
-            .current_dir(&w.root)
-            .env(
-                "PATH",
-                format!("{}:{path}", vermas_tests::bin_dir().display()),
-            )
-            .output()
-            .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let path = format!("{}:{path}", vermas_tests::bin_dir().display());
+    let out = w.co_as(&w.root, &[("PATH", &path)], &["dispatch", &id, "myproject"]);
+    let err = out.fails(1);
     assert!(
         err.contains("tmux 3.1c is too old: VerMAS needs tmux 3.2 or newer"),
         "{err}"

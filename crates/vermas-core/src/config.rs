@@ -666,29 +666,10 @@ impl Config {
                             ));
                             continue;
                         }
-                        for (k, v) in t.iter() {
-                            let line = at(t.key(k).and_then(|k| k.span()).or_else(|| v.span()));
-                            let full = format!("{section}.{name}.{k}");
-                            match specs.iter().find(|s| s.key == k) {
-                                None => self
-                                    .warnings
-                                    .push(format!("{file}:{line}: unknown key {full:?} (ignored)")),
-                                Some(spec) => {
-                                    let value = validate(spec.ty, v)
-                                        .map_err(|m| invalid(line, format!("{full}: {m}")))?;
-                                    self.values.insert(
-                                        full,
-                                        (
-                                            value,
-                                            Source::File {
-                                                path: path.to_path_buf(),
-                                                line,
-                                            },
-                                        ),
-                                    );
-                                }
-                            }
-                        }
+                        let prefix = format!("{section}.{name}");
+                        self.take_keys(path, src, &prefix, t, |k, _| {
+                            specs.iter().find(|s| s.key == k)
+                        })?;
                     }
                 }
                 _ => {
@@ -698,29 +679,45 @@ impl Config {
                         ));
                         continue;
                     };
-                    for (k, v) in t.iter() {
-                        let line = at(t.key(k).and_then(|k| k.span()).or_else(|| v.span()));
-                        let full = format!("{section}.{k}");
-                        match KEYS.iter().find(|s| s.key == full) {
-                            None => self
-                                .warnings
-                                .push(format!("{file}:{line}: unknown key {full:?} (ignored)")),
-                            Some(spec) => {
-                                let value = validate(spec.ty, v)
-                                    .map_err(|m| invalid(line, format!("{full}: {m}")))?;
-                                self.values.insert(
-                                    full,
-                                    (
-                                        value,
-                                        Source::File {
-                                            path: path.to_path_buf(),
-                                            line,
-                                        },
-                                    ),
-                                );
-                            }
-                        }
-                    }
+                    self.take_keys(path, src, section, t, |_, full| {
+                        KEYS.iter().find(|s| s.key == full)
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the keys of one table: an unknown key warns with file and line, a known one is
+    /// validated (an error with file and line) and recorded with where it came from.
+    fn take_keys<'k>(
+        &mut self,
+        path: &Path,
+        src: &str,
+        prefix: &str,
+        t: &dyn toml_edit::TableLike,
+        spec_of: impl Fn(&str, &str) -> Option<&'k KeySpec>,
+    ) -> Result<(), ConfigError> {
+        let file = path.display().to_string();
+        for (k, v) in t.iter() {
+            let span = t.key(k).and_then(|k| k.span()).or_else(|| v.span());
+            let line = span.map(|s| line_of(src, s.start)).unwrap_or(1);
+            let full = format!("{prefix}.{k}");
+            match spec_of(k, &full) {
+                None => self
+                    .warnings
+                    .push(format!("{file}:{line}: unknown key {full:?} (ignored)")),
+                Some(spec) => {
+                    let value = validate(spec.ty, v).map_err(|m| ConfigError::Invalid {
+                        file: file.clone(),
+                        line,
+                        message: format!("{full}: {m}"),
+                    })?;
+                    let source = Source::File {
+                        path: path.to_path_buf(),
+                        line,
+                    };
+                    self.values.insert(full, (value, source));
                 }
             }
         }

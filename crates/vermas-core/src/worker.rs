@@ -185,13 +185,17 @@ fn check_slot_number(f: &Factory, slot: u32) -> Result<()> {
     Ok(())
 }
 
-fn load_wo(company: &Company, id: &str) -> Result<(Store, WorkOrder)> {
-    let store = company.store_for_work_order(id)?;
-    let wo = store
-        .load::<WorkOrders>()?
+/// A work order as its home store says now (under the lock, this is current).
+fn current(home: &Store, id: &str) -> Result<WorkOrder> {
+    home.load::<WorkOrders>()?
         .state
         .get(id)
-        .ok_or_else(|| Error::not_found(format!("work order {id} not found")))?;
+        .ok_or_else(|| Error::not_found(format!("work order {id} not found")))
+}
+
+fn load_wo(company: &Company, id: &str) -> Result<(Store, WorkOrder)> {
+    let store = company.store_for_work_order(id)?;
+    let wo = current(&store, id)?;
     Ok((store, wo))
 }
 
@@ -246,11 +250,7 @@ pub fn kill(
     let (home, _) = load_wo(company, &slot.work_order)?;
     let fstore = f.store()?;
     let mut locked = Locked::take(&home, &fstore)?;
-    let wo = home
-        .load::<WorkOrders>()?
-        .state
-        .get(&slot.work_order)
-        .ok_or_else(|| Error::not_found(format!("work order {} not found", slot.work_order)))?;
+    let wo = current(&home, &slot.work_order)?;
     let session_killed = match tmux.session(&session)? {
         Some(s) if s.company == company.tag() => {
             tmux.kill_session(&session, &company.tag())?;
@@ -453,11 +453,7 @@ pub fn spawn(
     let (home, _) = load_wo(company, &slot.work_order)?;
     let fstore = f.store()?;
     let mut locked = Locked::take(&home, &fstore)?;
-    let wo = home
-        .load::<WorkOrders>()?
-        .state
-        .get(&slot.work_order)
-        .ok_or_else(|| Error::not_found(format!("work order {} not found", slot.work_order)))?;
+    let wo = current(&home, &slot.work_order)?;
     let incarnation = crate::ids::new_incarnation_id();
     let apath = f.assignment_path(&agent);
     let mut a = assignment::read(&apath)?.unwrap_or(Assignment {
@@ -633,18 +629,14 @@ pub fn done(company: &Company, me: &Identity, actor: &str) -> Result<DoneReport>
     let fstore = f.store()?;
     let mut locked = Locked::take(&home, &fstore)?;
     // Re-check under the lock: the slot may have changed hands meanwhile.
-    let current = fstore.load::<Slots>()?.state;
-    if current.get(*slot_no).map(|s| &s.incarnation) != Some(&slot.incarnation) {
+    let slots_now = fstore.load::<Slots>()?.state;
+    if slots_now.get(*slot_no).map(|s| &s.incarnation) != Some(&slot.incarnation) {
         return Err(Error::conflict(format!(
             "{} changed hands while finishing; nothing was changed",
             me.agent
         )));
     }
-    let wo = home
-        .load::<WorkOrders>()?
-        .state
-        .get(&slot.work_order)
-        .ok_or_else(|| Error::not_found(format!("work order {} not found", slot.work_order)))?;
+    let wo = current(&home, &slot.work_order)?;
     let supervisor = AgentId::Supervisor {
         factory: f.name.clone(),
     };
