@@ -61,8 +61,11 @@ struct Fresh {
     slots: Slots,
 }
 
-/// Checks a store thoroughly (reads the whole log once).
+/// Checks a store thoroughly (reads the whole log once). It holds the writers' lock while it
+/// reads, so the log, the rebuild and the projection files it compares are one consistent
+/// state even while agents write (they wait for the length of the scan).
 pub fn check_store(store: &Store) -> Result<StoreHealth> {
+    let _consistent = store.lock()?;
     let mut h = StoreHealth {
         store: store.dir().display().to_string(),
         ..Default::default()
