@@ -309,6 +309,53 @@ fn worker_done_refuses_a_dirty_tree_and_a_branch_without_commits() {
 }
 
 #[test]
+fn a_session_still_holding_the_free_slots_name_queues_the_work_and_is_left_alone() {
+    let w = World::new("hang.sh", "[worker]\nmax_slots_per_factory = 2\n");
+    let a = w.create("a", &[]);
+    w.co(&["dispatch", &a, "myproject"]).ok();
+    // Slot 1 is free in the log, but a session (a worker that reported done and has not
+    // exited yet, or one someone started by hand) still has its name.
+    w.tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "worker-myproject-slot1",
+        "sleep",
+        "600",
+    ])
+    .ok();
+    let b = w.create("b", &[]);
+    let out = w.co(&["dispatch", &b, "myproject"]);
+    assert!(
+        out.ok().contains(&format!("{b} queued, position 1 of 1")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(w.status_of(&b), "queued");
+    assert!(w.sessions().contains(&"worker-myproject-slot1".to_string()));
+    let pane = w.tmux(&[
+        "list-panes",
+        "-t",
+        "worker-myproject-slot1",
+        "-F",
+        "#{pane_current_command}",
+    ]);
+    assert_eq!(pane.ok().trim(), "sleep");
+    // Nothing was left in the slot by the attempt: no directory, no branch, no assignment.
+    assert!(!w.factory_dir().join("workers").join("slot1").exists());
+    w.co(&["dispatch", &b, "myproject", "--no-queue"]).fails(5);
+    // Once that session is gone, the queued work goes to the slot.
+    w.tmux(&["kill-session", "-t", "worker-myproject-slot1"])
+        .ok();
+    let out = w.co(&["dispatch", &b, "myproject"]);
+    assert!(
+        out.ok().contains("Spawned worker-myproject-slot1"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
 fn a_full_factory_queues_and_the_queue_drains_in_priority_order() {
     let w = World::new("hang.sh", "[worker]\nmax_slots_per_factory = 2\n");
     let a = w.create("a", &[]);

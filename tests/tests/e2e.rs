@@ -370,18 +370,23 @@ fn the_ceo_writes_company_work_orders_and_dispatches_them_into_a_factory() {
         (w.sb.run_in(&w.root, "wo", &["show", &id, "--json"]).json()["status"] == "closed")
             .then_some(())
     });
-    // Its state lives in the company store; the factory store has the slot and QA events.
+    // Its state lives in the company store; the factory store has the slot and QA events
+    // (written just after, in the factory store's own append).
     let company = read_events(&w.root.join(".work"));
     assert!(
         company
             .iter()
             .any(|e| e["event_type"] == "work_order.closed" && e["data"]["id"] == id.as_str())
     );
-    let factory = w.factory_events();
-    assert!(
-        factory
-            .iter()
-            .any(|e| e["event_type"] == "qa.merged" && e["data"]["work_order"] == id.as_str())
+    let factory = wait_for(
+        Duration::from_secs(10),
+        "qa.merged in the factory store",
+        || {
+            let f = w.factory_events();
+            f.iter()
+                .any(|e| e["event_type"] == "qa.merged" && e["data"]["work_order"] == id.as_str())
+                .then_some(f)
+        },
     );
     assert!(
         !factory

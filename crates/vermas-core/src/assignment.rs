@@ -27,6 +27,32 @@ pub struct Assignment {
     pub set_at: String,
 }
 
+impl Assignment {
+    /// A work order given to `agent` now (`set_at` is the current time).
+    pub fn of_work_order(
+        agent: &crate::agent::AgentId,
+        wo: &crate::workorder::WorkOrder,
+        incarnation: &str,
+        attempt: u32,
+        branch: &str,
+        worktree: &str,
+    ) -> Assignment {
+        Assignment {
+            agent: agent.to_string(),
+            kind: "work_order".into(),
+            work_order: wo.id.clone(),
+            title: wo.title.clone(),
+            priority: wo.priority,
+            factory: agent.factory().unwrap_or_default().to_string(),
+            incarnation: incarnation.to_string(),
+            attempt,
+            branch: branch.to_string(),
+            worktree: worktree.to_string(),
+            set_at: crate::clock::format_timestamp(chrono::Utc::now()),
+        }
+    }
+}
+
 /// Reads an assignment file; `None` when there is none.
 pub fn read(path: &Path) -> Result<Option<Assignment>> {
     match std::fs::read(path) {

@@ -196,10 +196,11 @@ impl Company {
                 if is_valid_name(name) { name } else { "NAME" }
             )));
         }
-        let config = Config::load(&[
-            self.root.join(COMPANY_CONFIG),
-            dir.join(".work").join("config.toml"),
-        ])?;
+        // The company's layers are already merged (defaults, company file, environment); add the
+        // factory's file on top, then the environment again so it stays the top layer.
+        let mut config = self.config.clone();
+        config.merge_file(&dir.join(".work").join("config.toml"))?;
+        config.merge_env(&|k| std::env::var(k).ok())?;
         Ok(Factory {
             name: name.to_string(),
             dir,

@@ -4,12 +4,13 @@
 //! wait on each other): check the work order can be dispatched (open, queued or rework, its
 //! dependencies closed), take the lowest free slot, make the worktree on `vermas/<wo-id>` from
 //! the target branch (or continue the branch, or bring back a parked worktree), write the
-//! assignment, start `worker-<f>-slotN` with the agent environment, then write the events. Any
-//! failure undoes what earlier steps made. With no free slot the work order is queued.
+//! assignment, start `worker-<f>-slotN` with the agent environment, then write the events. For
+//! a new worktree the session is started first, its agent held by [`GATE`] until the prompt
+//! file (written last) exists, so tmux and git work at the same time. Any failure undoes what
+//! earlier steps made. With no free slot the work order is queued.
 
 use crate::agent::AgentId;
 use crate::assignment::{self, Assignment};
-use crate::clock::format_timestamp;
 use crate::company::{Company, Factory};
 use crate::error::{Error, Result};
 use crate::event::{NewEvent, types};
@@ -143,19 +144,33 @@ pub(crate) fn ev(ty: &str, actor: &str, data: &impl serde::Serialize) -> Result<
 
 /// Work orders queued for a factory, from every store of the company, most urgent then oldest.
 pub fn queued_for(company: &Company, factory: &str) -> Result<Vec<WorkOrder>> {
+    queued_among(company, factory, &[])
+}
+
+/// [`queued_for`], reusing the projections of stores already loaded (`(store dir, state)`).
+fn queued_among(
+    company: &Company,
+    factory: &str,
+    loaded: &[(&Path, &WorkOrders)],
+) -> Result<Vec<WorkOrder>> {
     let mut out = Vec::new();
+    let queued =
+        |w: &WorkOrder| w.status == Status::Queued && w.factory.as_deref() == Some(factory);
     let mut stores = vec![company.store()?];
     for f in company.factories()? {
         stores.push(f.store()?);
     }
     for s in &stores {
-        let wos = s.load::<WorkOrders>()?;
-        out.extend(
-            wos.state
-                .all()
-                .into_iter()
-                .filter(|w| w.status == Status::Queued && w.factory.as_deref() == Some(factory)),
-        );
+        match loaded.iter().find(|(dir, _)| *dir == s.dir()) {
+            Some((_, wos)) => out.extend(wos.all().into_iter().filter(queued)),
+            None => out.extend(
+                s.load::<WorkOrders>()?
+                    .state
+                    .all()
+                    .into_iter()
+                    .filter(queued),
+            ),
+        }
     }
     workorder::sort_by_priority_then_age(&mut out);
     Ok(out)
@@ -269,7 +284,9 @@ pub fn write_worker_prompt(
         text.push_str("\n```\n");
     }
     let path = dir.join("PROMPT.md");
-    crate::fsutil::atomic_write(&path, text.as_bytes()).map_err(|e| StoreError::io(&path, e))?;
+    // Rewritten at every start, in a worktree whose checkout git does not fsync either.
+    crate::fsutil::atomic_write_unsynced(&path, text.as_bytes())
+        .map_err(|e| StoreError::io(&path, e))?;
     Ok(path)
 }
 
@@ -337,16 +354,28 @@ fn clear_slot_dir(f: &Factory, path: &Path, keep_branch: &str) -> Result<bool> {
                     .unwrap_or_default(),
                 chrono::Utc::now().format("%Y%m%dT%H%M%S")
             ));
-            std::fs::rename(path, &dest).map_err(|e| StoreError::io(path, e))?;
-            Ok(false)
+            match std::fs::rename(path, &dest) {
+                Ok(()) => Ok(false),
+                // Gone meanwhile: nothing is in the way any more.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(StoreError::io(path, e).into()),
+            }
         }
     }
 }
 
-fn make_worktree(f: &Factory, slot: u32, wo_id: &str, branch: &str) -> Result<WorktreeMade> {
+/// Makes the worktree of a slot. `precreated`: the slot directory was just made empty (so the
+/// session could start meanwhile) and git fills it.
+fn make_worktree(
+    f: &Factory,
+    slot: u32,
+    wo_id: &str,
+    branch: &str,
+    precreated: bool,
+) -> Result<WorktreeMade> {
     let repo = f.git_dir();
     let path = f.slot_dir(slot);
-    if clear_slot_dir(f, &path, branch)? {
+    if !precreated && clear_slot_dir(f, &path, branch)? {
         return Ok(WorktreeMade::Reused);
     }
     if let Some(p) = path.parent() {
@@ -357,12 +386,10 @@ fn make_worktree(f: &Factory, slot: u32, wo_id: &str, branch: &str) -> Result<Wo
         git::worktree_move(&repo, &parked, &path)?;
         return Ok(WorktreeMade::Unparked(parked));
     }
-    if git::branch_exists(&repo, branch) {
-        git::worktree_add_existing(&repo, &path, branch)?;
-        Ok(WorktreeMade::ExistingBranch)
-    } else {
-        git::worktree_add_new_branch(&repo, &path, branch, f.target_branch())?;
+    if git::worktree_add_branch(&repo, &path, branch, f.target_branch())? {
         Ok(WorktreeMade::NewBranch)
+    } else {
+        Ok(WorktreeMade::ExistingBranch)
     }
 }
 
@@ -396,38 +423,58 @@ pub struct Launch<'a> {
     pub worktree: &'a Path,
 }
 
-/// Writes the prompt file and starts the tagged session. The session name comes from the
-/// factory and slot; the argv from the runtime; nothing from the work order's text.
-pub fn start_worker_session(l: &Launch<'_>, attempt: u32) -> Result<String> {
+/// A worker's session: the runtime's argv in the worktree, the agent environment, our tags and
+/// a log of its output. With `gated`, the agent is held by a tiny `sh` loop until its prompt
+/// file exists (see [`GATE`]), so the session can be created while git still makes the
+/// worktree. Nothing from the work order's text is on the command line.
+pub fn worker_session_spec(l: &Launch<'_>, prompt: &Path, gated: bool) -> SessionSpec {
     let agent = AgentId::worker(&l.factory.name, l.slot);
-    let prompt = write_worker_prompt(l.worktree, l.work_order, l.factory, l.slot, attempt)?;
     let session = agent.session();
     let logs = l.company.logs_dir().join(&session);
     let log_file = std::fs::create_dir_all(&logs)
         .ok()
         .map(|_| logs.join(format!("{}.log", l.incarnation)));
-    let spec = SessionSpec {
-        name: session.clone(),
+    let mut argv =
+        l.runtime
+            .start_argv("worker", prompt, Some(&l.work_order.id), &agent.to_string());
+    if gated {
+        let mut wrapped = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            GATE.to_string(),
+            prompt.display().to_string(),
+        ];
+        wrapped.append(&mut argv);
+        argv = wrapped;
+    }
+    SessionSpec {
+        name: session,
         cwd: l.worktree.to_path_buf(),
         env: agent_env(
             l.company,
             &agent,
             Some(&l.work_order.id),
             l.incarnation,
-            Some(&prompt),
+            Some(prompt),
             &l.runtime.env,
         ),
-        argv: l.runtime.start_argv(
-            "worker",
-            &prompt,
-            Some(&l.work_order.id),
-            &agent.to_string(),
-        ),
+        argv,
         tags: session_tags(l.company, &agent, l.incarnation),
         log_file,
-    };
+    }
+}
+
+/// Holds an agent until its worktree is ready: waits (at most a minute) for the file named by
+/// `$0` (the prompt file, written last), then replaces itself with the agent (`exec "$@"`), so
+/// the pane's process is the agent. A constant script: paths and the argv are arguments.
+pub const GATE: &str = r#"i=0; while [ ! -e "$0" ]; do i=$((i+1)); [ "$i" -gt 6000 ] && exit 1; sleep 0.01; done; exec "$@""#;
+
+/// Writes the prompt file and starts the tagged session (the worktree exists already).
+pub fn start_worker_session(l: &Launch<'_>, attempt: u32) -> Result<String> {
+    let prompt = write_worker_prompt(l.worktree, l.work_order, l.factory, l.slot, attempt)?;
+    let spec = worker_session_spec(l, &prompt, false);
     l.company.tmux().new_session(&spec)?;
-    Ok(session)
+    Ok(spec.name)
 }
 
 /// The tags every session of ours carries.
@@ -509,16 +556,14 @@ fn reclaim_orphans(
     company: &Company,
     f: &Factory,
     slots: &Slots,
-    sessions: &[tmux::SessionInfo],
     actor: &str,
 ) -> Result<Vec<Reclaimed>> {
     let mut out = Vec::new();
+    let tmux = company.tmux();
     for s in slots.all() {
         let agent = AgentId::worker(&f.name, s.slot);
-        let alive = sessions
-            .iter()
-            .any(|x| x.name == agent.session() && !x.pane_dead);
-        if alive || f.assignment_path(&agent).exists() {
+        // Only a slot whose assignment file is gone can be an orphan; ask tmux about those.
+        if f.assignment_path(&agent).exists() || tmux.has_session(&agent.session()) {
             continue;
         }
         let rel = ev(
@@ -559,6 +604,151 @@ fn write_deferred(deferred: Vec<(Store, NewEvent)>) -> Result<()> {
         store.append(vec![e])?;
     }
     Ok(())
+}
+
+/// What a launch made in its slot.
+type Launched = (u32, AgentId, PathBuf, PathBuf, WorktreeMade, String);
+
+/// Makes the worktree and the assignment of one slot and starts its session. `Ok(None)` when
+/// the slot's session name is taken (everything made is undone; try the next slot).
+#[allow(clippy::too_many_arguments)]
+fn launch_in_slot(
+    company: &Company,
+    f: &Factory,
+    wo: &WorkOrder,
+    slot: u32,
+    incarnation: &str,
+    attempt: u32,
+    branch: &str,
+    rt: &Runtime,
+) -> Result<Option<Launched>> {
+    let tmux = company.tmux();
+    let agent = AgentId::worker(&f.name, slot);
+    let worktree = f.slot_dir(slot);
+    let apath = f.assignment_path(&agent);
+    let the_assignment = Assignment::of_work_order(
+        &agent,
+        wo,
+        incarnation,
+        attempt,
+        branch,
+        &worktree.display().to_string(),
+    );
+    let launch = Launch {
+        company,
+        factory: f,
+        slot,
+        work_order: wo,
+        incarnation,
+        runtime: rt,
+        worktree: &worktree,
+    };
+    // The usual case, a new worktree in an empty slot: create the session at once, its agent
+    // held until the prompt file appears, and let git make the worktree meanwhile (tmux and
+    // git are the two slow steps; they overlap). Otherwise (a parked worktree coming back, a
+    // worktree already in the slot) one after the other.
+    let overlap = !worktree.exists() && !f.parked_dir(&wo.id).exists();
+    if !overlap && worktree.exists() && tmux.has_session(&agent.session()) {
+        // A session still runs in what is in the slot (its worker reported done and has not
+        // exited yet): leave its directory alone and try another slot.
+        return Ok(None);
+    }
+    let prompt = worktree.join(".vermas").join("PROMPT.md");
+    let mut pending = None;
+    if overlap {
+        if let Some(p) = worktree.parent() {
+            std::fs::create_dir_all(p).map_err(|e| StoreError::io(p, e))?;
+        }
+        std::fs::create_dir(&worktree).map_err(|e| StoreError::io(&worktree, e))?;
+        match tmux.spawn_session(&worker_session_spec(&launch, &prompt, true)) {
+            Ok(p) => pending = Some(p),
+            Err(e) => {
+                let _ = std::fs::remove_dir(&worktree);
+                return Err(e.into());
+            }
+        }
+    }
+    // The assignment file (written and fsynced) is written on another thread while git makes
+    // the worktree; the agent needs both and starts after both.
+    let fresh = std::fs::symlink_metadata(&apath).is_err();
+    let (made, written) = std::thread::scope(|s| {
+        let writer = fresh.then(|| s.spawn(|| assignment::write(&apath, &the_assignment)));
+        let made = make_worktree(f, slot, &wo.id, branch, overlap);
+        let written = match writer {
+            Some(w) => w
+                .join()
+                .unwrap_or_else(|_| Err(Error::failure("writing the assignment panicked"))),
+            None => assignment::write(&apath, &the_assignment),
+        };
+        (made, written)
+    });
+    // What a failure from here on undoes. A session is only killed once we know it is ours.
+    let undo = |made: Option<&WorktreeMade>| {
+        if written.is_ok() {
+            let _ = assignment::remove(&apath);
+        }
+        match made {
+            Some(m) => undo_worktree(f, slot, branch, m),
+            None => {
+                let _ = std::fs::remove_dir(&worktree);
+            }
+        }
+    };
+    let made = match made {
+        Ok(m) => m,
+        Err(e) => {
+            if let Some(p) = pending
+                && p.wait().is_ok()
+            {
+                let _ = tmux.kill_session(&agent.session(), &company.tag());
+            }
+            undo(None);
+            return Err(e);
+        }
+    };
+    let started = match (pending, &written) {
+        (Some(p), Ok(())) => {
+            // Writing the prompt releases the held agent.
+            match write_worker_prompt(&worktree, wo, f, slot, attempt) {
+                Ok(_) => p.wait().map(|_| agent.session()).map_err(Error::from),
+                Err(e) => {
+                    if p.wait().is_ok() {
+                        let _ = tmux.kill_session(&agent.session(), &company.tag());
+                    }
+                    Err(e)
+                }
+            }
+        }
+        (Some(p), Err(_)) => {
+            if p.wait().is_ok() {
+                let _ = tmux.kill_session(&agent.session(), &company.tag());
+            }
+            undo(Some(&made));
+            return Err(written
+                .err()
+                .unwrap_or_else(|| Error::failure("assignment not written")));
+        }
+        (None, Ok(())) => start_worker_session(&launch, attempt),
+        (None, Err(_)) => {
+            undo(Some(&made));
+            return Err(written
+                .err()
+                .unwrap_or_else(|| Error::failure("assignment not written")));
+        }
+    };
+    match started {
+        Ok(session) => Ok(Some((slot, agent, worktree, apath, made, session))),
+        Err(e) => {
+            undo(Some(&made));
+            if e.kind() == crate::error::Kind::Conflict {
+                // The name is taken by a session that holds no slot: leave it, try another.
+                return Ok(None);
+            }
+            // Say it plainly when the reason is a tmux older than 3.2 (no `new-session -e`).
+            tmux.check_version()?;
+            Err(e)
+        }
+    }
 }
 
 /// Dispatches a work order (see the module documentation). The factory's queue is served in
@@ -622,10 +812,66 @@ pub fn drain_queue(company: &Company, factory: &str, actor: &str) -> Result<Vec<
     Ok(out)
 }
 
+/// No slot to run in: queue the work order in the factory (or refuse, with `--no-queue`).
+#[allow(clippy::too_many_arguments)]
+fn wait_for_a_slot(
+    company: &Company,
+    f: &Factory,
+    req: &DispatchRequest,
+    wo: &WorkOrder,
+    busy_count: u32,
+    mut locked: Locked<'_>,
+    mut pre_home: Vec<NewEvent>,
+    pre_factory: Vec<NewEvent>,
+    deferred: Vec<(Store, NewEvent)>,
+) -> Result<Step> {
+    let max = f.max_slots();
+    if req.no_queue {
+        return Err(Error::conflict(format!(
+            "no free slot in {} ({busy_count} of {max} busy); not queued (--no-queue)",
+            f.name
+        )));
+    }
+    if !(wo.status == Status::Queued && wo.factory.as_deref() == Some(&f.name)) {
+        let e = workorder::plan_transition(
+            wo,
+            Status::Queued,
+            Some("no free slot"),
+            Some(&f.name),
+            &req.actor,
+        )?;
+        pre_home.push(e);
+    }
+    locked.append(pre_home, pre_factory)?;
+    locked.report_warnings();
+    drop(locked);
+    write_deferred(deferred)?;
+    let queue = queued_for(company, &f.name)?;
+    let position = queue
+        .iter()
+        .position(|w| w.id == wo.id)
+        .map(|p| p + 1)
+        .unwrap_or(queue.len());
+    Ok(Step::Done(DispatchOutcome::Queued {
+        work_order: wo.id.clone(),
+        factory: f.name.clone(),
+        position,
+        of: queue.len(),
+        busy: busy_count,
+    }))
+}
+
 fn dispatch_step(company: &Company, req: &DispatchRequest) -> Result<Step> {
     let f = company.factory(&req.factory)?;
+    dispatch_in(company, req, &f)
+}
+
+/// The slot is chosen from the log alone: no tmux query is on this path. A session name that
+/// turns out to be taken (a session nobody assigned, or someone else's) is found by
+/// `new-session` itself, and the next free slot is tried. tmux's version is only asked when
+/// `new-session` fails, to say clearly when it is older than 3.2.
+fn dispatch_in(company: &Company, req: &DispatchRequest, f: &Factory) -> Result<Step> {
     let tmux = company.tmux();
-    tmux.check_version()?;
     let runtime_name = req
         .runtime
         .clone()
@@ -633,8 +879,13 @@ fn dispatch_step(company: &Company, req: &DispatchRequest) -> Result<Step> {
     let rt = runtime::resolve(&f.config, &runtime_name, "worker")?;
     rt.check_installed()?;
 
-    let home = company.store_for_work_order(&req.work_order)?;
     let fstore = f.store()?;
+    // Most work orders live in the factory they go to: no need to look through the others.
+    let home = if crate::ids::prefix_of(&req.work_order) == Some(f.prefix()) {
+        f.store()?
+    } else {
+        company.store_for_work_order(&req.work_order)?
+    };
     let mut locked = Locked::take(&home, &fstore)?;
     let wos = home.load::<WorkOrders>()?;
     let mut wo = wos.state.get(&req.work_order).ok_or_else(|| {
@@ -644,7 +895,6 @@ fn dispatch_step(company: &Company, req: &DispatchRequest) -> Result<Step> {
         ))
     })?;
     let slots = fstore.load::<Slots>()?.state;
-    let sessions = tmux.sessions()?;
 
     // The guide's recovery: slots whose worker is gone and whose assignment was removed.
     let mut pre_home = Vec::new();
@@ -652,7 +902,7 @@ fn dispatch_step(company: &Company, req: &DispatchRequest) -> Result<Step> {
     let mut reclaimed: Vec<u32> = Vec::new();
     // Events for a third store are written after our locks are released (lock order).
     let mut deferred: Vec<(Store, NewEvent)> = Vec::new();
-    for (rel, requeue) in reclaim_orphans(company, &f, &slots, &sessions, &req.actor)? {
+    for (rel, requeue) in reclaim_orphans(company, f, &slots, &req.actor)? {
         if let Ok(r) = serde_json::from_str::<crate::slots::SlotReleased>(rel.data.get()) {
             reclaimed.push(r.slot);
         }
@@ -722,53 +972,26 @@ fn dispatch_step(company: &Company, req: &DispatchRequest) -> Result<Step> {
             list.join(", ")
         )));
     }
-
     let max = f.max_slots();
-    let busy = |n: u32| {
-        (slots.is_allocated(n) && !reclaimed.contains(&n))
-            || sessions
-                .iter()
-                .any(|s| s.name == AgentId::worker(&f.name, n).session())
-    };
-    let Some(slot) = (0..max).find(|n| !busy(*n)) else {
+    let busy = |n: u32| slots.is_allocated(n) && !reclaimed.contains(&n);
+    let free: Vec<u32> = (0..max).filter(|n| !busy(*n)).collect();
+    if free.is_empty() {
         let busy_count = (0..max).filter(|n| busy(*n)).count() as u32;
-        if req.no_queue {
-            return Err(Error::conflict(format!(
-                "no free slot in {} ({busy_count} of {max} busy); not queued (--no-queue)",
-                f.name
-            )));
-        }
-        if !(wo.status == Status::Queued && wo.factory.as_deref() == Some(&f.name)) {
-            let e = workorder::plan_transition(
-                &wo,
-                Status::Queued,
-                Some("no free slot"),
-                Some(&f.name),
-                &req.actor,
-            )?;
-            pre_home.push(e);
-        }
-        locked.append(pre_home, pre_factory)?;
-        locked.report_warnings();
-        drop(locked);
-        write_deferred(deferred)?;
-        let queue = queued_for(company, &f.name)?;
-        let position = queue
-            .iter()
-            .position(|w| w.id == wo.id)
-            .map(|p| p + 1)
-            .unwrap_or(queue.len());
-        return Ok(Step::Done(DispatchOutcome::Queued {
-            work_order: wo.id.clone(),
-            factory: f.name.clone(),
-            position,
-            of: queue.len(),
-            busy: busy_count,
-        }));
-    };
+        return wait_for_a_slot(
+            company,
+            f,
+            req,
+            &wo,
+            busy_count,
+            locked,
+            pre_home,
+            pre_factory,
+            deferred,
+        );
+    }
 
     // Serve the queue in order: more urgent (or as urgent and older) queued work goes first.
-    let ahead = queued_for(company, &f.name)?
+    let ahead = queued_among(company, &f.name, &[(home.dir(), &wos.state)])?
         .into_iter()
         .find(|q| q.id != wo.id && (q.priority, &q.created_at) < (wo.priority, &wo.created_at));
     if let Some(head) = ahead {
@@ -793,58 +1016,32 @@ fn dispatch_step(company: &Company, req: &DispatchRequest) -> Result<Step> {
         write_deferred(deferred)?;
         return Ok(Step::Behind { head: head.id });
     }
-
-    let agent = AgentId::worker(&f.name, slot);
     let incarnation = crate::ids::new_incarnation_id();
     let branch = format!("vermas/{}", wo.id);
     let attempt = wo.attempts + 1;
-    let worktree = f.slot_dir(slot);
-    let made = make_worktree(&f, slot, &wo.id, &branch)?;
-    let apath = f.assignment_path(&agent);
-    let now = format_timestamp(chrono::Utc::now());
-    let undo = |session: bool| {
-        if session {
-            let _ = tmux.kill_session(&agent.session(), &company.tag());
-        }
-        let _ = assignment::remove(&apath);
-        undo_worktree(&f, slot, &branch, &made);
-    };
-    if let Err(e) = assignment::write(
-        &apath,
-        &Assignment {
-            agent: agent.to_string(),
-            kind: "work_order".into(),
-            work_order: wo.id.clone(),
-            title: wo.title.clone(),
-            priority: wo.priority,
-            factory: f.name.clone(),
-            incarnation: incarnation.clone(),
-            attempt,
-            branch: branch.clone(),
-            worktree: worktree.display().to_string(),
-            set_at: now,
-        },
-    ) {
-        undo(false);
-        return Err(e);
-    }
-    let launch = Launch {
-        company,
-        factory: &f,
-        slot,
-        work_order: &wo,
-        incarnation: &incarnation,
-        runtime: &rt,
-        worktree: &worktree,
-    };
-    let session = match start_worker_session(&launch, attempt) {
-        Ok(s) => s,
-        Err(e) => {
-            undo(false);
-            return Err(e);
+    let mut candidates = free.iter().copied();
+    let (slot, agent, worktree, apath, made, session) = loop {
+        let Some(slot) = candidates.next() else {
+            // Every free slot's name is held by a session still running (a worker that has
+            // reported done and not exited yet, or one nobody assigned): wait in the queue,
+            // as when every slot is busy.
+            return wait_for_a_slot(
+                company,
+                f,
+                req,
+                &wo,
+                max,
+                locked,
+                pre_home,
+                pre_factory,
+                deferred,
+            );
+        };
+        match launch_in_slot(company, f, &wo, slot, &incarnation, attempt, &branch, &rt)? {
+            Some(l) => break l,
+            None => continue,
         }
     };
-
     let events = (|| -> Result<(Vec<NewEvent>, Vec<NewEvent>)> {
         let cid = Some(incarnation.as_str());
         let mut home_events = pre_home.clone();
@@ -937,7 +1134,9 @@ fn dispatch_step(company: &Company, req: &DispatchRequest) -> Result<Step> {
     })();
     let appended = events.and_then(|(h, fe)| locked.append(h, fe));
     if let Err(e) = appended {
-        undo(true);
+        let _ = tmux.kill_session(&session, &company.tag());
+        let _ = assignment::remove(&apath);
+        undo_worktree(f, slot, &branch, &made);
         return Err(e);
     }
     locked.report_warnings();

@@ -113,6 +113,17 @@ pub fn fsync_dir(path: &Path) -> io::Result<()> {
 /// Replaces `path` atomically: temp file in the same directory, fsync, rename, fsync directory.
 /// A reader sees either the old or the new content, never a mix.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, true)
+}
+
+/// Like [`atomic_write`] (readers see the old or the new content, never a mix) but without the
+/// two fsyncs, for files that are rewritten at every start and whose loss a crash makes
+/// harmless: they cost a millisecond and buy nothing there.
+pub fn atomic_write_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path
         .file_name()
@@ -126,14 +137,16 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let result = (|| {
         let mut f = create_new(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         if let Ok(m) = fs::symlink_metadata(path)
             && m.file_type().is_symlink()
         {
             return Err(symlink_error(path));
         }
         fs::rename(&tmp, path)?;
-        fsync_dir(dir)
+        if durable { fsync_dir(dir) } else { Ok(()) }
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

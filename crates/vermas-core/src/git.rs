@@ -222,6 +222,23 @@ pub fn worktree_add_new_branch(repo: &Path, path: &Path, branch: &str, start: &s
     .map(|_| ())
 }
 
+/// A new worktree on `branch`, which is made from `start` when it does not exist yet. Returns
+/// whether it was made. One git process in the usual case: `worktree add -b` first (git checks
+/// the branch before it creates anything), and only when git answers that the branch already
+/// exists, `worktree add` of that branch (what a `show-ref` first and then the right one of
+/// the two would do, without the extra process).
+pub fn worktree_add_branch(repo: &Path, path: &Path, branch: &str, start: &str) -> Result<bool> {
+    match worktree_add_new_branch(repo, path, branch, start) {
+        Ok(()) => Ok(true),
+        Err(GitError::Failed { message, .. })
+            if message.contains(&format!("a branch named '{branch}' already exists")) =>
+        {
+            worktree_add_existing(repo, path, branch).map(|_| false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// A new worktree on an existing branch.
 pub fn worktree_add_existing(repo: &Path, path: &Path, branch: &str) -> Result<()> {
     let p = path.display().to_string();
@@ -401,8 +418,17 @@ mod tests {
         let ex = fs::read_to_string(repo.join("info/exclude")).unwrap();
         assert_eq!(ex.matches("/.vermas/").count(), 1);
         let w = f.path().join("workers/slot0");
-        worktree_add_new_branch(&repo, &w, "vermas/wo-a", "main").unwrap();
+        assert!(worktree_add_branch(&repo, &w, "vermas/wo-a", "main").unwrap());
         assert!(branch_exists(&repo, "vermas/wo-a"));
+        // An existing branch is checked out as it is, not made again.
+        run(&repo, &["branch", "kept", "main"]).unwrap();
+        let k = f.path().join("workers/kept");
+        assert!(!worktree_add_branch(&repo, &k, "kept", "main").unwrap());
+        assert_eq!(run(&k, &["branch", "--show-current"]).unwrap(), "kept");
+        worktree_remove(&repo, &k, false).unwrap();
+        // A branch checked out elsewhere is refused, as git refuses it.
+        assert!(worktree_add_branch(&repo, &k, "vermas/wo-a", "main").is_err());
+        assert!(!k.exists());
         fs::create_dir_all(w.join(".vermas")).unwrap();
         fs::write(w.join(".vermas/PROMPT.md"), "x").unwrap();
         assert!(dirty_paths(&w).unwrap().is_empty(), ".vermas is excluded");

@@ -81,6 +81,37 @@ pub struct SessionSpec {
     pub log_file: Option<PathBuf>,
 }
 
+/// A session being created ([`Tmux::spawn_session`]).
+#[derive(Debug)]
+pub struct PendingSession {
+    child: std::process::Child,
+    name: String,
+}
+
+impl PendingSession {
+    /// Waits for tmux: `Exists` when the name is taken, else its error, else the session runs.
+    pub fn wait(self) -> Result<()> {
+        let out = self
+            .child
+            .wait_with_output()
+            .map_err(|e| TmuxError::Failed {
+                args: "new-session".into(),
+                message: e.to_string(),
+            })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let message = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if message.contains("duplicate session") {
+            return Err(TmuxError::Exists(self.name));
+        }
+        Err(TmuxError::Failed {
+            args: "new-session".into(),
+            message,
+        })
+    }
+}
+
 /// What `list-sessions` says about one session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionInfo {
@@ -177,15 +208,7 @@ impl Tmux {
     }
 
     fn run(&self, args: &[&str]) -> Result<String> {
-        self.run_with_path(args, None)
-    }
-
-    fn run_with_path(&self, args: &[&str], path: Option<&str>) -> Result<String> {
-        let mut cmd = self.command();
-        if let Some(p) = path {
-            cmd.env("PATH", p);
-        }
-        let out = cmd.args(args).output().map_err(|e| {
+        let out = self.command().args(args).output().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 TmuxError::Missing
             } else {
@@ -298,6 +321,12 @@ impl Tmux {
     /// Creates a detached session running `argv` (executed directly, no shell) with the
     /// environment and tags, in one tmux invocation so a session never exists untagged.
     pub fn new_session(&self, spec: &SessionSpec) -> Result<()> {
+        self.spawn_session(spec)?.wait()
+    }
+
+    /// Starts creating a session (see [`Tmux::new_session`]) and returns at once, so the caller
+    /// can do other work while tmux does; [`PendingSession::wait`] gives the outcome.
+    pub fn spawn_session(&self, spec: &SessionSpec) -> Result<PendingSession> {
         if spec.argv.is_empty() {
             return Err(TmuxError::Failed {
                 args: "new-session".into(),
@@ -345,26 +374,34 @@ impl Tmux {
                 "-o".into(),
                 "-t".into(),
                 format!("{target}:"),
-                format!("cat >> {}", shell_quote(&log.display().to_string())),
+                format!("exec cat >> {}", shell_quote(&log.display().to_string())),
             ]);
         }
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut cmd = self.command();
         // tmux gives a new pane the PATH of the client that asked for it (not `-e PATH=`), so
         // the client gets the agent's PATH too.
-        let path = spec
-            .env
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v.clone());
-        self.run_with_path(&refs, path.as_deref())
-            .map(|_| ())
-            .map_err(|e| match e {
-                TmuxError::Failed { message, .. } if message.contains("duplicate session") => {
-                    TmuxError::Exists(spec.name.clone())
+        if let Some((_, p)) = spec.env.iter().rev().find(|(k, _)| k == "PATH") {
+            cmd.env("PATH", p);
+        }
+        let child = cmd
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    TmuxError::Missing
+                } else {
+                    TmuxError::Failed {
+                        args: "new-session".into(),
+                        message: e.to_string(),
+                    }
                 }
-                other => other,
-            })
+            })?;
+        Ok(PendingSession {
+            child,
+            name: spec.name.clone(),
+        })
     }
 
     /// Kills a session only if it carries `company` as its `@vermas_company` tag.

@@ -456,21 +456,21 @@ pub fn spawn(
     let wo = current(&home, &slot.work_order)?;
     let incarnation = crate::ids::new_incarnation_id();
     let apath = f.assignment_path(&agent);
-    let mut a = assignment::read(&apath)?.unwrap_or(Assignment {
-        agent: agent.to_string(),
-        kind: "work_order".into(),
-        work_order: wo.id.clone(),
-        title: wo.title.clone(),
-        priority: wo.priority,
-        factory: f.name.clone(),
-        incarnation: String::new(),
-        attempt: slot.attempt,
-        branch: slot.branch.clone(),
-        worktree: slot.worktree.clone(),
-        set_at: String::new(),
-    });
-    a.incarnation = incarnation.clone();
-    a.set_at = format_timestamp(chrono::Utc::now());
+    let a = match assignment::read(&apath)? {
+        Some(old) => Assignment {
+            incarnation: incarnation.clone(),
+            set_at: format_timestamp(chrono::Utc::now()),
+            ..old
+        },
+        None => Assignment::of_work_order(
+            &agent,
+            &wo,
+            &incarnation,
+            slot.attempt,
+            &slot.branch,
+            &slot.worktree,
+        ),
+    };
     assignment::write(&apath, &a)?;
     let session = dispatch::start_worker_session(
         &Launch {
@@ -735,11 +735,13 @@ pub fn done(company: &Company, me: &Identity, actor: &str) -> Result<DoneReport>
         .correlated(cid),
     ];
     assignment::remove(&f.assignment_path(&me.agent))?;
+    // Everything is committed on the branch, which stays for QA; the directory can go. It goes
+    // before the slot is released and while the lock is held, so the next worker of this slot
+    // never meets a half-deleted directory.
+    let _ = git::worktree_remove(&f.git_dir(), &worktree, true);
     locked.append(he, fe)?;
     locked.report_warnings();
     drop(locked);
-    // Everything is committed on the branch, which stays for QA; the directory can go.
-    let _ = git::worktree_remove(&f.git_dir(), &worktree, true);
     Ok(DoneReport {
         work_order: wo.id,
         branch: slot.branch,
@@ -883,22 +885,11 @@ pub fn set_assignment(
         None => None,
     }
     .unwrap_or_else(crate::ids::new_incarnation_id);
-    let a = Assignment {
-        agent: agent.to_string(),
-        kind: "work_order".into(),
-        work_order: wo.id.clone(),
-        title: wo.title.clone(),
-        priority: wo.priority,
-        factory: agent.factory().unwrap_or_default().to_string(),
-        incarnation: incarnation.clone(),
-        attempt: wo.attempts,
-        branch: wo
-            .branch
-            .clone()
-            .unwrap_or_else(|| format!("vermas/{}", wo.id)),
-        worktree: String::new(),
-        set_at: format_timestamp(chrono::Utc::now()),
-    };
+    let branch = wo
+        .branch
+        .clone()
+        .unwrap_or_else(|| format!("vermas/{}", wo.id));
+    let a = Assignment::of_work_order(agent, &wo, &incarnation, wo.attempts, &branch, "");
     let mut w = store.lock()?;
     assignment::write(&path, &a)?;
     w.append(vec![ev(

@@ -1,9 +1,15 @@
 //! Shared pieces of `vermas-bench`: timing and medians, spawning the built binaries, the
-//! machine description and the result table. Each section (`store.rs`, …) measures its figures
-//! and adds rows to a [`Report`]; `vermas-bench all` runs every section.
+//! machine description and the result table. Each section (`store.rs`, `dispatch.rs`,
+//! `pipeline.rs`) measures its figures and adds rows to a [`Report`]; `vermas-bench all` runs
+//! every section. `bed.rs` is the company the `co` sections measure in, `sys.rs` what they read
+//! from the kernel (/proc) and the Ctrl-C that cleans up.
 
+pub mod bed;
+pub mod dispatch;
 pub mod fill;
+pub mod pipeline;
 pub mod store;
+pub mod sys;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -30,6 +36,16 @@ pub fn median(samples: &[Duration]) -> Duration {
     }
 }
 
+/// The `p`-th percentile (0–100) by nearest rank: the smallest sample with at least `p` % of
+/// the samples at or below it (so p99 of 20 samples is the largest).
+pub fn percentile(samples: &[Duration], p: f64) -> Duration {
+    assert!(!samples.is_empty(), "percentile of no samples");
+    let mut v = samples.to_vec();
+    v.sort();
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
 /// Wall time of one call.
 pub fn time(f: impl FnOnce()) -> Duration {
     let t = Instant::now();
@@ -47,6 +63,11 @@ pub fn fmt_dur(d: Duration) -> String {
     } else {
         format!("{:.0} µs", s * 1e6)
     }
+}
+
+/// `7.9 MiB` from KiB.
+pub fn fmt_mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
 /// `1,234,567`.
@@ -168,6 +189,15 @@ pub fn machine() -> Vec<(&'static str, String)> {
     let kernel = read("/proc/sys/kernel/osrelease").trim().to_string();
     let tmp = std::env::temp_dir();
     let fs = filesystem_of(&tmp);
+    let version = |program: &str, arg: &str| {
+        Command::new(program)
+            .arg(arg)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|| "not found".into())
+    };
     vec![
         ("nproc", nproc),
         ("cpu", cpu),
@@ -175,6 +205,8 @@ pub fn machine() -> Vec<(&'static str, String)> {
         ("kernel", kernel),
         ("temp dir", format!("{} ({fs})", tmp.display())),
         ("binaries", bin_dir().display().to_string()),
+        ("tmux", version("tmux", "-V")),
+        ("git", version("git", "--version")),
     ]
 }
 

@@ -1,10 +1,11 @@
 //! `vermas-bench`: the performance figures of docs/PERFORMANCE.md, each printed beside a
 //! baseline measured in the same run (medians and ratios: machines are noisy).
 //!
-//! Usage: `vermas-bench [store|all] [--quick]`
+//! Usage: `vermas-bench [store|dispatch|pipeline|all]... [--quick]`
 //!
-//! Build first: `cargo build --release --workspace && target/release/vermas-bench store`.
-//! The bench runs the `wo` that sits next to it, in temporary directories it removes.
+//! Build first: `cargo build --release --workspace && target/release/vermas-bench all`.
+//! The bench runs the `co` and `wo` that sit next to it, in temporary directories and on
+//! private tmux servers that it removes (also when a step fails or on Ctrl-C).
 //! To add a section: a module under `tests/src/bench/` with `run(Opts, &mut Report)`, a name in
 //! [`SECTIONS`], and a line in `run_section`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -16,11 +17,11 @@ use bench::{Opts, Report};
 use std::path::PathBuf;
 
 /// Every section, in the order `all` runs them.
-const SECTIONS: &[&str] = &["store"];
+const SECTIONS: &[&str] = &["store", "dispatch", "pipeline"];
 
 fn usage() -> ! {
     eprintln!(
-        "usage: vermas-bench [{}|all] [--quick]\n\n  --quick  smaller sizes and fewer repetitions (a smoke run, not figures to record)\n\nBuild with `cargo build --release --workspace` first; the bench runs the wo next to it.",
+        "usage: vermas-bench [{}|all] [--quick]\n\n  --quick  smaller sizes and fewer repetitions (a smoke run, not figures to record)\n\nBuild with `cargo build --release --workspace` first; the bench runs the co and wo next to it.",
         SECTIONS.join("|")
     );
     std::process::exit(2);
@@ -29,6 +30,8 @@ fn usage() -> ! {
 fn run_section(name: &str, o: Opts, r: &mut Report) {
     match name {
         "store" => bench::store::run(o, r),
+        "dispatch" => bench::dispatch::run(o, r),
+        "pipeline" => bench::pipeline::run(o, r),
         _ => usage(),
     }
 }
@@ -79,7 +82,8 @@ fn main() {
     if sections.is_empty() {
         usage();
     }
-    sections.dedup();
+    let mut seen = std::collections::HashSet::new();
+    sections.retain(|s| seen.insert(*s));
     let o = Opts { quick };
 
     let mut head = format!(
