@@ -439,27 +439,46 @@ impl<'a> Supervisor<'a> {
         );
         let home = self.company.store_for_work_order(&wo.id)?;
         let e = workorder::plan_transition(wo, Status::Failed, Some(&reason), None, &self.actor)?;
+        // The escalation goes out before the work order is marked failed: were the supervisor
+        // to die between the two, the next patrol fails it again, finds this mail, and does
+        // not send a second one. The other order could lose the escalation for good.
+        let attempts = wo.attempts.to_string();
+        let already = self
+            .company
+            .store()?
+            .load::<crate::mail::Messages>()?
+            .state
+            .all()
+            .iter()
+            .any(|m| {
+                m.to == "ceo"
+                    && m.kind == "ESCALATION"
+                    && m.meta.get("work_order") == Some(&wo.id)
+                    && m.meta.get("attempts") == Some(&attempts)
+            });
+        if !already {
+            let mut meta = BTreeMap::new();
+            meta.insert("work_order".to_string(), wo.id.clone());
+            meta.insert("factory".to_string(), f.name.clone());
+            meta.insert("attempts".to_string(), attempts);
+            mail::send(
+                self.company,
+                &Outgoing {
+                    from: self.actor.clone(),
+                    to: "ceo".into(),
+                    subject: format!("ESCALATION {} failed after {} attempts", wo.id, wo.attempts),
+                    body: format!(
+                        "{} \"{}\" failed in {}.\n\n{reason}\n\nDecide: rewrite or split it (wo update), then `wo update {} --status open` and dispatch it again.",
+                        wo.id, wo.title, f.name, wo.id
+                    ),
+                    kind: "ESCALATION".into(),
+                    priority: MailPriority::Urgent,
+                    meta,
+                },
+                &self.actor,
+            )?;
+        }
         home.append(vec![e])?;
-        let mut meta = BTreeMap::new();
-        meta.insert("work_order".to_string(), wo.id.clone());
-        meta.insert("factory".to_string(), f.name.clone());
-        meta.insert("attempts".to_string(), wo.attempts.to_string());
-        mail::send(
-            self.company,
-            &Outgoing {
-                from: self.actor.clone(),
-                to: "ceo".into(),
-                subject: format!("ESCALATION {} failed after {} attempts", wo.id, wo.attempts),
-                body: format!(
-                    "{} \"{}\" failed in {}.\n\n{reason}\n\nDecide: rewrite or split it (wo update), then `wo update {} --status open` and dispatch it again.",
-                    wo.id, wo.title, f.name, wo.id
-                ),
-                kind: "ESCALATION".into(),
-                priority: MailPriority::Urgent,
-                meta,
-            },
-            &self.actor,
-        )?;
         self.log.warn(
             "supervisor.failed",
             &[
