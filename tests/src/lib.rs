@@ -188,6 +188,10 @@ impl Sandbox {
 }
 
 impl Drop for Sandbox {
+    /// Kills the private tmux server (SIGHUP to every agent, supervisor, QA and operations in
+    /// it), waits until no process of this sandbox is left (SIGKILL after 5 s), then removes
+    /// the directory: a daemon still writing its last log line while the directory is removed
+    /// would otherwise leave part of it behind.
     fn drop(&mut self) {
         let _ = self
             .command("tmux")
@@ -197,7 +201,51 @@ impl Drop for Sandbox {
             .stderr(Stdio::null())
             .stdout(Stdio::null())
             .status();
+        let entry = format!("VERMAS_TMUX_SOCKET={}", self.socket);
+        let start = Instant::now();
+        loop {
+            let left = pids_with_env(&entry);
+            if left.is_empty() {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(5) {
+                for pid in left {
+                    let _ = Command::new("kill")
+                        .args(["-KILL", &pid.to_string()])
+                        .status();
+                }
+                std::thread::sleep(Duration::from_millis(200));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for _ in 0..5 {
+            match std::fs::remove_dir_all(self.dir.path()) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                _ => break,
+            }
+        }
     }
+}
+
+/// Our processes whose environment holds `entry` (e.g. `VERMAS_TMUX_SOCKET=<socket>`): every
+/// process a sandbox started, down to the agents in its tmux panes.
+pub fn pids_with_env(entry: &str) -> Vec<u32> {
+    let me = std::process::id();
+    let needle = entry.as_bytes();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&c| c == 0).any(|v| v == needle))
+        })
+        .collect()
 }
 
 /// Polls `f` until it returns `Some`, or panics after `timeout` with `what`.

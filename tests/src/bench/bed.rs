@@ -14,9 +14,9 @@ use vermas_tests::World;
 /// timed without any agent's own start time.
 pub const INSTANT_RUNTIME: &str = "[runtimes.bench]\ncommand = [\"sleep\", \"100000\"]\n";
 
+/// Torn down by the `World`'s sandbox: its tmux server, every process it started, its directory.
 pub struct Bed {
-    /// Always `Some` until dropped.
-    w: Option<World>,
+    w: World,
 }
 
 impl Bed {
@@ -24,12 +24,12 @@ impl Bed {
     /// `tests/agents/`); `extra` is appended to the factory's config.
     pub fn new(agent: &str, extra: &str) -> Bed {
         Bed {
-            w: Some(World::new(agent, extra)),
+            w: World::new(agent, extra),
         }
     }
 
     pub fn w(&self) -> &World {
-        self.w.as_ref().expect("the world lives until drop")
+        &self.w
     }
 
     /// Another factory from the same origin (prefix `prefix`), workers running `agent`.
@@ -161,34 +161,5 @@ impl Bed {
                 names.iter().all(|n| s.contains(n)).then_some(())
             },
         );
-    }
-}
-
-impl Drop for Bed {
-    /// Kills the tmux server (SIGHUP to every agent, supervisor, QA and operations in it), waits
-    /// until no process of this sandbox is left (SIGKILL after 10 s), then removes the
-    /// temporary directory (the `World`'s own drop).
-    fn drop(&mut self) {
-        let Some(w) = self.w.take() else { return };
-        let entry = format!("VERMAS_TMUX_SOCKET={}", w.sb.socket);
-        let _ = w.sb.tmux(&["kill-server"]);
-        let start = Instant::now();
-        loop {
-            let left = sys::pids_with_env(&entry);
-            if left.is_empty() {
-                break;
-            }
-            if start.elapsed() > Duration::from_secs(10) {
-                for pid in left {
-                    let _ = Command::new("kill")
-                        .args(["-KILL", &pid.to_string()])
-                        .status();
-                }
-                std::thread::sleep(Duration::from_millis(200));
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        drop(w);
     }
 }

@@ -128,24 +128,6 @@ pub fn cmdline(pid: u32) -> String {
         .unwrap_or_default()
 }
 
-/// Our processes whose environment holds `entry` (e.g. `VERMAS_TMUX_SOCKET=<socket>`): every
-/// process a sandbox started, down to the agents in its tmux panes.
-pub fn pids_with_env(entry: &str) -> Vec<u32> {
-    let me = std::process::id();
-    let needle = entry.as_bytes();
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    rd.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| pid != me)
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|&c| c == 0).any(|v| v == needle))
-        })
-        .collect()
-}
-
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_interrupt(_: libc::c_int) {
