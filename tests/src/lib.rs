@@ -74,6 +74,25 @@ impl Out {
     }
 }
 
+/// What a developer's shell (or an agent's session) may have set that would point a `co` or
+/// `wo` run at a store, an agent or a tmux server other than the test's own: cleared in every
+/// command the suite and the bench start.
+pub const LOCAL_ENV: &[&str] = &[
+    "COMPANY_ROOT",
+    "CO_FACTORY",
+    "AGENT_ID",
+    "CO_ROLE",
+    "WORK_ORDER_ID",
+    "VERMAS_INCARNATION",
+    "TMUX",
+    "TMUX_PANE",
+    "LOG_LEVEL",
+    "DEBUG",
+    "VERMAS_FAILPOINT",
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+];
+
 static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// A private world for one test: temp dir, HOME, tmux socket; cleaned up on drop.
@@ -119,21 +138,7 @@ impl Sandbox {
     /// the developer's shell; HOME and the tmux socket are the sandbox's.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new(program);
-        for k in [
-            "COMPANY_ROOT",
-            "CO_FACTORY",
-            "AGENT_ID",
-            "CO_ROLE",
-            "WORK_ORDER_ID",
-            "VERMAS_INCARNATION",
-            "TMUX",
-            "TMUX_PANE",
-            "LOG_LEVEL",
-            "DEBUG",
-            "VERMAS_FAILPOINT",
-            "GIT_DIR",
-            "GIT_WORK_TREE",
-        ] {
+        for k in LOCAL_ENV {
             c.env_remove(k);
         }
         let path = std::env::var("PATH").unwrap_or_default();

@@ -356,6 +356,30 @@ fn a_session_still_holding_the_free_slots_name_queues_the_work_and_is_left_alone
 }
 
 #[test]
+fn queued_work_that_gained_a_dependency_does_not_hold_up_the_queue() {
+    let w = World::new("hang.sh", "[worker]\nmax_slots_per_factory = 1\n");
+    let a = w.create("a", &[]);
+    w.co(&["dispatch", &a, "myproject"]).ok();
+    let urgent = w.create("urgent", &["--priority", "0"]);
+    // Ahead of `a`, which the kill below puts back in the queue at P2.
+    let later = w.create("later", &["--priority", "1"]);
+    w.co(&["dispatch", &urgent, "myproject"]).ok();
+    w.co(&["dispatch", &later, "myproject"]).ok();
+    // The queue head now waits on work that is not done.
+    let prereq = w.create("prerequisite", &[]);
+    w.wo(&["dep", "add", &urgent, &prereq]).ok();
+    w.co(&["worker", "kill", "myproject", "0"]).ok();
+    let out = w.co(&["dispatch", &later, "myproject"]);
+    assert!(
+        out.ok()
+            .contains(&format!("Spawned worker-myproject-slot0, assigned {later}")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(w.status_of(&urgent), "queued");
+}
+
+#[test]
 fn a_full_factory_queues_and_the_queue_drains_in_priority_order() {
     let w = World::new("hang.sh", "[worker]\nmax_slots_per_factory = 2\n");
     let a = w.create("a", &[]);

@@ -274,6 +274,10 @@ fn load_run_thirty_work_orders_over_two_factories_with_a_mix_of_agents() {
 fn the_demo_merges_everything_with_one_rework_and_leaves_nothing_behind() {
     let sb = Sandbox::new();
     let dir = sb.path().join("demo-company");
+    // The caller's own company server (VERMAS_TMUX_SOCKET names it): the demo must neither run
+    // on it nor kill it.
+    sb.tmux(&["new-session", "-d", "-s", "mine", "sleep", "600"])
+        .ok();
     let out = sb
         .command(vermas_tests::bin("co"))
         .args(["demo", "--dir", dir.to_str().unwrap(), "--workers", "2"])
@@ -304,6 +308,13 @@ fn the_demo_merges_everything_with_one_rework_and_leaves_nothing_behind() {
         .filter(|n| n.starts_with("vermas-demo-"))
         .collect();
     assert!(sockets.is_empty(), "no tmux server left: {sockets:?}");
+    assert_eq!(
+        sb.tmux(&["list-sessions", "-F", "#{session_name}"])
+            .ok()
+            .trim(),
+        "mine",
+        "the caller's server is untouched and held none of the demo's sessions"
+    );
     // A non-empty --dir is refused.
     let busy = sb.path().join("busy");
     fs::create_dir_all(&busy).unwrap();
@@ -346,6 +357,14 @@ fn the_demo_keeps_everything_with_keep() {
                 .map(|r| r.split(' ').next().unwrap().to_string())
         })
         .unwrap();
+    // Everything ran on the demo's own server, none of it on the caller's.
+    let demo = sb
+        .command("tmux")
+        .args(["-L", &socket, "has-session", "-t", "=operations"])
+        .status()
+        .unwrap();
+    assert!(demo.success(), "operations runs on {socket}");
+    assert_ne!(sb.tmux(&["has-session", "-t", "=operations"]).code, 0);
     let _ = sb.run_in(&dir, "co", &["operations", "stop"]);
     let _ = sb
         .command("tmux")

@@ -64,9 +64,10 @@ pub fn parse_duration(s: &str) -> Option<chrono::Duration> {
 }
 
 /// `--since` values: a duration back from now (`1h`, `7d`) or an RFC 3339 time or a date.
+/// `None` also for a duration that reaches before the earliest representable time.
 pub fn parse_since(s: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     if let Some(d) = parse_duration(s) {
-        return Some(now - d);
+        return now.checked_sub_signed(d);
     }
     if let Some(t) = parse_timestamp(s) {
         return Some(t);
@@ -125,5 +126,7 @@ mod tests {
             parse_timestamp("2026-11-20T00:00:00Z")
         );
         assert!(parse_since("yesterday", now).is_none());
+        // Too far back to represent: no time, and no panic.
+        assert!(parse_since("100000000d", now).is_none());
     }
 }

@@ -180,6 +180,18 @@ impl Company {
             .collect()
     }
 
+    /// Every store of the company, its own first, for reading only: unlike [`Company::factories`]
+    /// no factory's config is read (reading a store does not need it; appending does).
+    pub fn stores_for_reading(&self) -> Result<Vec<Store>> {
+        let mut out = vec![self.store()?];
+        for (name, dir) in factory_stores(&self.root) {
+            if !RESERVED.contains(&name.as_str()) {
+                out.push(Store::open(&dir, self.store_options())?);
+            }
+        }
+        Ok(out)
+    }
+
     /// A factory by name; not found (exit 3) says how to list them.
     pub fn factory(&self, name: &str) -> Result<Factory> {
         let dir = self.root.join(name);

@@ -28,7 +28,6 @@ pub enum StoreKind {
 #[derive(Debug)]
 pub struct StoreContext {
     pub store: Store,
-    pub kind: StoreKind,
     pub company_root: Option<PathBuf>,
     pub config: Config,
     /// Prefix for new work order ids.
@@ -173,7 +172,6 @@ pub fn open_at(work_dir: &Path, env: &Env) -> Result<StoreContext> {
     )?;
     Ok(StoreContext {
         store,
-        kind,
         company_root,
         config,
         prefix,

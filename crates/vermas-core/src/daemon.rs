@@ -147,15 +147,27 @@ impl InstanceLock {
     /// Takes the lock or says who holds it (exit 5).
     pub fn acquire(path: &Path, what: &str) -> Result<InstanceLock> {
         let file = crate::fsutil::open_rw(path).map_err(|e| StoreError::io(path, e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let who = read_holder(path)
-                    .map(|h| format!(" (pid {} since {})", h.pid, h.started_at))
-                    .unwrap_or_default();
-                return Err(Error::conflict(format!("{what} is already running{who}")));
+        // [`running`] probes with a shared lock for a moment (`co operations start` polls it
+        // while this daemon starts): a few short retries tell such a probe from a holder,
+        // which never lets go.
+        let mut tries = 0;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if tries < 10 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let who = read_holder(path)
+                        .map(|h| format!(" (pid {} since {})", h.pid, h.started_at))
+                        .unwrap_or_default();
+                    return Err(Error::conflict(format!("{what} is already running{who}")));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(StoreError::io(path, e).into());
+                }
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::io(path, e).into()),
         }
         let holder = Holder {
             pid: std::process::id(),
@@ -447,5 +459,23 @@ mod tests {
         assert_eq!(running(&p).unwrap().pid, std::process::id());
         drop(l);
         assert!(running(&p).is_none());
+    }
+
+    #[test]
+    fn a_probe_of_the_lock_does_not_stop_the_daemon_from_taking_it() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.lock");
+        std::fs::write(&p, "").unwrap();
+        // What `running` does, held a little longer than it ever is.
+        let probe = std::fs::File::open(&p).unwrap();
+        probe.lock_shared().unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            drop(probe);
+        });
+        let l = InstanceLock::acquire(&p, "operations").unwrap();
+        release.join().unwrap();
+        assert_eq!(running(&p).unwrap().pid, std::process::id());
+        drop(l);
     }
 }

@@ -136,6 +136,24 @@ fn demo_dir(opts: &DemoOptions) -> Result<PathBuf> {
 }
 
 /// Sets everything up; returns the company and the work order ids with their piece names.
+/// The demo company, always on its own tmux server: a `VERMAS_TMUX_SOCKET` inherited from
+/// the caller (an agent of another company runs `co demo`) must not put the demo on that
+/// company's server, nor have the cleanup kill it. The processes the demo starts get the demo
+/// socket through the agent environment.
+fn open_demo(dir: &Path, socket: &str) -> Result<Company> {
+    let mut company = Company::open(dir)?;
+    let origin = crate::config::Source::File {
+        path: company.root.join(crate::context::COMPANY_CONFIG),
+        line: 0,
+    };
+    company.config.set(
+        "tmux.socket",
+        crate::config::Value::Str(socket.into()),
+        origin,
+    );
+    Ok(company)
+}
+
 fn setup(dir: &Path, socket: &str, workers: u32) -> Result<(Company, Vec<(String, String)>)> {
     let sample = dir.join("sample");
     for (path, text) in PROJECT {
@@ -175,7 +193,7 @@ fn setup(dir: &Path, socket: &str, workers: u32) -> Result<(Company, Vec<(String
         agent.display().to_string()
     ));
     crate::fsutil::atomic_write(&cfg_path, cfg.as_bytes()).map_err(|e| io(&cfg_path, e))?;
-    let company = Company::open(&company.root)?;
+    let company = open_demo(&company.root, socket)?;
     let f = company.add_factory(
         &AddFactory {
             name: "demo".into(),
@@ -334,17 +352,11 @@ pub fn run(
         &mut socket_file,
     );
     // Clean up whatever happened.
-    if let Ok(company) = Company::open(&dir) {
-        if !opts.keep {
+    if !opts.keep {
+        if let Ok(company) = open_demo(&dir, &socket) {
             let _ = crate::operations::stop(&company, "demo");
         }
-        if !opts.keep {
-            company.tmux().kill_server();
-        }
-    } else {
         crate::tmux::Tmux::from_setting(Some(&socket)).kill_server();
-    }
-    if !opts.keep {
         let _ = std::fs::remove_dir_all(&dir);
         // The server may have exited by itself (no sessions left); its socket file stays.
         if let Some(p) = socket_file {

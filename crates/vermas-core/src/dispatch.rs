@@ -144,33 +144,33 @@ pub(crate) fn ev(ty: &str, actor: &str, data: &impl serde::Serialize) -> Result<
 
 /// Work orders queued for a factory, from every store of the company, most urgent then oldest.
 pub fn queued_for(company: &Company, factory: &str) -> Result<Vec<WorkOrder>> {
-    queued_among(company, factory, &[])
+    queued_among(company, factory, &[], false)
 }
 
 /// [`queued_for`], reusing the projections of stores already loaded (`(store dir, state)`).
+/// With `ready_only`, work still waiting on open dependencies (gained after it was queued) is
+/// left out: it cannot take a slot, so it must not hold up the work behind it.
 fn queued_among(
     company: &Company,
     factory: &str,
     loaded: &[(&Path, &WorkOrders)],
+    ready_only: bool,
 ) -> Result<Vec<WorkOrder>> {
     let mut out = Vec::new();
-    let queued =
-        |w: &WorkOrder| w.status == Status::Queued && w.factory.as_deref() == Some(factory);
-    let mut stores = vec![company.store()?];
-    for f in company.factories()? {
-        stores.push(f.store()?);
-    }
-    for s in &stores {
-        match loaded.iter().find(|(dir, _)| *dir == s.dir()) {
-            Some((_, wos)) => out.extend(wos.all().into_iter().filter(queued)),
-            None => out.extend(
-                s.load::<WorkOrders>()?
-                    .state
-                    .all()
-                    .into_iter()
-                    .filter(queued),
-            ),
-        }
+    for s in company.stores_for_reading()? {
+        let fresh;
+        let wos = match loaded.iter().find(|(dir, _)| *dir == s.dir()) {
+            Some((_, wos)) => *wos,
+            None => {
+                fresh = s.load::<WorkOrders>()?.state;
+                &fresh
+            }
+        };
+        out.extend(wos.all().into_iter().filter(|w| {
+            w.status == Status::Queued
+                && w.factory.as_deref() == Some(factory)
+                && (!ready_only || workorder::open_blockers(wos, w).is_empty())
+        }));
     }
     workorder::sort_by_priority_then_age(&mut out);
     Ok(out)
@@ -255,8 +255,6 @@ pub fn write_worker_prompt(
     slot: u32,
     attempt: u32,
 ) -> Result<PathBuf> {
-    let dir = worktree.join(".vermas");
-    std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
     let mut text = String::new();
     text.push_str(runtime::role_prompt("worker"));
     text.push_str("\n---\n\n## Your assignment\n\n");
@@ -283,11 +281,52 @@ pub fn write_worker_prompt(
         text.push_str(fail);
         text.push_str("\n```\n");
     }
-    let path = dir.join("PROMPT.md");
-    // Rewritten at every start, in a worktree whose checkout git does not fsync either.
-    crate::fsutil::atomic_write_unsynced(&path, text.as_bytes())
-        .map_err(|e| StoreError::io(&path, e))?;
+    let path = worktree.join(".vermas").join("PROMPT.md");
+    write_prompt(&path, &text)?;
     Ok(path)
+}
+
+/// Writes an agent's prompt file. Its directory (`.vermas/`, which a branch could have
+/// committed as a symlink) must be a real directory: nothing is written through a link. No
+/// fsync: the file is written again at every start.
+pub fn write_prompt(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        crate::fsutil::ensure_dir(dir).map_err(|e| StoreError::io(dir, e))?;
+    }
+    crate::fsutil::atomic_write_unsynced(path, text.as_bytes())
+        .map_err(|e| StoreError::io(path, e))?;
+    Ok(())
+}
+
+/// `logs/<session>/<incarnation>.log`, where a session's output is kept (`None` when the
+/// directory cannot be made: the session starts anyway, without a log).
+pub fn session_log(company: &Company, agent: &AgentId, incarnation: &str) -> Option<PathBuf> {
+    let logs = company.logs_dir().join(agent.session());
+    std::fs::create_dir_all(&logs)
+        .ok()
+        .map(|_| logs.join(format!("{incarnation}.log")))
+}
+
+/// The session of an agent run by an agent CLI outside a worktree (the CEO, or a supervisor or
+/// QA configured with one): its context from `co prime` written to `prompt`, the runtime's
+/// argv in `cwd`, the agent environment, our tags and a log.
+pub fn agent_cli_session(
+    company: &Company,
+    agent: &AgentId,
+    rt: &Runtime,
+    cwd: PathBuf,
+    prompt: &Path,
+    incarnation: &str,
+) -> Result<SessionSpec> {
+    write_prompt(prompt, &crate::prime::prime(company, agent)?)?;
+    Ok(SessionSpec {
+        name: agent.session(),
+        cwd,
+        env: agent_env(company, agent, None, incarnation, Some(prompt), &rt.env),
+        argv: rt.start_argv(agent.role().as_str(), prompt, None, &agent.to_string()),
+        tags: session_tags(company, agent, incarnation),
+        log_file: session_log(company, agent, incarnation),
+    })
 }
 
 /// How the worktree of a dispatch came to be (so a failure can undo it).
@@ -429,11 +468,6 @@ pub struct Launch<'a> {
 /// worktree. Nothing from the work order's text is on the command line.
 pub fn worker_session_spec(l: &Launch<'_>, prompt: &Path, gated: bool) -> SessionSpec {
     let agent = AgentId::worker(&l.factory.name, l.slot);
-    let session = agent.session();
-    let logs = l.company.logs_dir().join(&session);
-    let log_file = std::fs::create_dir_all(&logs)
-        .ok()
-        .map(|_| logs.join(format!("{}.log", l.incarnation)));
     let mut argv =
         l.runtime
             .start_argv("worker", prompt, Some(&l.work_order.id), &agent.to_string());
@@ -448,7 +482,7 @@ pub fn worker_session_spec(l: &Launch<'_>, prompt: &Path, gated: bool) -> Sessio
         argv = wrapped;
     }
     SessionSpec {
-        name: session,
+        name: agent.session(),
         cwd: l.worktree.to_path_buf(),
         env: agent_env(
             l.company,
@@ -460,7 +494,7 @@ pub fn worker_session_spec(l: &Launch<'_>, prompt: &Path, gated: bool) -> Sessio
         ),
         argv,
         tags: session_tags(l.company, &agent, l.incarnation),
-        log_file,
+        log_file: session_log(l.company, &agent, l.incarnation),
     }
 }
 
@@ -495,16 +529,18 @@ pub fn session_tags(
 }
 
 /// Types the first instruction into agents whose CLI has no start-prompt argument, once the
-/// agent shows it is ready (its `ready_text`, or any output), and records `agent.nudged`.
+/// agent shows it is ready (its `ready_text`, or any output), and records `agent.nudged`. It
+/// comes after the start is committed, so it never fails it: a nudge tmux could not type is
+/// reported as not delivered, and the caller says so.
 pub fn start_nudge(
     company: &Company,
     store: &Store,
     runtime: &Runtime,
     agent: &AgentId,
     actor: &str,
-) -> Result<Option<NudgeOutcome>> {
+) -> Option<NudgeOutcome> {
     if runtime.prompt != PromptMode::Nudge {
-        return Ok(None);
+        return None;
     }
     let t = company.tmux();
     let session = agent.session();
@@ -521,9 +557,13 @@ pub fn start_nudge(
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     let text = runtime::start_message(agent.role().as_str());
-    let out = t.nudge(&session, &text)?;
-    record_nudge(store, actor, agent, &out, &text, Some("start"))?;
-    Ok(Some(out))
+    let out = t.nudge(&session, &text).unwrap_or(NudgeOutcome {
+        delivered: false,
+        enters: 0,
+    });
+    // The record is for people reading the log; a failure to write it changes nothing above.
+    let _ = record_nudge(store, actor, agent, &out, &text, Some("start"));
+    Some(out)
 }
 
 /// Appends `agent.nudged`.
@@ -793,7 +833,7 @@ pub fn dispatch(company: &Company, req: &DispatchRequest) -> Result<DispatchOutc
 /// was started (the supervisor calls this on every patrol).
 pub fn drain_queue(company: &Company, factory: &str, actor: &str) -> Result<Vec<DispatchOutcome>> {
     let mut out = Vec::new();
-    for wo in queued_for(company, factory)? {
+    for wo in queued_among(company, factory, &[], true)? {
         match dispatch(
             company,
             &DispatchRequest {
@@ -991,7 +1031,7 @@ fn dispatch_in(company: &Company, req: &DispatchRequest, f: &Factory) -> Result<
     }
 
     // Serve the queue in order: more urgent (or as urgent and older) queued work goes first.
-    let ahead = queued_among(company, &f.name, &[(home.dir(), &wos.state)])?
+    let ahead = queued_among(company, &f.name, &[(home.dir(), &wos.state)], true)?
         .into_iter()
         .find(|q| q.id != wo.id && (q.priority, &q.created_at) < (wo.priority, &wo.created_at));
     if let Some(head) = ahead {
@@ -1142,7 +1182,7 @@ fn dispatch_in(company: &Company, req: &DispatchRequest, f: &Factory) -> Result<
     locked.report_warnings();
     drop(locked);
     write_deferred(deferred)?;
-    let nudge = start_nudge(company, &fstore, &rt, &agent, &req.actor)?;
+    let nudge = start_nudge(company, &fstore, &rt, &agent, &req.actor);
     Ok(Step::Done(DispatchOutcome::Spawned {
         attach: tmux.attach_hint(&session),
         session,

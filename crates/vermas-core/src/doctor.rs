@@ -3,6 +3,7 @@
 //! sessions without an assignment. `--fix` does only the safe repairs.
 
 use crate::agent::AgentId;
+use crate::assignment::Assignment;
 use crate::company::Company;
 use crate::error::Result;
 use crate::health::{Finding, check_store};
@@ -92,26 +93,13 @@ pub fn run(company: &Company, fix: bool) -> Result<Report> {
         let slots = fstore.load::<Slots>()?.state;
         // Assignment files that disagree with the log.
         for (path, a) in assignment_files(&f.work_dir()) {
-            let alloc = slots.by_agent(&a.agent);
-            let wo_done = company
-                .store_for_work_order(&a.work_order)
-                .ok()
-                .and_then(|s| s.load::<WorkOrders>().ok())
-                .and_then(|l| l.state.get(&a.work_order))
-                .is_none_or(|w| w.status.is_done());
-            let orphan = match alloc {
-                None => true,
-                Some(s) => s.incarnation != a.incarnation && s.work_order != a.work_order,
-            };
-            if orphan || wo_done {
+            if let Some(why) = orphaned(company, &slots, &a) {
                 r.problems.push(Finding {
                     file: Some(path.display().to_string()),
                     line: None,
                     problem: format!(
-                        "orphaned assignment: {} → {} but {} (fix: co doctor --fix, or remove the file)",
-                        a.agent,
-                        a.work_order,
-                        if wo_done { "the work order is done or gone" } else { "no slot holds it" }
+                        "orphaned assignment: {} → {} but {why} (fix: co doctor --fix, or remove the file)",
+                        a.agent, a.work_order
                     ),
                 });
             }
@@ -218,6 +206,27 @@ fn assignment_files(
     out
 }
 
+/// Why an assignment file is orphaned, if it is: the work order is done or gone, or no slot
+/// holds it for that agent. The check and `--fix` use this one rule.
+fn orphaned(company: &Company, slots: &Slots, a: &Assignment) -> Option<&'static str> {
+    let done = company
+        .store_for_work_order(&a.work_order)
+        .ok()
+        .and_then(|s| s.load::<WorkOrders>().ok())
+        .and_then(|l| l.state.get(&a.work_order))
+        .is_none_or(|w| w.status.is_done());
+    if done {
+        Some("the work order is done or gone")
+    } else if slots
+        .by_agent(&a.agent)
+        .is_none_or(|s| s.work_order != a.work_order)
+    {
+        Some("no slot holds it")
+    } else {
+        None
+    }
+}
+
 /// The safe repairs: assignment files no slot holds (or for finished work), `git worktree
 /// prune`, and projections that do not match their log. Nothing that holds work is touched.
 fn repair(company: &Company) -> Result<Vec<String>> {
@@ -227,16 +236,7 @@ fn repair(company: &Company) -> Result<Vec<String>> {
         let fstore = f.store()?;
         let slots = fstore.load::<Slots>()?.state;
         for (path, a) in assignment_files(&f.work_dir()) {
-            let held = slots
-                .by_agent(&a.agent)
-                .is_some_and(|s| s.work_order == a.work_order);
-            let done = company
-                .store_for_work_order(&a.work_order)
-                .ok()
-                .and_then(|s| s.load::<WorkOrders>().ok())
-                .and_then(|l| l.state.get(&a.work_order))
-                .is_none_or(|w| w.status.is_done());
-            if (!held || done) && std::fs::remove_file(&path).is_ok() {
+            if orphaned(company, &slots, &a).is_some() && std::fs::remove_file(&path).is_ok() {
                 fixed.push(format!("removed orphaned assignment {}", path.display()));
             }
         }

@@ -121,11 +121,6 @@ impl NewEvent {
         self.correlation_id = correlation_id.map(str::to_string);
         self
     }
-
-    pub fn caused_by(mut self, event_id: Option<&str>) -> Self {
-        self.caused_by = event_id.map(str::to_string);
-        self
-    }
 }
 
 /// The canonical event type names (design §3). One name each; no aliases are written.
@@ -165,7 +160,8 @@ pub mod types {
     pub const OPERATIONS_STOPPED: &str = "operations.stopped";
     pub const PATROL_COMPLETED: &str = "patrol.completed";
 
-    /// Every type this build writes, for `wo doctor` and the docs test.
+    /// Every type this build writes, for `wo doctor`; a test checks that docs/EVENTS.md names
+    /// each one.
     pub const ALL: &[&str] = &[
         WORK_ORDER_CREATED,
         WORK_ORDER_UPDATED,
@@ -251,17 +247,36 @@ pub fn summary(data: &RawValue) -> String {
 
 /// Matches an event type against a glob with `*` (any run) and `?` (one character):
 /// `work_order.*`, `*.closed`, `mail.?ent`.
+///
+/// Greedy with backtracking to the last `*` only (O(glob × type)): a later `*` can absorb
+/// anything an earlier one could, so retrying earlier stars never finds more matches.
 pub fn type_matches(glob: &str, event_type: &str) -> bool {
-    fn rec(p: &[u8], s: &[u8]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => rec(&p[1..], s) || (!s.is_empty() && rec(p, &s[1..])),
-            (Some(b'?'), Some(_)) => rec(&p[1..], &s[1..]),
-            (Some(a), Some(b)) if a == b => rec(&p[1..], &s[1..]),
-            _ => false,
+    let (p, s) = (glob.as_bytes(), event_type.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    // The last `*` seen, and where in `s` its run currently ends.
+    let mut star: Option<(usize, usize)> = None;
+    while j < s.len() {
+        match p.get(i) {
+            Some(b'*') => {
+                star = Some((i, j));
+                i += 1;
+            }
+            Some(&c) if c == b'?' || c == s[j] => {
+                i += 1;
+                j += 1;
+            }
+            _ => match star {
+                // Let the last `*` take one more character and retry after it.
+                Some((si, sj)) => {
+                    star = Some((si, sj + 1));
+                    i = si + 1;
+                    j = sj + 1;
+                }
+                None => return false,
+            },
         }
     }
-    rec(glob.as_bytes(), event_type.as_bytes())
+    p[i..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]
@@ -276,6 +291,34 @@ mod tests {
         assert!(type_matches("mail.?ent", "mail.sent"));
         assert!(!type_matches("mail.*", "work_order.created"));
         assert!(!type_matches("mail", "mail.sent"));
+        assert!(type_matches("", ""));
+        assert!(!type_matches("", "x"));
+        assert!(type_matches("**", ""));
+        assert!(type_matches("*a*b", "xxaxxb"));
+        assert!(!type_matches("*a*b", "xxaxxbx"));
+        assert!(type_matches("a*b?d", "abbbcd"));
+        assert!(!type_matches("?", ""));
+    }
+
+    #[test]
+    fn many_stars_match_in_linear_time() {
+        // Exponential for a naive recursive matcher: this would not finish.
+        let glob = format!("{}x", "*".repeat(30));
+        let start = std::time::Instant::now();
+        assert!(!type_matches(&glob, &"a".repeat(30)));
+        assert!(type_matches(&glob, &format!("{}x", "a".repeat(29))));
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn every_event_type_is_documented() {
+        let doc = include_str!("../../../docs/EVENTS.md");
+        for t in types::ALL {
+            assert!(
+                doc.contains(&format!("`{t}`")),
+                "docs/EVENTS.md does not name `{t}`"
+            );
+        }
     }
 
     #[test]

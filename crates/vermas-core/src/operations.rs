@@ -115,69 +115,54 @@ impl<'a> Operations<'a> {
         }
     }
 
-    /// The argv of a supervisor or QA session: the built-in loop of this `co`, or an agent CLI
-    /// with the role's profile.
-    fn session_spec(&self, f: &Factory, agent: &AgentId) -> Result<(SessionSpec, String)> {
+    /// The session of a supervisor or QA: the built-in loop of this `co`, or an agent CLI with
+    /// the role's context (then also its runtime, for the start nudge).
+    fn session_spec(
+        &self,
+        f: &Factory,
+        agent: &AgentId,
+        incarnation: &str,
+    ) -> Result<(SessionSpec, Option<crate::runtime::Runtime>)> {
         let role = agent.role().as_str();
-        let runtime = f.config.role_runtime(role).to_string();
-        let incarnation = crate::ids::new_incarnation_id();
-        let (argv, cwd, prompt, env_extra) = if runtime == crate::runtime::BUILTIN {
-            (
-                vec![
-                    self.co.display().to_string(),
-                    role.to_string(),
-                    "run".to_string(),
-                    f.name.clone(),
-                ],
-                f.dir.clone(),
-                None,
-                BTreeMap::new(),
-            )
-        } else {
-            let rt = crate::runtime::resolve(&f.config, &runtime, role)?;
+        let runtime = f.config.role_runtime(role);
+        if runtime != crate::runtime::BUILTIN {
+            let rt = crate::runtime::resolve(&f.config, runtime, role)?;
             rt.check_installed()?;
             let cwd = if role == "qa" {
                 f.qa_dir()
             } else {
                 f.supervisor_dir()
             };
-            let dir = f.supervisor_dir().join(".vermas");
-            std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
-            let prompt = dir.join(format!("{role}-PROMPT.md"));
-            crate::fsutil::atomic_write(
-                &prompt,
-                crate::prime::prime(self.company, agent)?.as_bytes(),
-            )
-            .map_err(|e| StoreError::io(&prompt, e))?;
-            (
-                rt.start_argv(role, &prompt, None, &agent.to_string()),
-                cwd,
-                Some(prompt),
-                rt.env.clone(),
-            )
+            // Both prompts live beside the supervisor: the QA directory is a git worktree.
+            let prompt = f
+                .supervisor_dir()
+                .join(".vermas")
+                .join(format!("{role}-PROMPT.md"));
+            let spec =
+                dispatch::agent_cli_session(self.company, agent, &rt, cwd, &prompt, incarnation)?;
+            return Ok((spec, Some(rt)));
+        }
+        let spec = SessionSpec {
+            name: agent.session(),
+            cwd: f.dir.clone(),
+            env: dispatch::agent_env(
+                self.company,
+                agent,
+                None,
+                incarnation,
+                None,
+                &BTreeMap::new(),
+            ),
+            argv: vec![
+                self.co.display().to_string(),
+                role.to_string(),
+                "run".to_string(),
+                f.name.clone(),
+            ],
+            tags: dispatch::session_tags(self.company, agent, incarnation),
+            log_file: dispatch::session_log(self.company, agent, incarnation),
         };
-        let logs = self.company.logs_dir().join(agent.session());
-        let log_file = std::fs::create_dir_all(&logs)
-            .ok()
-            .map(|_| logs.join(format!("{incarnation}.log")));
-        Ok((
-            SessionSpec {
-                name: agent.session(),
-                cwd,
-                env: dispatch::agent_env(
-                    self.company,
-                    agent,
-                    None,
-                    &incarnation,
-                    prompt.as_deref(),
-                    &env_extra,
-                ),
-                argv,
-                tags: dispatch::session_tags(self.company, agent, &incarnation),
-                log_file,
-            },
-            runtime,
-        ))
+        Ok((spec, None))
     }
 
     /// One patrol over every factory.
@@ -356,13 +341,11 @@ impl<'a> Operations<'a> {
 }
 
 fn start_session(ops: &Operations<'_>, f: &Factory, agent: &AgentId, restart: bool) -> Result<()> {
-    let (spec, runtime) = ops.session_spec(f, agent)?;
-    let incarnation = spec
-        .tags
-        .iter()
-        .find(|(k, _)| k == crate::tmux::TAG_INCARNATION)
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let incarnation = crate::ids::new_incarnation_id();
+    let (spec, rt) = ops.session_spec(f, agent, &incarnation)?;
+    let runtime = rt
+        .as_ref()
+        .map_or(crate::runtime::BUILTIN.to_string(), |rt| rt.name.clone());
     ops.company.tmux().new_session(&spec)?;
     ops.log.info(
         if restart { "restart" } else { "start" },
@@ -372,7 +355,8 @@ fn start_session(ops: &Operations<'_>, f: &Factory, agent: &AgentId, restart: bo
             ("incarnation", &incarnation),
         ],
     );
-    ops.company.store()?.append(vec![ev(
+    let store = ops.company.store()?;
+    store.append(vec![ev(
         if restart {
             types::AGENT_RESTARTED
         } else {
@@ -388,6 +372,14 @@ fn start_session(ops: &Operations<'_>, f: &Factory, agent: &AgentId, restart: bo
             ..Default::default()
         },
     )?])?;
+    // An agent CLI that takes its first instruction typed in (aider, opencode) gets it now.
+    if let Some(rt) = rt
+        && let Some(n) = dispatch::start_nudge(ops.company, &store, &rt, agent, "operations")
+        && !n.delivered
+    {
+        ops.log
+            .warn("start_nudge_not_delivered", &[("session", &spec.name)]);
+    }
     Ok(())
 }
 

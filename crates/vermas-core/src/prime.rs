@@ -91,27 +91,16 @@ pub fn start_ceo(company: &Company, actor: &str) -> Result<(String, bool)> {
     let rt = crate::runtime::resolve(&company.config, &rt_name, "ceo")?;
     rt.check_installed()?;
     let dir = company.root.join("ceo");
-    let vermas = dir.join(".vermas");
-    std::fs::create_dir_all(&vermas).map_err(|e| crate::store::StoreError::io(&vermas, e))?;
-    let prompt = vermas.join("PROMPT.md");
-    crate::fsutil::atomic_write(&prompt, prime(company, &agent)?.as_bytes())
-        .map_err(|e| crate::store::StoreError::io(&prompt, e))?;
+    let prompt = dir.join(".vermas").join("PROMPT.md");
     let incarnation = crate::ids::new_incarnation_id();
-    tmux.new_session(&crate::tmux::SessionSpec {
-        name: session.clone(),
-        cwd: dir,
-        env: crate::dispatch::agent_env(
-            company,
-            &agent,
-            None,
-            &incarnation,
-            Some(&prompt),
-            &rt.env,
-        ),
-        argv: rt.start_argv("ceo", &prompt, None, "ceo"),
-        tags: crate::dispatch::session_tags(company, &agent, &incarnation),
-        log_file: None,
-    })?;
+    tmux.new_session(&crate::dispatch::agent_cli_session(
+        company,
+        &agent,
+        &rt,
+        dir,
+        &prompt,
+        &incarnation,
+    )?)?;
     company.store()?.append(vec![crate::dispatch::ev(
         crate::event::types::AGENT_STARTED,
         actor,
@@ -124,6 +113,6 @@ pub fn start_ceo(company: &Company, actor: &str) -> Result<(String, bool)> {
             ..Default::default()
         },
     )?])?;
-    crate::dispatch::start_nudge(company, &company.store()?, &rt, &agent, actor)?;
+    crate::dispatch::start_nudge(company, &company.store()?, &rt, &agent, actor);
     Ok((session, true))
 }

@@ -457,7 +457,7 @@ impl<'a> Qa<'a> {
                         "qa.already_merged",
                         &[("work_order", &wo_id), ("commit", &merged)],
                     );
-                    return self.finish_merged(f, msg, &wo, &branch, &merged, started, true);
+                    return self.finish_merged(f, msg, &wo, &branch, &merged, started);
                 }
                 MergeOutcome::Merged(commit) => {
                     let mut results = Vec::new();
@@ -506,8 +506,7 @@ impl<'a> Qa<'a> {
                     match git::update_ref(&repo, &format!("refs/heads/{target}"), &commit, &before)
                     {
                         Ok(()) => {
-                            return self
-                                .finish_merged(f, msg, &wo, &branch, &commit, started, false);
+                            return self.finish_merged(f, msg, &wo, &branch, &commit, started);
                         }
                         Err(e) => {
                             // The target moved under us (a push from elsewhere): merge again.
@@ -665,12 +664,13 @@ impl<'a> Qa<'a> {
         branch: &str,
         commit: &str,
         started: Instant,
-        already: bool,
     ) -> Result<Processed> {
         let repo = f.git_dir();
         let target = f.target_branch();
         let (mut pushed, mut push_error) = (None, None);
-        if f.config.bool("factory.push") && !already {
+        // Also on a retry after a crash past the ref update: the push may not have happened,
+        // and pushing a target the remote already has changes nothing.
+        if f.config.bool("factory.push") {
             match git::push(&repo, "origin", target) {
                 Ok(()) => pushed = Some(true),
                 Err(e) => {

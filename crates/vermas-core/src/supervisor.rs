@@ -278,16 +278,9 @@ impl<'a> Supervisor<'a> {
                                     "supervisor.give_up_worker",
                                     &[("agent", &agent.to_string()), ("why", &why)],
                                 );
-                                worker::kill(
-                                    self.company,
-                                    f,
-                                    slot.slot,
-                                    false,
-                                    &why,
-                                    true,
-                                    &self.actor,
-                                )?;
-                                r.killed.push(format!("{agent}: {why}"));
+                                if self.kill(f, slot, &why)? {
+                                    r.killed.push(format!("{agent}: {why}"));
+                                }
                                 continue;
                             }
                         }
@@ -295,7 +288,11 @@ impl<'a> Supervisor<'a> {
                     if entry.1 && entry.0.may_start(mono) {
                         entry.1 = false;
                         entry.0.started(mono);
-                        match worker::spawn(self.company, f, Some(slot.slot), &self.actor) {
+                        let which = worker::WorkerRef {
+                            slot: slot.slot,
+                            incarnation: Some(&slot.incarnation),
+                        };
+                        match worker::spawn(self.company, f, Some(which), &self.actor) {
                             Ok(s) => {
                                 self.log.info(
                                     "supervisor.respawned",
@@ -325,8 +322,9 @@ impl<'a> Supervisor<'a> {
                             ("idle_s", &idle.to_string()),
                         ],
                     );
-                    worker::kill(self.company, f, slot.slot, false, &why, true, &self.actor)?;
-                    r.killed.push(format!("{agent}: {why}"));
+                    if self.kill(f, slot, &why)? {
+                        r.killed.push(format!("{agent}: {why}"));
+                    }
                 }
                 WorkerStatus::Idle => {
                     if let Some(e) = self.respawn.get_mut(&key) {
@@ -426,6 +424,27 @@ impl<'a> Supervisor<'a> {
                 .warn("supervisor.drain_failed", &[("error", e.message())]),
         }
         Ok(())
+    }
+
+    /// Kills the worker this patrol looked at (keeping unmerged work) and re-queues its work
+    /// order with the attempt counted. `false` when that worker has finished or been replaced
+    /// meanwhile: the slot's new holder is left alone.
+    fn kill(&self, f: &Factory, slot: &crate::slots::Slot, why: &str) -> Result<bool> {
+        let which = worker::WorkerRef {
+            slot: slot.slot,
+            incarnation: Some(&slot.incarnation),
+        };
+        match worker::kill(self.company, f, which, false, why, true, &self.actor) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == crate::error::Kind::Conflict => {
+                self.log.info(
+                    "supervisor.kill_skipped",
+                    &[("slot", &slot.slot.to_string()), ("why", e.message())],
+                );
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn fail(&mut self, f: &Factory, wo: &WorkOrder, max: u32) -> Result<()> {

@@ -11,7 +11,6 @@ pub fn escape_control(s: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             '\x1b' => out.push_str("\\e"),
-            '\\' => out.push('\\'),
             c if c.is_control() => {
                 let n = c as u32;
                 if n <= 0xff {

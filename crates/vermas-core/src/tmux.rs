@@ -145,6 +145,22 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// One argument passed to tmux as itself. tmux reads an argument that ends in `;` as the end
+/// of a command and drops the `;`, unless it ends in `\;`, which it turns into `;`; so a value
+/// of ours (an argv element, an environment value, typed text) that ends in `;` gets the `\`.
+pub fn literal(s: &str) -> String {
+    match s.strip_suffix(';') {
+        Some(head) => format!("{head}\\;"),
+        None => s.to_string(),
+    }
+}
+
+/// [`literal`], for the arguments tmux also expands `#{…}` formats in (the `-c` directory and
+/// the `pipe-pane` command): `#` is doubled.
+pub fn literal_format(s: &str) -> String {
+    literal(&s.replace('#', "##"))
+}
+
 /// Replaces newlines and other control characters with spaces: typed text must never press
 /// Enter (or anything else) by itself.
 pub fn flatten_for_typing(text: &str) -> String {
@@ -344,11 +360,11 @@ impl Tmux {
             "-y".into(),
             "50".into(),
             "-c".into(),
-            spec.cwd.display().to_string(),
+            literal_format(&spec.cwd.display().to_string()),
         ];
         for (k, v) in &spec.env {
             args.push("-e".into());
-            args.push(format!("{k}={v}"));
+            args.push(literal(&format!("{k}={v}")));
         }
         args.push("--".into());
         if spec.argv.len() == 1 {
@@ -356,7 +372,7 @@ impl Tmux {
             // element is a program path from config, passed as "$0").
             args.extend(["sh".into(), "-c".into(), "exec \"$0\"".into()]);
         }
-        args.extend(spec.argv.iter().cloned());
+        args.extend(spec.argv.iter().map(|a| literal(a)));
         for (k, v) in &spec.tags {
             args.extend([
                 ";".into(),
@@ -364,7 +380,7 @@ impl Tmux {
                 "-t".into(),
                 format!("{target}:"),
                 k.clone(),
-                v.clone(),
+                literal(v),
             ]);
         }
         if let Some(log) = &spec.log_file {
@@ -374,7 +390,10 @@ impl Tmux {
                 "-o".into(),
                 "-t".into(),
                 format!("{target}:"),
-                format!("exec cat >> {}", shell_quote(&log.display().to_string())),
+                literal_format(&format!(
+                    "exec cat >> {}",
+                    shell_quote(&log.display().to_string())
+                )),
             ]);
         }
         let mut cmd = self.command();
@@ -448,7 +467,7 @@ impl Tmux {
 
     /// Types `text` literally (no key names, no options, newlines flattened).
     pub fn type_text(&self, session: &str, text: &str) -> Result<()> {
-        let flat = flatten_for_typing(text);
+        let flat = literal(&flatten_for_typing(text));
         self.run(&[
             "send-keys",
             "-t",
@@ -608,15 +627,35 @@ mod tests {
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
     }
 
-    fn private() -> (Tmux, tempfile::TempDir) {
-        let d = tempfile::tempdir().unwrap();
-        let sock = d.path().join("s");
-        (Tmux::new(Socket::Path(sock)), d)
+    /// A private server in a temporary directory, killed when the test ends, also when an
+    /// assertion fails (its socket is in the directory: a server left behind could not be
+    /// reached). The directory is removed after the kill (fields drop after `drop`).
+    struct Private {
+        tmux: Tmux,
+        dir: tempfile::TempDir,
+    }
+    impl Drop for Private {
+        fn drop(&mut self) {
+            self.tmux.kill_server();
+        }
+    }
+    impl std::ops::Deref for Private {
+        type Target = Tmux;
+        fn deref(&self) -> &Tmux {
+            &self.tmux
+        }
+    }
+
+    fn private() -> Private {
+        let dir = tempfile::tempdir().unwrap();
+        let tmux = Tmux::new(Socket::Path(dir.path().join("s")));
+        Private { tmux, dir }
     }
 
     #[test]
     fn sessions_are_tagged_and_only_ours_are_killed() {
-        let (t, d) = private();
+        let t = private();
+        let d = &t.dir;
         let spec = SessionSpec {
             name: "worker-mp-slot1".into(),
             cwd: d.path().to_path_buf(),
@@ -657,12 +696,12 @@ mod tests {
             t.has_session("worker-mp-slot10"),
             "the prefix-similar session survives"
         );
-        t.kill_server();
     }
 
     #[test]
     fn typed_text_is_literal_and_nudges_are_checked() {
-        let (t, d) = private();
+        let t = private();
+        let d = &t.dir;
         let marker = d.path().join("pwned");
         t.new_session(&SessionSpec {
             name: "agent".into(),
@@ -683,12 +722,12 @@ mod tests {
         assert!(pane.contains("C-c Enter second line"), "{pane}");
         assert!(t.has_session("agent"), "C-c was typed as text, not pressed");
         assert!(!marker.exists());
-        t.kill_server();
     }
 
     #[test]
     fn single_word_commands_are_not_run_through_a_shell_string() {
-        let (t, d) = private();
+        let t = private();
+        let d = &t.dir;
         let script = d.path().join("agent.sh");
         std::fs::write(&script, "#!/bin/sh\necho started-$AGENT_ID; sleep 30\n").unwrap();
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
@@ -712,6 +751,41 @@ mod tests {
                 .map(|l| l.contains("started-x/qa"))
                 .unwrap_or(false)
         }));
-        t.kill_server();
+    }
+
+    #[test]
+    fn values_ending_in_a_semicolon_and_directories_with_a_hash_reach_the_agent_as_they_are() {
+        let t = private();
+        let cwd = t.dir.path().join("a#S#{pane_id};");
+        std::fs::create_dir(&cwd).unwrap();
+        let out = t.dir.path().join("out");
+        let log = t.dir.path().join("log#S");
+        t.new_session(&SessionSpec {
+            name: "lit".into(),
+            cwd: cwd.clone(),
+            env: vec![("V".into(), "x#S;".into())],
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                "printf '%s|%s|%s\\n' \"$(pwd)\" \"$V\" \"$1\" > \"$2\"; echo logged; cat".into(),
+                "sh".into(),
+                "arg;".into(),
+                out.display().to_string(),
+            ],
+            log_file: Some(log.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(wait_until(Duration::from_secs(5), || out.exists()));
+        std::thread::sleep(Duration::from_millis(100));
+        let got = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(got.trim_end(), format!("{}|x#S;|arg;", cwd.display()));
+        assert!(wait_until(Duration::from_secs(5), || {
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains("logged"))
+        }));
+        t.type_text("lit", "typed;").unwrap();
+        assert!(wait_until(Duration::from_secs(5), || t
+            .capture("lit", 0)
+            .is_ok_and(|p| p.contains("typed;"))));
     }
 }

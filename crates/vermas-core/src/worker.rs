@@ -185,6 +185,48 @@ fn check_slot_number(f: &Factory, slot: u32) -> Result<()> {
     Ok(())
 }
 
+/// A worker by its slot; with `incarnation`, only that worker: the supervisor acts on the
+/// worker it watched, never on one that took the slot since.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerRef<'a> {
+    pub slot: u32,
+    pub incarnation: Option<&'a str>,
+}
+
+impl WorkerRef<'_> {
+    /// Whatever worker holds `slot` (a person at the command line).
+    pub fn slot(slot: u32) -> WorkerRef<'static> {
+        WorkerRef {
+            slot,
+            incarnation: None,
+        }
+    }
+}
+
+/// Under the factory's lock: the slot must still be held by the worker read before the lock
+/// (`seen`), and by the one the caller expects; otherwise a newer worker has it and nothing
+/// may be done to it.
+fn check_still_held(
+    fstore: &Store,
+    f: &Factory,
+    seen: &Slot,
+    expected: Option<&str>,
+) -> Result<()> {
+    let now = fstore.load::<Slots>()?.state;
+    let held = now
+        .get(seen.slot)
+        .is_some_and(|s| s.incarnation == seen.incarnation)
+        && expected.is_none_or(|e| e == seen.incarnation);
+    if held {
+        Ok(())
+    } else {
+        Err(Error::conflict(format!(
+            "{}/workers/slot{} changed hands meanwhile; nothing was changed",
+            f.name, seen.slot
+        )))
+    }
+}
+
 /// A work order as its home store says now (under the lock, this is current).
 fn current(home: &Store, id: &str) -> Result<WorkOrder> {
     home.load::<WorkOrders>()?
@@ -236,20 +278,22 @@ fn unmerged_work(f: &Factory, worktree: &Path, branch: &str) -> Vec<String> {
 pub fn kill(
     company: &Company,
     f: &Factory,
-    slot_no: u32,
+    which: WorkerRef<'_>,
     force: bool,
     reason: &str,
     attempt_failed: bool,
     actor: &str,
 ) -> Result<KillReport> {
+    let slot_no = which.slot;
     check_slot_number(f, slot_no)?;
     let agent = AgentId::worker(&f.name, slot_no);
     let session = agent.session();
     let tmux = company.tmux();
     let slot = slot_of(f, slot_no)?;
-    let (home, _) = load_wo(company, &slot.work_order)?;
+    let home = company.store_for_work_order(&slot.work_order)?;
     let fstore = f.store()?;
     let mut locked = Locked::take(&home, &fstore)?;
+    check_still_held(&fstore, f, &slot, which.incarnation)?;
     let wo = current(&home, &slot.work_order)?;
     let session_killed = match tmux.session(&session)? {
         Some(s) if s.company == company.tag() => {
@@ -384,6 +428,8 @@ pub struct SpawnReport {
     pub work_order: String,
     pub incarnation: String,
     pub attach: String,
+    /// The start message, for runtimes that take it typed in.
+    pub nudge: Option<crate::tmux::NudgeOutcome>,
 }
 
 /// Starts the agent again on an existing worktree and assignment (a dead worker), with a new
@@ -391,14 +437,14 @@ pub struct SpawnReport {
 pub fn spawn(
     company: &Company,
     f: &Factory,
-    slot: Option<u32>,
+    which: Option<WorkerRef<'_>>,
     actor: &str,
 ) -> Result<SpawnReport> {
     let tmux = company.tmux();
     tmux.check_version()?;
     let slots = f.store()?.load::<Slots>()?.state;
     let sessions = tmux.sessions()?;
-    let slot = match slot {
+    let slot = match which.map(|w| w.slot) {
         Some(n) => {
             check_slot_number(f, n)?;
             slots.get(n).cloned().ok_or_else(|| {
@@ -424,14 +470,14 @@ pub fn spawn(
             })?,
     };
     let agent = AgentId::worker(&f.name, slot.slot);
-    if let Some(s) = sessions.iter().find(|x| x.name == agent.session()) {
-        if s.company != company.tag() {
+    let dead_session = match sessions.iter().find(|x| x.name == agent.session()) {
+        Some(s) if s.company != company.tag() => {
             return Err(Error::permission(format!(
                 "a session named {} exists and is not ours; not replacing it",
                 agent.session()
             )));
         }
-        if !s.pane_dead {
+        Some(s) if !s.pane_dead => {
             return Err(Error::conflict(format!(
                 "{} is already running (kill it first with `co worker kill {} {}`)",
                 agent.session(),
@@ -439,8 +485,9 @@ pub fn spawn(
                 slot.slot
             )));
         }
-        tmux.kill_session(&agent.session(), &company.tag())?;
-    }
+        Some(_) => true,
+        None => false,
+    };
     let worktree = PathBuf::from(&slot.worktree);
     if !worktree.is_dir() {
         return Err(Error::not_found(format!(
@@ -450,9 +497,13 @@ pub fn spawn(
     }
     let rt = runtime::resolve(&f.config, &slot.runtime, "worker")?;
     rt.check_installed()?;
-    let (home, _) = load_wo(company, &slot.work_order)?;
+    let home = company.store_for_work_order(&slot.work_order)?;
     let fstore = f.store()?;
     let mut locked = Locked::take(&home, &fstore)?;
+    check_still_held(&fstore, f, &slot, which.and_then(|w| w.incarnation))?;
+    if dead_session {
+        tmux.kill_session(&agent.session(), &company.tag())?;
+    }
     let wo = current(&home, &slot.work_order)?;
     let incarnation = crate::ids::new_incarnation_id();
     let apath = f.assignment_path(&agent);
@@ -531,8 +582,9 @@ pub fn spawn(
     }
     locked.report_warnings();
     drop(locked);
-    dispatch::start_nudge(company, &fstore, &rt, &agent, actor)?;
+    let nudge = dispatch::start_nudge(company, &fstore, &rt, &agent, actor);
     Ok(SpawnReport {
+        nudge,
         attach: tmux.attach_hint(&session),
         session,
         slot: slot.slot,
@@ -625,17 +677,10 @@ pub fn done(company: &Company, me: &Identity, actor: &str) -> Result<DoneReport>
         )));
     }
     let head = git::rev_parse(&f.git_dir(), &slot.branch).unwrap_or_default();
-    let (home, _) = load_wo(company, &slot.work_order)?;
+    let home = company.store_for_work_order(&slot.work_order)?;
     let fstore = f.store()?;
     let mut locked = Locked::take(&home, &fstore)?;
-    // Re-check under the lock: the slot may have changed hands meanwhile.
-    let slots_now = fstore.load::<Slots>()?.state;
-    if slots_now.get(*slot_no).map(|s| &s.incarnation) != Some(&slot.incarnation) {
-        return Err(Error::conflict(format!(
-            "{} changed hands while finishing; nothing was changed",
-            me.agent
-        )));
-    }
+    check_still_held(&fstore, &f, &slot, None)?;
     let wo = current(&home, &slot.work_order)?;
     let supervisor = AgentId::Supervisor {
         factory: f.name.clone(),

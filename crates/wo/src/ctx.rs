@@ -29,16 +29,6 @@ pub fn open_for(g: &Global, id: &str) -> Result<StoreContext> {
     g.open()?.for_id(id)
 }
 
-/// A work order, or a not-found error naming it.
-pub fn require(wos: &WorkOrders, id: &str) -> Result<vermas_core::workorder::WorkOrder> {
-    wos.get(id).ok_or_else(|| {
-        Error::not_found(format!(
-            "work order {} not found",
-            vermas_core::text::escape_control(id)
-        ))
-    })
-}
-
 /// Tells the user (once, on stderr) that the log has lines readers skip.
 pub fn warn_issues(issues: &[Issue]) {
     if let Some(first) = issues.first() {

@@ -13,7 +13,7 @@ use std::process::ExitCode;
     name = "wo",
     version,
     about = "Work orders: create, track and inspect them, and the event log behind them",
-    after_help = "The store is --work-dir DIR, else $COMPANY_ROOT/$CO_FACTORY/.work, else the nearest .work/ above the current directory. Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 permission, 5 conflict."
+    after_help = "The store is --work-dir DIR, else $COMPANY_ROOT/$CO_FACTORY/.work, else the nearest .work/ above the current directory, else $COMPANY_ROOT/.work. Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 permission, 5 conflict."
 )]
 struct Cli {
     /// The .work directory to use (or a directory that holds one)

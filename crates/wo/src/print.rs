@@ -2,7 +2,7 @@
 
 use vermas_core::clock::age_of;
 use vermas_core::text::{escape_control, table, truncate};
-use vermas_core::workorder::WorkOrder;
+use vermas_core::workorder::{WorkOrder, WorkOrders};
 
 /// The standard work order table.
 pub fn work_order_table(list: &[WorkOrder]) -> String {
@@ -27,6 +27,36 @@ pub fn work_order_table(list: &[WorkOrder]) -> String {
         &["ID", "PRI", "TYPE", "STATUS", "ASSIGNEE", "AGE", "TITLE"],
         &rows,
     )
+}
+
+/// Another work order named by one being shown (a dependency, a child): its status and title,
+/// or none when the id is unknown.
+#[derive(serde::Serialize)]
+pub struct Related {
+    pub id: String,
+    pub status: Option<String>,
+    pub title: Option<String>,
+}
+
+impl Related {
+    pub fn of(wos: &WorkOrders, id: &str) -> Related {
+        let w = wos.get(id);
+        Related {
+            id: id.to_string(),
+            status: w.as_ref().map(|w| w.status.to_string()),
+            title: w.map(|w| w.title),
+        }
+    }
+
+    /// `wo-k3x9q2 (open) Title`, or `wo-k3x9q2 (missing) ` for an unknown id.
+    pub fn line(&self) -> String {
+        format!(
+            "{} ({}) {}",
+            escape_control(&self.id),
+            self.status.as_deref().unwrap_or("missing"),
+            escape_control(self.title.as_deref().unwrap_or(""))
+        )
+    }
 }
 
 /// Pretty JSON to stdout.

@@ -124,16 +124,7 @@ pub fn bin(name: &str) -> PathBuf {
 /// discarded (a caller that wants the output sets it again).
 pub fn command(program: impl AsRef<std::ffi::OsStr>, cwd: &Path) -> Command {
     let mut c = Command::new(program);
-    for k in [
-        "COMPANY_ROOT",
-        "CO_FACTORY",
-        "AGENT_ID",
-        "CO_ROLE",
-        "WORK_ORDER_ID",
-        "VERMAS_FAILPOINT",
-        "LOG_LEVEL",
-        "DEBUG",
-    ] {
+    for k in vermas_tests::LOCAL_ENV {
         c.env_remove(k);
     }
     c.current_dir(cwd)

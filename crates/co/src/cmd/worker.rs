@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use vermas_core::agent::AgentId;
 use vermas_core::clock::human_age;
 use vermas_core::text::{escape_control_multiline, table};
-use vermas_core::worker::{self, Identity, WorkerStatus};
+use vermas_core::worker::{self, Identity, WorkerRef, WorkerStatus};
 use vermas_core::{Error, Result};
 
 fn parse_worker_status(s: &str) -> std::result::Result<WorkerStatus, String> {
@@ -163,11 +163,17 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                     slot.map(|s| format!(" in slot{s}")).unwrap_or_default()
                 );
             }
-            let r = worker::spawn(&c, &f, slot, &ctx::actor())?;
+            let r = worker::spawn(&c, &f, slot.map(WorkerRef::slot), &ctx::actor())?;
             if verbose {
                 eprintln!("New incarnation {} in {}", r.incarnation, r.session);
             }
             println!("Spawned {}, assigned {}", r.session, r.work_order);
+            if r.nudge.is_some_and(|n| !n.delivered) {
+                eprintln!(
+                    "warning: the start message could not be seen landing in {}; check it with: {}",
+                    r.session, r.attach
+                );
+            }
             eprintln!("Watch it: {}", r.attach);
         }
         Command::Kill {
@@ -176,7 +182,15 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             force,
         } => {
             let f = c.factory(&factory)?;
-            let r = worker::kill(&c, &f, slot, force, "killed by hand", false, &ctx::actor())?;
+            let r = worker::kill(
+                &c,
+                &f,
+                WorkerRef::slot(slot),
+                force,
+                "killed by hand",
+                false,
+                &ctx::actor(),
+            )?;
             let mut msg = format!(
                 "Killed {}{}",
                 r.session,

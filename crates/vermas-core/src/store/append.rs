@@ -135,25 +135,26 @@ impl<'s> Writer<'s> {
                 line: 0,
             };
         } else {
-            // A new (or empty) file: the sequence continues from the rest of the log.
-            for lf in self.store.log_files()? {
+            // A new (or empty) file: the sequence continues from the rest of the log. Files are
+            // in seq order, so the newest one holding an event has the last seq.
+            for lf in self.store.log_files()?.into_iter().rev() {
                 if lf.path == path {
                     continue;
                 }
-                if let Ok(f) = File::open(&lf.path) {
-                    let l = f.metadata().map(|m| m.len()).unwrap_or(0);
-                    let complete = complete_len(&f, l).unwrap_or(0);
-                    if let Ok(Some((seq, id))) = last_event_in(&f, complete)
-                        && seq > end.seq
-                    {
-                        end = Checkpoint {
-                            seq,
-                            event_id: Some(id),
-                            log: Some(lf.name.clone()),
-                            offset: complete,
-                            line: 0,
-                        };
-                    }
+                let Ok(f) = File::open(&lf.path) else {
+                    continue;
+                };
+                let l = f.metadata().map(|m| m.len()).unwrap_or(0);
+                let complete = complete_len(&f, l).unwrap_or(0);
+                if let Ok(Some((seq, id))) = last_event_in(&f, complete) {
+                    end = Checkpoint {
+                        seq,
+                        event_id: Some(id),
+                        log: Some(lf.name),
+                        offset: complete,
+                        line: 0,
+                    };
+                    break;
                 }
             }
         }

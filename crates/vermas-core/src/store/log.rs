@@ -52,8 +52,6 @@ pub struct ScanOutcome {
     pub issues: Vec<Issue>,
     /// Events handed to the visitor.
     pub events: u64,
-    /// Bytes read.
-    pub bytes: u64,
     /// A log file ends without a newline (a write in progress, or a torn tail).
     pub torn_tails: Vec<String>,
 }
@@ -272,17 +270,24 @@ fn verify_checkpoint(
     if from.offset == 0 || from.offset > len {
         return Err(mismatch("file is shorter than the checkpoint"));
     }
-    let back = from.offset.min(MAX_LINE_BYTES as u64 + 2);
-    let mut buf = vec![0u8; back as usize];
-    file.read_exact_at(&mut buf, from.offset - back)
-        .map_err(|e| mismatch(&e.to_string()))?;
-    if buf.last() != Some(&b'\n') {
-        return Err(mismatch("checkpoint is not at a line end"));
-    }
-    let body = &buf[..buf.len() - 1];
-    let line = match memchr::memrchr(b'\n', body) {
-        Some(i) => &body[i + 1..],
-        None => body,
+    // Lines are usually short: look back a little first, and further only while the start of
+    // the line is not in view (up to the longest line there can be).
+    let max_back = from.offset.min(MAX_LINE_BYTES as u64 + 2);
+    let mut back = max_back.min(4096);
+    let mut buf = Vec::new();
+    let line = loop {
+        buf.resize(back as usize, 0);
+        file.read_exact_at(&mut buf, from.offset - back)
+            .map_err(|e| mismatch(&e.to_string()))?;
+        if buf.last() != Some(&b'\n') {
+            return Err(mismatch("checkpoint is not at a line end"));
+        }
+        let body = &buf[..buf.len() - 1];
+        match memchr::memrchr(b'\n', body) {
+            Some(i) => break &body[i + 1..],
+            None if back == max_back => break body,
+            None => back = (back * 2).min(max_back),
+        }
     };
     match parse_seq(line) {
         Some((seq, id)) if seq == from.seq && Some(&id) == from.event_id.as_ref() => Ok(()),
@@ -334,7 +339,7 @@ struct Fill {
 
 /// Reads into `buf` after the `carry` bytes at its start (a line begun in the previous chunk)
 /// until it holds a whole line or the file ends; grows `buf` for a line longer than it.
-fn fill(file: &mut File, buf: &mut Vec<u8>, carry: usize, bytes: &mut u64) -> io::Result<Fill> {
+fn fill(file: &mut File, buf: &mut Vec<u8>, carry: usize) -> io::Result<Fill> {
     let mut filled = carry;
     loop {
         if filled == buf.len() {
@@ -348,7 +353,6 @@ fn fill(file: &mut File, buf: &mut Vec<u8>, carry: usize, bytes: &mut u64) -> io
                 eof: true,
             });
         }
-        *bytes += n as u64;
         let start = filled;
         filled += n;
         if let Some(i) = memchr::memrchr(b'\n', &buf[start..filled]) {
@@ -528,7 +532,7 @@ impl Pass<'_, '_> {
         let Some((next, file)) = job.take() else {
             return Err(io::Error::other("scan: the next chunk went missing"));
         };
-        let fill = fill(file, next, carry, &mut self.out.bytes)?;
+        let fill = fill(file, next, carry)?;
         let next: &'n [u8] = next;
         Ok(Chunk {
             buf: next,
@@ -556,8 +560,7 @@ impl Pass<'_, '_> {
                         return Err(io::Error::other("scan: the next chunk went missing"));
                     };
                     let start = Instant::now();
-                    let mut bytes = 0;
-                    let fill = fill(file, next, carry, &mut bytes)?;
+                    let fill = fill(file, next, carry)?;
                     let read = start.elapsed();
                     let next: &'n [u8] = next;
                     let lines = &next[..fill.complete];
@@ -570,7 +573,7 @@ impl Pass<'_, '_> {
                     let _ = tx.send((next, fill, cut));
                     let start = Instant::now();
                     let tail = parse_lines(&lines[cut..]);
-                    Ok((bytes, tail, read, start.elapsed()))
+                    Ok((tail, read, start.elapsed()))
                 })
                 .ok()?;
             let start = Instant::now();
@@ -584,7 +587,7 @@ impl Pass<'_, '_> {
                 .as_ref()
                 .map(|(next, _, cut)| parse_lines(&next[..*cut]));
             let head_time = start.elapsed();
-            let (bytes, tail, read, tail_time) = match worker
+            let (tail, read, tail_time) = match worker
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p))
             {
@@ -594,7 +597,6 @@ impl Pass<'_, '_> {
             let (Ok((next, fill, cut)), Ok(mut parsed)) = (handed, head) else {
                 return Some(Err(io::Error::other("scan: the reader thread stopped")));
             };
-            self.out.bytes += bytes;
             split.learn(
                 applied,
                 read,
@@ -781,7 +783,6 @@ mod scan_tests {
         let issue_lines: Vec<u64> = out.issues.iter().map(|i| i.line).collect();
         assert_eq!(issue_lines, want_bad);
         assert_eq!(out.events, want_events.len() as u64);
-        assert_eq!(out.bytes, bytes.len() as u64);
         assert_eq!(out.torn_tails, vec!["events.jsonl".to_string()]);
         let (last_seq, last_line, last_offset) = *want_events.last().unwrap();
         assert_eq!(out.end.seq, last_seq);

@@ -156,9 +156,6 @@ impl Store {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-    pub fn options(&self) -> &StoreOptions {
-        &self.opts
-    }
     pub fn clock(&self) -> &dyn Clock {
         self.opts.clock.as_ref()
     }

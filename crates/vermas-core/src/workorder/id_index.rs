@@ -9,6 +9,7 @@
 use crate::event::{EventRef, types};
 use crate::fsutil;
 use crate::store::{Checkpoint, LineInfo, Store, StoreError, Writer};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -43,11 +44,16 @@ struct CreatedId<'a> {
     id: std::borrow::Cow<'a, str>,
 }
 
+/// The bit of the id a `work_order.created` event creates (`None` for any other event).
+fn created_bit(ev: &EventRef<'_>) -> Option<(u64, u8)> {
+    if ev.event_type != types::WORK_ORDER_CREATED {
+        return None;
+    }
+    ev.data::<CreatedId>().ok().map(|c| bit_of(&c.id))
+}
+
 fn set_bit(bitmap: &mut [u8], ev: &EventRef<'_>) {
-    if ev.event_type == types::WORK_ORDER_CREATED
-        && let Ok(c) = ev.data::<CreatedId>()
-    {
-        let (off, mask) = bit_of(&c.id);
+    if let Some((off, mask)) = created_bit(ev) {
         bitmap[(off - HEADER_BYTES) as usize] |= mask;
     }
 }
@@ -103,48 +109,72 @@ impl IdIndex {
     }
 
     /// Applies the `work_order.created` events after `from`; false when `from` does not match.
+    /// Most events create nothing, so only the bytes of new ids are read and written, and the
+    /// file is synced only when a bit changed.
     fn catch_up(&mut self, store: &Store, from: &Checkpoint) -> Result<bool, StoreError> {
-        let mut bitmap = vec![0u8; BITMAP_BYTES as usize];
-        self.file
-            .read_exact_at(&mut bitmap, HEADER_BYTES)
-            .map_err(|e| StoreError::io(&self.path, e))?;
+        // Byte offset → bits to set there.
+        let mut touched: BTreeMap<u64, u8> = BTreeMap::new();
         let mut visit = |ev: &EventRef<'_>, _: &LineInfo<'_>| {
-            set_bit(&mut bitmap, ev);
+            if let Some((off, mask)) = created_bit(ev) {
+                *touched.entry(off).or_default() |= mask;
+            }
             Ok(())
         };
         let outcome = match store.scan(from, None, &mut visit)? {
             Ok(o) => o,
             Err(_) => return Ok(false),
         };
-        self.file
-            .write_all_at(&bitmap, HEADER_BYTES)
-            .and_then(|_| self.file.sync_data())
-            .map_err(|e| StoreError::io(&self.path, e))?;
+        let mut changed = false;
+        for (off, mask) in touched {
+            let mut b = [0u8; 1];
+            self.file
+                .read_exact_at(&mut b, off)
+                .map_err(|e| StoreError::io(&self.path, e))?;
+            if b[0] & mask != mask {
+                b[0] |= mask;
+                self.file
+                    .write_all_at(&b, off)
+                    .map_err(|e| StoreError::io(&self.path, e))?;
+                changed = true;
+            }
+        }
+        if changed {
+            self.file
+                .sync_data()
+                .map_err(|e| StoreError::io(&self.path, e))?;
+        }
         self.write_header(&outcome.end)?;
         Ok(true)
     }
 
+    /// Rebuilds the whole bitmap from the log. The header is cleared first, so a rebuild cut
+    /// short leaves an index that is rebuilt again.
     fn rebuild(&mut self, store: &Store) -> Result<(), StoreError> {
-        self.file
-            .set_len(0)
-            .and_then(|_| self.file.set_len(HEADER_BYTES + BITMAP_BYTES))
-            .map_err(|e| StoreError::io(&self.path, e))?;
-        if !self.catch_up(store, &Checkpoint::default())? {
+        let mut bits = vec![0u8; BITMAP_BYTES as usize];
+        let mut visit = |ev: &EventRef<'_>, _: &LineInfo<'_>| {
+            set_bit(&mut bits, ev);
+            Ok(())
+        };
+        let Ok(outcome) = store.scan(&Checkpoint::default(), None, &mut visit)? else {
             return Err(StoreError::io(
                 &self.path,
                 std::io::Error::other("the log changed while the id index was rebuilt"),
             ));
-        }
-        Ok(())
+        };
+        self.file
+            .set_len(0)
+            .and_then(|_| self.file.set_len(HEADER_BYTES + BITMAP_BYTES))
+            .map_err(|e| StoreError::io(&self.path, e))?;
+        self.write_bits(&bits)?;
+        self.write_header(&outcome.end)
     }
 
-    /// Rebuilds the index from the whole log (`wo rebuild-projections`).
-    pub fn rebuild_now(w: &mut Writer<'_>) -> Result<(), StoreError> {
-        let store = w.store();
-        let path = store.dir().join("work_orders.ids");
-        let file = fsutil::open_rw(&path).map_err(|e| StoreError::io(&path, e))?;
-        let mut idx = IdIndex { file, path };
-        idx.rebuild(store)
+    /// Writes the whole bitmap and syncs it (before any header may claim it).
+    fn write_bits(&self, bits: &[u8]) -> Result<(), StoreError> {
+        self.file
+            .write_all_at(bits, HEADER_BYTES)
+            .and_then(|_| self.file.sync_data())
+            .map_err(|e| StoreError::io(&self.path, e))
     }
 
     /// Rebuilds the index from a pass over the whole log that the caller makes anyway
@@ -166,9 +196,8 @@ impl IdIndex {
         // The old header stays valid meanwhile: the new bits are a superset of the old ones.
         idx.file
             .set_len(HEADER_BYTES + BITMAP_BYTES)
-            .and_then(|_| idx.file.write_all_at(&bits, HEADER_BYTES))
-            .and_then(|_| idx.file.sync_data())
             .map_err(|e| StoreError::io(&idx.path, e))?;
+        idx.write_bits(&bits)?;
         idx.write_header(&covered)?;
         let end = w.position()?;
         if (end.seq != covered.seq || end.event_id != covered.event_id)

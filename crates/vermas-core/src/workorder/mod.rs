@@ -278,6 +278,32 @@ pub struct Updated {
     pub remove_labels: Vec<String>,
 }
 
+impl Updated {
+    /// The fields this update changes, in a fixed order (`wo update` prints them).
+    pub fn changed_fields(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.priority.is_some() {
+            out.push("priority");
+        }
+        if self.title.is_some() {
+            out.push("title");
+        }
+        if self.description.is_some() {
+            out.push("description");
+        }
+        if self.kind.is_some() {
+            out.push("type");
+        }
+        if self.assignee.is_some() {
+            out.push("assignee");
+        }
+        if !self.add_labels.is_empty() || !self.remove_labels.is_empty() {
+            out.push("labels");
+        }
+        out
+    }
+}
+
 /// Payload of `work_order.status_changed`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatusChanged {

@@ -157,8 +157,14 @@ pub struct UpdateRequest {
 }
 
 /// Events for `wo update`: one `work_order.updated` with the changed fields, then a status
-/// change if one was asked for. An illegal transition refuses the whole update.
-pub fn plan_update(wo: &WorkOrder, req: &UpdateRequest, actor: &str) -> Result<Vec<NewEvent>> {
+/// change if one was asked for. An illegal transition refuses the whole update. Also returns
+/// the `work_order.updated` payload, so the caller can say what changed (nothing but the status
+/// when it lists no field).
+pub fn plan_update(
+    wo: &WorkOrder,
+    req: &UpdateRequest,
+    actor: &str,
+) -> Result<(Vec<NewEvent>, Updated)> {
     let mut u = Updated {
         id: wo.id.clone(),
         ..Default::default()
@@ -209,13 +215,7 @@ pub fn plan_update(wo: &WorkOrder, req: &UpdateRequest, actor: &str) -> Result<V
         }
     }
     let mut events = Vec::new();
-    let changed = u.title.is_some()
-        || u.description.is_some()
-        || u.priority.is_some()
-        || u.kind.is_some()
-        || u.assignee.is_some()
-        || !u.add_labels.is_empty()
-        || !u.remove_labels.is_empty();
+    let changed = !u.changed_fields().is_empty();
     let status_event = match req.status {
         Some(to) => Some(plan_transition(wo, to, req.reason.as_deref(), None, actor)?),
         None => None,
@@ -234,7 +234,7 @@ pub fn plan_update(wo: &WorkOrder, req: &UpdateRequest, actor: &str) -> Result<V
         ))
         .into());
     }
-    Ok(events)
+    Ok((events, u))
 }
 
 /// A status change, checked against the state machine. Moving to `closed` writes
@@ -311,7 +311,8 @@ pub fn plan_close(
     .map_err(crate::store::StoreError::from)?)
 }
 
-fn require(wos: &WorkOrders, id: &str) -> Result<WorkOrder, WorkOrderError> {
+/// A work order, or a not-found error naming it.
+pub fn require(wos: &WorkOrders, id: &str) -> Result<WorkOrder, WorkOrderError> {
     wos.get(id)
         .ok_or_else(|| WorkOrderError::NotFound(id.to_string()))
 }

@@ -3,7 +3,9 @@
 use crate::ctx::{self, Global};
 use std::process::ExitCode;
 use vermas_core::Result;
-use vermas_core::workorder::{self, WorkOrders};
+use vermas_core::context::StoreContext;
+use vermas_core::ids::prefix_of;
+use vermas_core::workorder;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -15,28 +17,51 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
-    // Group by owning store so ids from several factories close in one command.
-    let mut groups: Vec<(vermas_core::context::StoreContext, Vec<String>)> = Vec::new();
+    // Each id once (`wo close X X` closes X once), in the order given.
+    let mut ids: Vec<&str> = Vec::new();
     for id in &a.ids {
-        let c = ctx::open_for(g, id)?;
-        match groups
-            .iter_mut()
-            .find(|(gc, _)| gc.store.dir() == c.store.dir())
-        {
-            Some((_, ids)) => ids.push(id.clone()),
-            None => groups.push((c, vec![id.clone()])),
+        if !ids.contains(&id.as_str()) {
+            ids.push(id);
         }
     }
+    // Group by owning store so ids from several factories close in one command; each prefix
+    // is routed (and its store opened) once.
+    let mut groups: Vec<(StoreContext, Vec<&str>)> = Vec::new();
+    let mut group_of_prefix: Vec<(Option<&str>, usize)> = Vec::new();
+    for &id in &ids {
+        let prefix = prefix_of(id);
+        let i = match group_of_prefix.iter().find(|(p, _)| *p == prefix) {
+            Some(&(_, i)) => i,
+            None => {
+                let c = ctx::open_for(g, id)?;
+                let i = match groups
+                    .iter()
+                    .position(|(gc, _)| gc.store.dir() == c.store.dir())
+                {
+                    Some(i) => i,
+                    None => {
+                        groups.push((c, Vec::new()));
+                        groups.len() - 1
+                    }
+                };
+                group_of_prefix.push((prefix, i));
+                i
+            }
+        };
+        groups[i].1.push(id);
+    }
+    // Every command takes the locks in the same order (by store directory), so two closes
+    // over the same stores cannot deadlock.
+    groups.sort_by(|x, y| x.0.store.dir().cmp(y.0.store.dir()));
     // Check everything before writing anything.
     let mut plans = Vec::new();
     let mut locks = Vec::new();
     for (c, ids) in &groups {
         let w = c.store.lock()?;
-        let wos = c.store.load::<WorkOrders>()?;
-        ctx::warn_issues(&wos.issues);
+        let wos = ctx::work_orders(c)?;
         let mut events = Vec::new();
         for id in ids {
-            let wo = ctx::require(&wos.state, id)?;
+            let wo = workorder::require(&wos.state, id)?;
             events.push(workorder::plan_close(
                 &wo,
                 a.reason.as_deref(),
@@ -51,7 +76,7 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
         w.append(events)?;
         w.report_warnings();
     }
-    for id in &a.ids {
+    for id in &ids {
         println!("Closed {id}");
     }
     Ok(ExitCode::SUCCESS)

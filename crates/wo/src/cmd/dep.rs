@@ -1,11 +1,10 @@
 //! `wo dep add A B` (A needs B; cycles refused), `wo dep remove A B`, `wo dep list ID`.
 
 use crate::ctx::{self, Global};
-use crate::print;
+use crate::print::{self, Related};
 use std::process::ExitCode;
 use vermas_core::Result;
-use vermas_core::text::escape_control;
-use vermas_core::workorder::{self, WorkOrders};
+use vermas_core::workorder;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -32,19 +31,12 @@ pub enum Command {
     },
 }
 
-#[derive(serde::Serialize)]
-struct Edge {
-    id: String,
-    status: Option<String>,
-    title: Option<String>,
-}
-
 pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Add { a, b } => {
             let c = ctx::open_for(g, &a)?;
             let mut w = c.store.lock()?;
-            let wos = c.store.load::<WorkOrders>()?;
+            let wos = ctx::work_orders(&c)?;
             let ev = workorder::plan_dep_add(&wos.state, &a, &b, &c.actor)?;
             w.append(vec![ev])?;
             w.report_warnings();
@@ -54,7 +46,7 @@ pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
         Command::Remove { a, b } => {
             let c = ctx::open_for(g, &a)?;
             let mut w = c.store.lock()?;
-            let wos = c.store.load::<WorkOrders>()?;
+            let wos = ctx::work_orders(&c)?;
             let ev = workorder::plan_dep_remove(&wos.state, &a, &b, &c.actor)?;
             w.append(vec![ev])?;
             w.report_warnings();
@@ -64,22 +56,18 @@ pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
         Command::List { id, json } => {
             let c = ctx::open_for(g, &id)?;
             let wos = ctx::work_orders(&c)?;
-            let wo = ctx::require(&wos.state, &id)?;
-            let edge = |x: &str| {
-                let w = wos.state.get(x);
-                Edge {
-                    id: x.to_string(),
-                    status: w.as_ref().map(|w| w.status.to_string()),
-                    title: w.map(|w| w.title),
-                }
-            };
-            let needs: Vec<Edge> = wo.depends_on.iter().map(|d| edge(d)).collect();
-            let needed_by: Vec<Edge> = wos
+            let wo = workorder::require(&wos.state, &id)?;
+            let needs: Vec<Related> = wo
+                .depends_on
+                .iter()
+                .map(|d| Related::of(&wos.state, d))
+                .collect();
+            let needed_by: Vec<Related> = wos
                 .state
                 .all()
                 .iter()
                 .filter(|o| o.depends_on.contains(&id))
-                .map(|o| edge(&o.id))
+                .map(|o| Related::of(&wos.state, &o.id))
                 .collect();
             if json {
                 print::json(
@@ -87,27 +75,19 @@ pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
                 )?;
                 return Ok(ExitCode::SUCCESS);
             }
-            let show = |e: &Edge| {
-                format!(
-                    "  {} ({}) {}",
-                    e.id,
-                    e.status.as_deref().unwrap_or("missing"),
-                    escape_control(e.title.as_deref().unwrap_or(""))
-                )
-            };
             println!("{id} depends on:");
             if needs.is_empty() {
                 println!("  (nothing)");
             }
             for e in &needs {
-                println!("{}", show(e));
+                println!("  {}", e.line());
             }
             println!("Needed by:");
             if needed_by.is_empty() {
                 println!("  (nothing)");
             }
             for e in &needed_by {
-                println!("{}", show(e));
+                println!("  {}", e.line());
             }
             Ok(ExitCode::SUCCESS)
         }

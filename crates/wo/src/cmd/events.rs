@@ -5,7 +5,7 @@ use crate::print;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
-use vermas_core::event::{self, Event, EventRef};
+use vermas_core::event::{self, EventRef};
 use vermas_core::store::{Checkpoint, LineInfo, Projection};
 use vermas_core::text::escape_control;
 use vermas_core::workorder::WorkOrders;
@@ -66,8 +66,8 @@ fn human(ev: &EventRef<'_>) -> String {
     format!(
         "#{:<6} {}  {:<26} {:<24} {}",
         ev.seq,
-        ev.timestamp,
-        ev.event_type,
+        escape_control(&ev.timestamp),
+        escape_control(&ev.event_type),
         escape_control(&ev.actor),
         event::summary(ev.data)
     )
@@ -88,7 +88,7 @@ pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
             jsonl,
         } => {
             let c = g.open()?;
-            let mut picked: Vec<(Vec<u8>, Option<Event>)> = Vec::new();
+            let mut picked: Vec<Vec<u8>> = Vec::new();
             let mut visit = |ev: &EventRef<'_>, info: &LineInfo<'_>| {
                 if kind
                     .as_deref()
@@ -105,7 +105,7 @@ pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
                 } else {
                     human(ev).into_bytes()
                 };
-                picked.push((line, None));
+                picked.push(line);
                 if let Some(n) = limit
                     && picked.len() > n.saturating_mul(2).max(1024)
                 {
@@ -128,12 +128,12 @@ pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
                 picked.drain(..cut);
             }
             if json {
-                let lines: Vec<&[u8]> = picked.iter().map(|p| p.0.as_slice()).collect();
+                let lines: Vec<&[u8]> = picked.iter().map(Vec::as_slice).collect();
                 super::list::write_json_lines(&lines)?;
             } else {
                 let stdout = std::io::stdout();
                 let mut o = std::io::BufWriter::new(stdout.lock());
-                for (l, _) in &picked {
+                for l in &picked {
                     o.write_all(l).map_err(io)?;
                     o.write_all(b"\n").map_err(io)?;
                 }
@@ -172,7 +172,7 @@ pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
         Command::Replay { id, json } => {
             let c = ctx::open_for(g, &id)?;
             let wos = ctx::work_orders(&c)?;
-            let wo = ctx::require(&wos.state, &id)?;
+            let wo = vermas_core::workorder::require(&wos.state, &id)?;
             let history = vermas_core::workorder::history(&c.store, &wo)?;
             let mut state = WorkOrders::default();
             let mut steps = Vec::new();
@@ -261,11 +261,11 @@ pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
                     .unwrap_or_default();
                 println!("{total} events{window} ({per_hour:.1}/hour)");
                 if let (Some(f), Some(l)) = (&first, &last) {
-                    println!("  first {f}, last {l}");
+                    println!("  first {}, last {}", escape_control(f), escape_control(l));
                 }
                 println!("  by type:");
                 for (k, v) in &by_type {
-                    println!("    {v:>8}  {k}");
+                    println!("    {v:>8}  {}", escape_control(k));
                 }
                 println!("  by actor:");
                 for (k, v) in &by_actor {
@@ -285,7 +285,15 @@ pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            let cutoff = (chrono::Utc::now() - older_than).date_naive();
+            let cutoff = chrono::Utc::now()
+                .checked_sub_signed(older_than)
+                .ok_or_else(|| {
+                    Error::usage(format!(
+                        "--older-than {}d is too far back",
+                        older_than.num_days()
+                    ))
+                })?
+                .date_naive();
             let moved = c.store.archive_before(cutoff)?;
             if moved.is_empty() {
                 eprintln!(

@@ -44,10 +44,16 @@ pub fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
 
 /// `--since 1h`, `--since 7d`, `--since 2026-11-20`, `--since 2026-11-20T12:00:00Z`.
 pub fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    vermas_core::clock::parse_since(s, chrono::Utc::now()).ok_or_else(|| {
-        "expected a duration back from now (1h, 7d) or a time (2026-11-20, 2026-11-20T12:00:00Z)"
-            .to_string()
-    })
+    use vermas_core::clock;
+    match clock::parse_since(s, chrono::Utc::now()) {
+        Some(t) => Ok(t),
+        // A duration too long to subtract from now (`100000000d`).
+        None if clock::parse_duration(s).is_some() => Err("too far back".to_string()),
+        None => Err(
+            "expected a duration back from now (1h, 7d) or a time (2026-11-20, 2026-11-20T12:00:00Z)"
+                .to_string(),
+        ),
+    }
 }
 
 /// A work order id argument: any text is accepted here (an unknown or malformed id is a

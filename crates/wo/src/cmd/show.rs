@@ -1,7 +1,7 @@
 //! `wo show`: the record, its dependencies, children and recent history.
 
 use crate::ctx::{self, Global};
-use crate::print;
+use crate::print::{self, Related};
 use std::process::ExitCode;
 use vermas_core::Result;
 use vermas_core::event::Event;
@@ -20,13 +20,6 @@ pub struct Args {
 }
 
 #[derive(serde::Serialize)]
-struct Related {
-    id: String,
-    status: Option<String>,
-    title: Option<String>,
-}
-
-#[derive(serde::Serialize)]
 struct Shown<'a> {
     #[serde(flatten)]
     work_order: &'a WorkOrder,
@@ -36,43 +29,25 @@ struct Shown<'a> {
     history: &'a [Event],
 }
 
-fn related(wos: &workorder::WorkOrders, id: &str) -> Related {
-    let w = wos.get(id);
-    Related {
-        id: id.to_string(),
-        status: w.as_ref().map(|w| w.status.to_string()),
-        title: w.map(|w| w.title),
-    }
-}
-
-fn related_line(r: &Related) -> String {
-    format!(
-        "{} ({}) {}",
-        r.id,
-        r.status.as_deref().unwrap_or("missing"),
-        escape_control(r.title.as_deref().unwrap_or(""))
-    )
-}
-
 pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     let c = ctx::open_for(g, &a.id)?;
     let wos = ctx::work_orders(&c)?;
-    let wo = ctx::require(&wos.state, &a.id)?;
+    let wo = workorder::require(&wos.state, &a.id)?;
     let all = wos.state.all();
     let blockers: Vec<Related> = wo
         .depends_on
         .iter()
-        .map(|d| related(&wos.state, d))
+        .map(|d| Related::of(&wos.state, d))
         .collect();
     let blocks: Vec<Related> = all
         .iter()
         .filter(|o| o.depends_on.contains(&wo.id))
-        .map(|o| related(&wos.state, &o.id))
+        .map(|o| Related::of(&wos.state, &o.id))
         .collect();
     let children: Vec<Related> = all
         .iter()
         .filter(|o| o.parent.as_deref() == Some(&wo.id))
-        .map(|o| related(&wos.state, &o.id))
+        .map(|o| Related::of(&wos.state, &o.id))
         .collect();
     let mut history = workorder::history(&c.store, &wo)?;
     let skip = history.len().saturating_sub(a.history);
@@ -117,19 +92,23 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
         println!("  branch:     {}", escape_control(b));
     }
     if let Some(p) = &wo.parent {
-        println!("  parent:     {}", related_line(&related(&wos.state, p)));
+        println!("  parent:     {}", Related::of(&wos.state, p).line());
     }
     println!(
         "  created:    {} by {}",
-        wo.created_at,
+        escape_control(&wo.created_at),
         escape_control(&wo.created_by)
     );
-    println!("  updated:    {}", wo.updated_at);
+    println!("  updated:    {}", escape_control(&wo.updated_at));
     if let Some(t) = &wo.closed_at {
-        println!("  closed:     {t} ({})", dash(&wo.close_reason));
+        println!(
+            "  closed:     {} ({})",
+            escape_control(t),
+            dash(&wo.close_reason)
+        );
     }
     if let Some(m) = &wo.merge_commit {
-        println!("  merged as:  {m}");
+        println!("  merged as:  {}", escape_control(m));
     }
     if let Some(f) = &wo.last_failure {
         println!("  last failure:");
@@ -145,7 +124,7 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
         if !list.is_empty() {
             println!("  {label}:");
             for r in list {
-                println!("    {}", related_line(r));
+                println!("    {}", r.line());
             }
         }
     }
@@ -161,8 +140,8 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
             println!(
                 "    #{} {} {} by {}",
                 e.seq,
-                e.timestamp,
-                e.event_type,
+                escape_control(&e.timestamp),
+                escape_control(&e.event_type),
                 escape_control(&e.actor)
             );
         }

@@ -13,8 +13,8 @@ pub struct Args {
     id: String,
     #[arg(long, value_parser = super::parse_status)]
     status: Option<Status>,
-    /// Why (recorded with a status change)
-    #[arg(long)]
+    /// Why (recorded with the status change, so it needs --status)
+    #[arg(long, requires = "status")]
     reason: Option<String>,
     /// Agent or person it is assigned to (empty string clears)
     #[arg(long)]
@@ -40,9 +40,8 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     let description = super::create::read_description(a.description, a.description_file)?;
     let c = ctx::open_for(g, &a.id)?;
     let mut w = c.store.lock()?;
-    let wos = c.store.load::<workorder::WorkOrders>()?;
-    ctx::warn_issues(&wos.issues);
-    let wo = ctx::require(&wos.state, &a.id)?;
+    let wos = ctx::work_orders(&c)?;
+    let wo = workorder::require(&wos.state, &a.id)?;
     let req = UpdateRequest {
         title: a.title,
         priority: a.priority,
@@ -54,30 +53,19 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
         status: a.status,
         reason: a.reason,
     };
-    let events = workorder::plan_update(&wo, &req, &c.actor)?;
+    let (events, updated) = workorder::plan_update(&wo, &req, &c.actor)?;
     w.append(events)?;
     w.report_warnings();
+    // What was written, not what was asked: a value that was already set is not listed.
     let mut changes = Vec::new();
     if let Some(s) = req.status {
         changes.push(format!("status {} → {s}", wo.status));
     }
-    if let Some(p) = req.priority.filter(|p| *p != wo.priority) {
-        changes.push(format!("priority {} → {p}", wo.priority));
-    }
-    if req.title.as_ref().is_some_and(|t| t != &wo.title) {
-        changes.push("title".into());
-    }
-    if req.description.is_some() {
-        changes.push("description".into());
-    }
-    if req.kind.is_some() {
-        changes.push("type".into());
-    }
-    if req.assignee.is_some() {
-        changes.push("assignee".into());
-    }
-    if !req.add_labels.is_empty() || !req.remove_labels.is_empty() {
-        changes.push("labels".into());
+    for field in updated.changed_fields() {
+        match (field, updated.priority) {
+            ("priority", Some(p)) => changes.push(format!("priority {} → {p}", wo.priority)),
+            _ => changes.push(field.to_string()),
+        }
     }
     println!("Updated {}: {}", wo.id, changes.join(", "));
     Ok(ExitCode::SUCCESS)
