@@ -549,7 +549,7 @@ fn a_missing_runtime_program_refuses_and_leaves_nothing_behind() {
         .unwrap()
         .replace("runtime = \"scripted\"", "runtime = \"claude\"");
     fs::write(&cfg, text).unwrap();
-    if vermas_core::tmux::find_program("claude").is_none() {
+    if vermas_core::effects::tmux::find_program("claude").is_none() {
         let id2 = w2.create("y", &[]);
         let err = w2.co(&["dispatch", &id2, "myproject"]).fails(3).to_string();
         assert!(
@@ -849,7 +849,7 @@ fn assignment_set_clear_prime_and_status() {
             .contains("Factory myproject (prefix mp, target branch main)")
     );
     // co ceo without an installed claude says which key to change.
-    if vermas_core::tmux::find_program("claude").is_none() {
+    if vermas_core::effects::tmux::find_program("claude").is_none() {
         let err = w.co(&["ceo", "--no-attach"]).fails(3).to_string();
         assert!(err.contains("roles.ceo.runtime"), "{err}");
     }

@@ -13,11 +13,11 @@
 
 use crate::config::{Config, is_valid_name};
 use crate::context::{COMPANY_CONFIG, COMPANY_PREFIX, factory_stores};
+use crate::effects::tmux::Tmux;
 use crate::error::{Error, Result};
 use crate::event::{NewEvent, types};
 use crate::fsutil;
 use crate::store::{Store, StoreError, StoreOptions};
-use crate::tmux::Tmux;
 use std::path::{Path, PathBuf};
 
 /// Directory names at the company root that are not factories.
@@ -419,7 +419,8 @@ impl Company {
         let factory = self.factory(&req.name)?;
         let qa = factory.qa_dir();
         let _ = std::fs::remove_dir(&qa);
-        if let Err(e) = crate::git::worktree_add_detached(&factory.git_dir(), &qa, &branch) {
+        if let Err(e) = crate::effects::git::worktree_add_detached(&factory.git_dir(), &qa, &branch)
+        {
             let _ = std::fs::remove_dir_all(&dest);
             return Err(e.into());
         }
@@ -449,18 +450,21 @@ impl Company {
     ) -> Result<String> {
         std::fs::create_dir(tmp).map_err(|e| io(tmp, e))?;
         let git_dir = tmp.join(".git");
-        crate::git::clone_bare(source, &git_dir)
+        crate::effects::git::clone_bare(source, &git_dir)
             .map_err(|e| Error::failure(format!("cannot clone {}: {e}", req.source)))?;
         let branch = match &req.branch {
             Some(b) => b.clone(),
-            None => crate::git::head_branch(&git_dir).unwrap_or_else(|| "main".to_string()),
+            None => {
+                crate::effects::git::head_branch(&git_dir).unwrap_or_else(|| "main".to_string())
+            }
         };
-        if crate::git::rev_parse(&git_dir, &format!("refs/heads/{branch}")).is_none() {
-            let branches = crate::git::run(&git_dir, &["branch", "--format=%(refname:short)"])
-                .unwrap_or_default()
-                .lines()
-                .collect::<Vec<_>>()
-                .join(", ");
+        if crate::effects::git::rev_parse(&git_dir, &format!("refs/heads/{branch}")).is_none() {
+            let branches =
+                crate::effects::git::run(&git_dir, &["branch", "--format=%(refname:short)"])
+                    .unwrap_or_default()
+                    .lines()
+                    .collect::<Vec<_>>()
+                    .join(", ");
             return Err(Error::not_found(format!(
                 "branch {branch:?} not found in {} (branches: {}); pass --branch, or push an initial commit first",
                 req.source,
@@ -471,7 +475,7 @@ impl Company {
                 }
             )));
         }
-        crate::git::add_exclude(&git_dir, "/.vermas/").map_err(|e| io(&git_dir, e))?;
+        crate::effects::git::add_exclude(&git_dir, "/.vermas/").map_err(|e| io(&git_dir, e))?;
         for d in ["workers", "qa", "supervisor", "teams"] {
             let p = tmp.join(d);
             std::fs::create_dir_all(&p).map_err(|e| io(&p, e))?;

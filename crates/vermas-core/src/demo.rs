@@ -8,9 +8,9 @@
 //! everything and removes the directory unless `--keep`.
 
 use crate::company::{AddFactory, Company};
-use crate::daemon::Shutdown;
 use crate::error::{Error, Result};
 use crate::event::{EventRef, types};
+use crate::loops::daemon::Shutdown;
 use crate::store::{Checkpoint, LineInfo, StoreError};
 use crate::workorder::{self, CreateRequest, Status, WoType, WorkOrders};
 use std::collections::BTreeMap;
@@ -87,7 +87,7 @@ fn io(p: &Path, e: std::io::Error) -> Error {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<()> {
-    let mut c = crate::git::command(dir);
+    let mut c = crate::effects::git::command(dir);
     c.args([
         "-c",
         "user.name=VerMAS demo",
@@ -326,7 +326,7 @@ pub fn run(
     say: &mut dyn FnMut(&str),
 ) -> Result<DemoSummary> {
     let started = Instant::now();
-    crate::tmux::Tmux::from_setting(None).check_version()?;
+    crate::effects::tmux::Tmux::from_setting(None).check_version()?;
     let dir = demo_dir(opts)?;
     let socket = format!("vermas-demo-{}", std::process::id());
     let mut summary = DemoSummary {
@@ -354,9 +354,9 @@ pub fn run(
     // Clean up whatever happened.
     if !opts.keep {
         if let Ok(company) = open_demo(&dir, &socket) {
-            let _ = crate::operations::stop(&company, "demo");
+            let _ = crate::loops::operations::stop(&company, "demo");
         }
-        crate::tmux::Tmux::from_setting(Some(&socket)).kill_server();
+        crate::effects::tmux::Tmux::from_setting(Some(&socket)).kill_server();
         let _ = std::fs::remove_dir_all(&dir);
         // The server may have exited by itself (no sessions left); its socket file stays.
         if let Some(p) = socket_file {
@@ -400,16 +400,16 @@ fn drive(
         "  tail -f {}/demo/.work/feed.jsonl | jq",
         dir.display()
     ));
-    let ops = crate::operations::start(&company)?;
+    let ops = crate::loops::operations::start(&company)?;
     *socket_file = company.tmux().socket_path();
     say(&format!(
         "Operations started (pid {}): it runs the supervisor and QA of the factory",
         ops.pid
     ));
     for (id, _) in &ids {
-        crate::dispatch::dispatch(
+        crate::actions::dispatch::dispatch(
             &company,
-            &crate::dispatch::DispatchRequest {
+            &crate::actions::dispatch::DispatchRequest {
                 work_order: id.clone(),
                 factory: "demo".into(),
                 runtime: None,

@@ -42,7 +42,7 @@ pub fn run(company: &Company, fix: bool) -> Result<Report> {
             .push(finding(format!("{v} (3.2 or newer needed): ok"))),
         Err(e) => r.problems.push(finding(e.to_string())),
     }
-    match crate::git::version() {
+    match crate::effects::git::version() {
         Ok(((maj, min), text)) if (maj, min) >= (2, 20) => r
             .notes
             .push(finding(format!("{text} (2.20 or newer needed): ok"))),
@@ -105,7 +105,7 @@ pub fn run(company: &Company, fix: bool) -> Result<Report> {
             }
         }
         // Worktrees.
-        if let Ok(wts) = crate::git::worktrees(&f.git_dir()) {
+        if let Ok(wts) = crate::effects::git::worktrees(&f.git_dir()) {
             for w in &wts {
                 if w.prunable {
                     r.problems.push(finding(format!(
@@ -240,10 +240,10 @@ fn repair(company: &Company) -> Result<Vec<String>> {
                 fixed.push(format!("removed orphaned assignment {}", path.display()));
             }
         }
-        let before = crate::git::worktrees(&f.git_dir())
+        let before = crate::effects::git::worktrees(&f.git_dir())
             .map(|w| w.iter().filter(|w| w.prunable).count())
             .unwrap_or(0);
-        if before > 0 && crate::git::worktree_prune(&f.git_dir()).is_ok() {
+        if before > 0 && crate::effects::git::worktree_prune(&f.git_dir()).is_ok() {
             fixed.push(format!("pruned {before} stale worktree(s) in {}", f.name));
         }
         stores.push((format!("{}/.work", f.name), fstore));

@@ -6,36 +6,31 @@
 //! - [`mail`]: messages between agents and people
 //! - [`event`], [`ids`], [`clock`], [`error`], [`fsutil`], [`text`]: the shared vocabulary
 
+pub mod actions;
 pub mod agent;
 pub mod assignment;
 pub mod clock;
 pub mod company;
 pub mod config;
 pub mod context;
-pub mod daemon;
+pub mod control;
 pub mod demo;
-pub mod dispatch;
 pub mod doctor;
+pub mod effects;
 pub mod error;
 pub mod event;
 pub mod fsutil;
-pub mod git;
 pub mod health;
 pub mod ids;
+pub mod loops;
 pub mod mail;
-pub mod nudge;
-pub mod operations;
 pub mod prime;
-pub mod qa;
 pub mod runtime;
 pub mod slots;
 pub mod status;
 pub mod store;
-pub mod supervisor;
 pub mod templates;
 pub mod text;
-pub mod tmux;
-pub mod worker;
 pub mod workorder;
 
 pub use error::{Error, Kind, Result};

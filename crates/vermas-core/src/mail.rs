@@ -334,7 +334,11 @@ pub fn send(
         priority: out.priority,
         meta: out.meta.clone(),
     };
-    w.append(vec![crate::dispatch::ev(types::MAIL_SENT, actor, &sent)?])?;
+    w.append(vec![crate::actions::dispatch::ev(
+        types::MAIL_SENT,
+        actor,
+        &sent,
+    )?])?;
     w.report_warnings();
     Ok((id, to))
 }
@@ -387,7 +391,7 @@ pub fn mark(
     } else {
         types::MAIL_READ
     };
-    w.append(vec![crate::dispatch::ev(
+    w.append(vec![crate::actions::dispatch::ev(
         ty,
         actor,
         &Marked { id: id.to_string() },
@@ -404,7 +408,7 @@ pub fn nudge_if_idle(
     from: &str,
     msg_id: &str,
     actor: &str,
-) -> crate::Result<Option<crate::tmux::NudgeOutcome>> {
+) -> crate::Result<Option<crate::effects::tmux::NudgeOutcome>> {
     let role = to.role().as_str();
     let runtime = match to.factory() {
         Some(f) => company.factory(f)?.config.role_runtime(role).to_string(),
@@ -434,6 +438,6 @@ pub fn nudge_if_idle(
         Some(f) => company.factory(f)?.store()?,
         None => company.store()?,
     };
-    crate::dispatch::record_nudge(&store, actor, to, &out, &text, Some("mail"))?;
+    crate::actions::dispatch::record_nudge(&store, actor, to, &out, &text, Some("mail"))?;
     Ok(Some(out))
 }

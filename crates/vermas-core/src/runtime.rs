@@ -186,7 +186,7 @@ impl Runtime {
     /// The program must be runnable; the error names it and the key to change.
     pub fn check_installed(&self) -> Result<()> {
         let program = &self.argv[0];
-        if crate::tmux::find_program(program).is_none() {
+        if crate::effects::tmux::find_program(program).is_none() {
             return Err(Error::not_found(format!(
                 "runtime {:?} needs {program:?}, which is not on PATH; install it or change {}",
                 self.name, self.config_key

@@ -1,12 +1,12 @@
 //! `co status` and `co factory status`: factories, agents and their sessions, slots, queues,
 //! unread mail, work order counts.
 
+use crate::actions::worker::{self, WorkerView};
 use crate::agent::AgentId;
 use crate::company::{Company, Factory};
+use crate::effects::tmux::SessionInfo;
 use crate::error::Result;
 use crate::mail::Messages;
-use crate::tmux::SessionInfo;
-use crate::worker::{self, WorkerView};
 use crate::workorder::WorkOrders;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -95,7 +95,7 @@ pub fn factory_status(
                     .any(|s| s.name == AgentId::worker(&f.name, *n).session())
         })
         .collect();
-    let queue = crate::dispatch::queued_for(company, &f.name)?
+    let queue = crate::actions::dispatch::queued_for(company, &f.name)?
         .into_iter()
         .map(|w| Queued {
             id: w.id,

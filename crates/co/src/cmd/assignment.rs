@@ -3,8 +3,8 @@
 use crate::ctx;
 use std::process::ExitCode;
 use vermas_core::Result;
+use vermas_core::actions::worker::{self, Identity};
 use vermas_core::agent::AgentId;
-use vermas_core::worker::{self, Identity};
 
 #[derive(clap::Args)]
 pub struct Args {

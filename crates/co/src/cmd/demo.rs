@@ -28,7 +28,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         None => None,
     };
     let (tx, _rx) = std::sync::mpsc::channel();
-    let shutdown = vermas_core::daemon::handle_signals(tx)?;
+    let shutdown = vermas_core::loops::daemon::handle_signals(tx)?;
     let s = demo::run(
         &DemoOptions {
             dir,

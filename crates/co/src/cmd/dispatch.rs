@@ -3,7 +3,7 @@
 use crate::ctx;
 use std::process::ExitCode;
 use vermas_core::Result;
-use vermas_core::dispatch::{DispatchOutcome, DispatchRequest, dispatch};
+use vermas_core::actions::dispatch::{DispatchOutcome, DispatchRequest, dispatch};
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -15,7 +15,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<ExitCode> {
     let c = ctx::company()?;
-    let n = vermas_core::nudge::nudge(&c, &a.agent, &a.text, &ctx::actor())?;
+    let n = vermas_core::actions::nudge::nudge(&c, &a.agent, &a.text, &ctx::actor())?;
     if let Some(f) = &n.file {
         println!(
             "Wrote the message to {} and pointed {} at it",

@@ -3,7 +3,7 @@
 use crate::ctx;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::process::ExitCode;
-use vermas_core::operations;
+use vermas_core::loops::operations;
 use vermas_core::{Error, Result};
 
 #[derive(clap::Subcommand)]

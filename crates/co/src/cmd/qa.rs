@@ -13,6 +13,6 @@ pub enum Command {
 pub fn run(cmd: Command) -> Result<ExitCode> {
     let Command::Run { factory } = cmd;
     let c = ctx::company()?;
-    vermas_core::qa::run(&c, &factory)?;
+    vermas_core::loops::qa::run(&c, &factory)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,10 +3,10 @@
 use crate::ctx;
 use std::io::Write;
 use std::process::ExitCode;
+use vermas_core::actions::worker::{self, Identity, WorkerRef, WorkerStatus};
 use vermas_core::agent::AgentId;
 use vermas_core::clock::human_age;
 use vermas_core::text::{escape_control_multiline, table};
-use vermas_core::worker::{self, Identity, WorkerRef, WorkerStatus};
 use vermas_core::{Error, Result};
 
 fn parse_worker_status(s: &str) -> std::result::Result<WorkerStatus, String> {

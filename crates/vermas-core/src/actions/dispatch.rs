@@ -12,13 +12,13 @@
 use crate::agent::AgentId;
 use crate::assignment::{self, Assignment};
 use crate::company::{Company, Factory};
+use crate::effects::git;
+use crate::effects::tmux::{self, NudgeOutcome, SessionSpec};
 use crate::error::{Error, Result};
 use crate::event::{NewEvent, types};
-use crate::git;
 use crate::runtime::{self, PromptMode, Runtime};
 use crate::slots::{AgentEvent, AssignmentEvent, SlotAllocated, Slots, WorktreeEvent};
 use crate::store::{Store, StoreError, Writer};
-use crate::tmux::{self, NudgeOutcome, SessionSpec};
 use crate::workorder::{self, Assigned, Status, WorkOrder, WorkOrders};
 use std::path::{Path, PathBuf};
 

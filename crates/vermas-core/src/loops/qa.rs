@@ -13,14 +13,14 @@
 //! marked read only after the outcome is written, so a QA killed mid-merge retries it, and a
 //! retry of work already on the target closes it without merging twice.
 
+use crate::actions::dispatch::{Locked, ev};
 use crate::agent::AgentId;
 use crate::company::{Company, Factory};
 use crate::config::Gate;
-use crate::daemon::{self, Log, Shutdown, Wake};
-use crate::dispatch::{Locked, ev};
+use crate::effects::git::{self, MergeOutcome};
 use crate::error::{Error, Result};
 use crate::event::types;
-use crate::git::{self, MergeOutcome};
+use crate::loops::daemon::{self, Log, Shutdown, Wake};
 use crate::mail::{self, MailPriority, Marked, Message, Messages, Sent};
 use crate::slots::WorktreeEvent;
 use crate::store::StoreError;

@@ -2,9 +2,9 @@
 //! Text longer than [`MAX_TYPED_CHARS`] goes into a file and the nudge points at it.
 
 use crate::company::Company;
+use crate::effects::tmux::NudgeOutcome;
 use crate::error::{Error, Result};
 use crate::store::StoreError;
-use crate::tmux::NudgeOutcome;
 use std::path::PathBuf;
 
 /// Longer text is written to a file instead of typed.
@@ -55,7 +55,14 @@ pub fn nudge(company: &Company, addr: &str, text: &str, actor: &str) -> Result<N
         text.to_string()
     };
     let outcome = tmux.nudge(&session, &typed)?;
-    crate::dispatch::record_nudge(&store, actor, &agent, &outcome, &typed, Some("manual"))?;
+    crate::actions::dispatch::record_nudge(
+        &store,
+        actor,
+        &agent,
+        &outcome,
+        &typed,
+        Some("manual"),
+    )?;
     Ok(Nudge {
         agent: agent.to_string(),
         session,

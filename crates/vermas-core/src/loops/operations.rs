@@ -9,16 +9,16 @@
 //! exponential backoff and jitter, and after `max_restarts` failures within the window stops and
 //! sends one ESCALATION to `ceo`. Logs go to `logs/operations.log`, one line per action.
 
+use crate::actions::dispatch::{self, ev};
 use crate::agent::AgentId;
 use crate::company::{Company, Factory};
-use crate::daemon::{self, Backoff, Log, Wake};
-use crate::dispatch::{self, ev};
+use crate::effects::tmux::{SessionInfo, SessionSpec};
 use crate::error::{Error, Result};
 use crate::event::types;
+use crate::loops::daemon::{self, Backoff, Log, Wake};
 use crate::mail::{self, MailPriority, Messages, Outgoing};
 use crate::slots::AgentEvent;
 use crate::store::StoreError;
-use crate::tmux::{SessionInfo, SessionSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

@@ -2,19 +2,19 @@
 //! worktree and assignment), `co worker kill` (keeps unmerged work), `co worker done` (run by
 //! the worker itself), and `co assignment` (what an agent must do now).
 
+use crate::actions::dispatch::{self, Launch, Locked, ev};
 use crate::agent::AgentId;
 use crate::assignment::{self, Assignment};
 use crate::clock::{format_timestamp, parse_timestamp};
 use crate::company::{Company, Factory};
-use crate::dispatch::{self, Launch, Locked, ev};
+use crate::effects::git;
+use crate::effects::tmux::SessionInfo;
 use crate::error::{Error, Result};
 use crate::event::types;
-use crate::git;
 use crate::mail::{MailPriority, Sent};
 use crate::runtime;
 use crate::slots::{AgentEvent, AssignmentEvent, Slot, SlotReleased, Slots, WorktreeEvent};
 use crate::store::Store;
-use crate::tmux::SessionInfo;
 use crate::workorder::{self, Assigned, Status, WorkOrder, WorkOrders};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -429,7 +429,7 @@ pub struct SpawnReport {
     pub incarnation: String,
     pub attach: String,
     /// The start message, for runtimes that take it typed in.
-    pub nudge: Option<crate::tmux::NudgeOutcome>,
+    pub nudge: Option<crate::effects::tmux::NudgeOutcome>,
 }
 
 /// Starts the agent again on an existing worktree and assignment (a dead worker), with a new

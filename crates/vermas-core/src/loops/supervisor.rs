@@ -12,16 +12,16 @@
 //!   `[worker] max_attempts` it becomes `failed` and the CEO gets one `ESCALATION`;
 //! - `patrol.completed` with what it checked and did.
 
+use crate::actions::dispatch::{self, DispatchOutcome, DispatchRequest, ev};
+use crate::actions::worker::{self, WorkerStatus};
 use crate::agent::AgentId;
 use crate::company::{Company, Factory};
-use crate::daemon::{self, Backoff, Log, Wake};
-use crate::dispatch::{self, DispatchOutcome, DispatchRequest, ev};
+use crate::effects::git;
 use crate::error::Result;
 use crate::event::types;
-use crate::git;
+use crate::loops::daemon::{self, Backoff, Log, Wake};
 use crate::mail::{self, MailPriority, Message, Messages, Outgoing};
 use crate::slots::{AgentEvent, Slots};
-use crate::worker::{self, WorkerStatus};
 use crate::workorder::{self, Status, WorkOrder, WorkOrders};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -209,7 +209,7 @@ impl<'a> Supervisor<'a> {
                     "{wo_id} on {branch} passed the supervisor's checks; merge it if the gates pass."
                 ),
                 kind: "READY_FOR_QA".into(),
-                priority: crate::qa::mail_priority(wo.priority),
+                priority: crate::loops::qa::mail_priority(wo.priority),
                 meta,
             },
             &self.actor,
@@ -217,11 +217,11 @@ impl<'a> Supervisor<'a> {
         f.store()?.append(vec![ev(
             types::QA_ENQUEUED,
             &self.actor,
-            &crate::qa::QaEvent {
+            &crate::loops::qa::QaEvent {
                 work_order: wo_id.clone(),
                 branch: branch.clone(),
                 head: m.meta.get("head").cloned(),
-                priority: Some(crate::qa::mail_priority(wo.priority)),
+                priority: Some(crate::loops::qa::mail_priority(wo.priority)),
                 ..Default::default()
             },
         )?])?;
@@ -567,7 +567,7 @@ pub fn run(company: &Company, factory: &str) -> Result<()> {
     loop {
         let interval = company
             .factory(factory)
-            .map(|f| crate::qa::patrol_interval(&f))
+            .map(|f| crate::loops::qa::patrol_interval(&f))
             .unwrap_or(Duration::from_secs(10));
         let heartbeat = wake == Wake::Timer
             && s.last_heartbeat
