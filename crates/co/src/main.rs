@@ -92,7 +92,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", vermas_core::text::escape_control(e.message()));
+            eprintln!("error: {}", vermas_core::text::escape_control(&e.message()));
             ExitCode::from(e.exit_code() as u8)
         }
     }

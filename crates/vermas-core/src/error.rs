@@ -1,9 +1,16 @@
-//! How errors become exit codes.
+//! How errors become exit codes, and keep their cause until a decision needs it.
 //!
-//! Every module has its own `thiserror` type; each says which [`Kind`] it is, and the binaries
-//! turn the kind into the exit code of design §7. [`Error`] gathers them so a command can use `?`
-//! across modules.
+//! Every module has its own `thiserror` type and says which [`Kind`] it is; the binaries turn the
+//! kind into the exit code of design §7. [`Error`] gathers them so a command can use `?` across
+//! modules *without flattening them*: a loop that must tell "this session name is taken" from
+//! any other conflict asks [`Error::tmux`] for the [`TmuxError`] itself, never the kind.
 
+use crate::config::ConfigError;
+use crate::effects::git::GitError;
+use crate::effects::tmux::TmuxError;
+use crate::mail::MailError;
+use crate::store::StoreError;
+use crate::workorder::WorkOrderError;
 use std::fmt;
 
 /// What sort of failure an error is; decides the process exit code.
@@ -35,16 +42,41 @@ impl Kind {
     }
 }
 
-/// The error every command-level function returns.
-#[derive(Debug)]
-pub struct Error {
-    kind: Kind,
-    message: String,
+/// Implemented by each module's error type: which kind of failure it is.
+pub trait Classify: fmt::Display {
+    fn kind(&self) -> Kind;
+}
+
+/// The error every command-level function returns: a module's own error, kept whole, or a
+/// message with its kind (from code that decides something is wrong), optionally behind
+/// context.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Tmux(#[from] TmuxError),
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    WorkOrder(#[from] WorkOrderError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    #[error("{message}")]
+    Plain { kind: Kind, message: String },
+    #[error("{context}: {source}")]
+    Context {
+        context: String,
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 impl Error {
     pub fn new(kind: Kind, message: impl Into<String>) -> Self {
-        Error {
+        Error::Plain {
             kind,
             message: message.into(),
         }
@@ -64,48 +96,87 @@ impl Error {
     pub fn permission(message: impl Into<String>) -> Self {
         Self::new(Kind::Permission, message)
     }
+
     pub fn kind(&self) -> Kind {
-        self.kind
-    }
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-    pub fn exit_code(&self) -> i32 {
-        self.kind.exit_code()
-    }
-    /// The same error with more context in front: `context: message`.
-    pub fn context(self, context: impl fmt::Display) -> Self {
-        Error {
-            kind: self.kind,
-            message: format!("{context}: {}", self.message),
+        match self {
+            Error::Tmux(e) => e.kind(),
+            Error::Git(e) => e.kind(),
+            Error::Store(e) => e.kind(),
+            Error::Config(e) => e.kind(),
+            Error::WorkOrder(e) => e.kind(),
+            Error::Mail(e) => e.kind(),
+            Error::Plain { kind, .. } => *kind,
+            Error::Context { source, .. } => source.kind(),
         }
     }
-}
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+    /// The whole message, context first.
+    pub fn message(&self) -> String {
+        self.to_string()
     }
-}
 
-impl std::error::Error for Error {}
+    pub fn exit_code(&self) -> i32 {
+        self.kind().exit_code()
+    }
 
-/// Implemented by each module's error type so it converts into [`Error`] with the right kind.
-pub trait Classify: fmt::Display {
-    fn kind(&self) -> Kind;
+    /// The same error with more context in front: `context: message`.
+    pub fn context(self, context: impl fmt::Display) -> Self {
+        Error::Context {
+            context: context.to_string(),
+            source: Box::new(self),
+        }
+    }
+
+    /// The error under any context.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Context { source, .. } => source.root(),
+            e => e,
+        }
+    }
+
+    /// The tmux error this is, if it is one.
+    pub fn tmux(&self) -> Option<&TmuxError> {
+        match self.root() {
+            Error::Tmux(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The git error this is, if it is one.
+    pub fn git(&self) -> Option<&GitError> {
+        match self.root() {
+            Error::Git(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The store error this is, if it is one.
+    pub fn store(&self) -> Option<&StoreError> {
+        match self.root() {
+            Error::Store(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 /// The crate-wide result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Lets `?` turn any module error into [`Error`].
-macro_rules! classified {
-    ($($t:ty),* $(,)?) => {
-        $(impl From<$t> for $crate::error::Error {
-            fn from(e: $t) -> Self {
-                $crate::error::Error::new($crate::error::Classify::kind(&e), e.to_string())
-            }
-        })*
-    };
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cause_survives_context_and_sets_the_exit_code() {
+        let e = Error::from(TmuxError::Exists("worker-mp-slot0".into())).context("dispatch");
+        assert!(matches!(e.tmux(), Some(TmuxError::Exists(n)) if n == "worker-mp-slot0"));
+        assert_eq!(e.exit_code(), 5);
+        assert_eq!(
+            e.to_string(),
+            "dispatch: session worker-mp-slot0 already exists"
+        );
+        assert!(e.git().is_none());
+        assert_eq!(Error::usage("bad").exit_code(), 2);
+    }
 }
-pub(crate) use classified;

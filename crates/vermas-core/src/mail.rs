@@ -28,7 +28,6 @@ impl Classify for MailError {
         }
     }
 }
-crate::error::classified!(MailError);
 
 /// How soon a message needs attention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]

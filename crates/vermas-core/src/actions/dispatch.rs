@@ -780,7 +780,7 @@ fn launch_in_slot(
         Ok(session) => Ok(Some((slot, agent, worktree, apath, made, session))),
         Err(e) => {
             undo(Some(&made));
-            if e.kind() == crate::error::Kind::Conflict {
+            if matches!(e.tmux(), Some(tmux::TmuxError::Exists(_))) {
                 // The name is taken by a session that holds no slot: leave it, try another.
                 return Ok(None);
             }

@@ -32,7 +32,6 @@ impl Classify for ConfigError {
         Kind::Usage
     }
 }
-crate::error::classified!(ConfigError);
 
 /// A configuration value after validation.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

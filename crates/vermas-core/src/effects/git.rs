@@ -24,7 +24,6 @@ impl Classify for GitError {
         Kind::Failure
     }
 }
-crate::error::classified!(GitError);
 
 pub type Result<T, E = GitError> = std::result::Result<T, E>;
 

@@ -43,7 +43,6 @@ impl Classify for TmuxError {
         }
     }
 }
-crate::error::classified!(TmuxError);
 
 pub type Result<T, E = TmuxError> = std::result::Result<T, E>;
 

@@ -310,7 +310,7 @@ impl<'a> Operations<'a> {
                         Err(e) => {
                             self.log.warn(
                                 "start_failed",
-                                &[("session", &session), ("error", e.message())],
+                                &[("session", &session), ("error", &e.message())],
                             );
                             if let Some(m) = self.managed.get_mut(&session) {
                                 m.known = true;
@@ -442,7 +442,7 @@ fn escalate(
     if let Err(e) = result {
         log.warn(
             "escalation_failed",
-            &[("agent", &agent.to_string()), ("error", e.message())],
+            &[("agent", &agent.to_string()), ("error", &e.message())],
         );
     }
 }
@@ -489,7 +489,7 @@ pub fn run(company: &Company) -> Result<()> {
             ops.last_heartbeat = Some(Instant::now());
         }
         if let Err(e) = ops.patrol(heartbeat) {
-            ops.log.warn("patrol_failed", &[("error", e.message())]);
+            ops.log.warn("patrol_failed", &[("error", &e.message())]);
         }
         wake = daemon::next_wake(&rx, interval, &shutdown);
         if wake == Wake::Shutdown {

@@ -323,7 +323,7 @@ impl<'a> Qa<'a> {
                 Ok(_) => done += 1,
                 Err(e) => {
                     self.log
-                        .warn("qa.error", &[("message", &msg.id), ("error", e.message())]);
+                        .warn("qa.error", &[("message", &msg.id), ("error", &e.message())]);
                     skip.push(msg.id.clone());
                 }
             }
@@ -811,7 +811,7 @@ pub fn run(company: &Company, factory: &str) -> Result<()> {
     qa.prepare(&f)?;
     loop {
         if let Err(e) = qa.patrol() {
-            qa.log.warn("qa.patrol_failed", &[("error", e.message())]);
+            qa.log.warn("qa.patrol_failed", &[("error", &e.message())]);
         }
         let interval = qa
             .factory()

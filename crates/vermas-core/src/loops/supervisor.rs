@@ -306,7 +306,7 @@ impl<'a> Supervisor<'a> {
                             Err(e) => {
                                 self.log.warn(
                                     "supervisor.respawn_failed",
-                                    &[("agent", &agent.to_string()), ("error", e.message())],
+                                    &[("agent", &agent.to_string()), ("error", &e.message())],
                                 );
                             }
                         }
@@ -412,7 +412,7 @@ impl<'a> Supervisor<'a> {
                     Ok(o) => note_dispatch(&o, r),
                     Err(e) => self.log.warn(
                         "supervisor.dispatch_failed",
-                        &[("work_order", &wo.id), ("error", e.message())],
+                        &[("work_order", &wo.id), ("error", &e.message())],
                     ),
                 }
             }
@@ -421,7 +421,7 @@ impl<'a> Supervisor<'a> {
             Ok(list) => list.iter().for_each(|o| note_dispatch(o, r)),
             Err(e) => self
                 .log
-                .warn("supervisor.drain_failed", &[("error", e.message())]),
+                .warn("supervisor.drain_failed", &[("error", &e.message())]),
         }
         Ok(())
     }
@@ -439,7 +439,7 @@ impl<'a> Supervisor<'a> {
             Err(e) if e.kind() == crate::error::Kind::Conflict => {
                 self.log.info(
                     "supervisor.kill_skipped",
-                    &[("slot", &slot.slot.to_string()), ("why", e.message())],
+                    &[("slot", &slot.slot.to_string()), ("why", &e.message())],
                 );
                 Ok(false)
             }
@@ -577,7 +577,7 @@ pub fn run(company: &Company, factory: &str) -> Result<()> {
         }
         if let Err(e) = s.patrol(heartbeat) {
             s.log
-                .warn("supervisor.patrol_failed", &[("error", e.message())]);
+                .warn("supervisor.patrol_failed", &[("error", &e.message())]);
         }
         wake = daemon::next_wake(&rx, interval, &shutdown);
         if wake == Wake::Shutdown {

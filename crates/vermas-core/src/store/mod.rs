@@ -62,7 +62,6 @@ impl Classify for StoreError {
         }
     }
 }
-crate::error::classified!(StoreError);
 
 impl StoreError {
     /// Wraps an I/O error with its path, naming the common cases plainly.

@@ -73,7 +73,6 @@ impl Classify for WorkOrderError {
         }
     }
 }
-crate::error::classified!(WorkOrderError);
 
 /// Where a work order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
