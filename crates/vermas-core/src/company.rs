@@ -11,7 +11,7 @@
 //!   teams/        person-directed worktrees
 //! ```
 
-use crate::config::{Config, is_valid_name};
+use crate::config::{Config, Settings, is_valid_name};
 use crate::context::{COMPANY_CONFIG, COMPANY_PREFIX, factory_stores};
 use crate::effects::tmux::Tmux;
 use crate::error::{Error, Result};
@@ -27,8 +27,10 @@ pub const RESERVED: &[&str] = &["ceo", "logs"];
 #[derive(Debug, Clone)]
 pub struct Company {
     pub root: PathBuf,
-    /// Defaults < company file < environment.
+    /// Defaults < company file < environment, with where each value came from.
     pub config: Config,
+    /// The same, typed.
+    pub settings: Settings,
 }
 
 /// A factory of a company.
@@ -38,6 +40,8 @@ pub struct Factory {
     pub dir: PathBuf,
     /// Defaults < company file < factory file < environment.
     pub config: Config,
+    /// The same, typed.
+    pub settings: Settings,
 }
 
 /// Payload of `company.initialized`.
@@ -94,7 +98,12 @@ impl Company {
     pub fn open(root: &Path) -> Result<Company> {
         let root = root.canonicalize().map_err(|e| io(root, e))?;
         let config = Config::load(&[root.join(COMPANY_CONFIG)])?;
-        Ok(Company { root, config })
+        let settings = config.settings()?;
+        Ok(Company {
+            root,
+            config,
+            settings,
+        })
     }
 
     /// `co init`: the layout and a commented config. Safe to run twice: existing files are
@@ -137,7 +146,7 @@ impl Company {
     }
 
     pub fn name(&self) -> &str {
-        self.config.str("company.name").unwrap_or("my-company")
+        &self.settings.company.name
     }
 
     /// The tag put on every tmux session this company starts (its canonical root).
@@ -146,12 +155,12 @@ impl Company {
     }
 
     pub fn tmux(&self) -> Tmux {
-        Tmux::from_setting(self.config.str("tmux.socket"))
+        Tmux::from_setting(self.settings.tmux.socket.as_deref())
     }
 
     pub fn store_options(&self) -> StoreOptions {
         StoreOptions {
-            partition_by_day: self.config.partition_by_day(),
+            partition_by_day: self.settings.events.partition_by_day,
             ..Default::default()
         }
     }
@@ -213,10 +222,12 @@ impl Company {
         let mut config = self.config.clone();
         config.merge_file(&dir.join(".work").join("config.toml"))?;
         config.merge_env(&|k| std::env::var(k).ok())?;
+        let settings = config.settings()?;
         Ok(Factory {
             name: name.to_string(),
             dir,
             config,
+            settings,
         })
     }
 
@@ -271,19 +282,19 @@ impl Factory {
         self.dir.join("supervisor")
     }
     pub fn prefix(&self) -> &str {
-        self.config.str("factory.prefix").unwrap_or("wo")
+        self.settings.factory.prefix.as_deref().unwrap_or("wo")
     }
     pub fn target_branch(&self) -> &str {
-        self.config.str("factory.target_branch").unwrap_or("main")
+        &self.settings.factory.target_branch
     }
     pub fn max_slots(&self) -> u32 {
-        self.config.count("worker.max_slots_per_factory").max(1)
+        self.settings.worker.max_slots_per_factory
     }
     pub fn store(&self) -> Result<Store> {
         Ok(Store::open(
             &self.work_dir(),
             StoreOptions {
-                partition_by_day: self.config.partition_by_day(),
+                partition_by_day: self.settings.events.partition_by_day,
                 ..Default::default()
             },
         )?)

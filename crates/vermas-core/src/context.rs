@@ -149,14 +149,15 @@ pub fn open(flag: Option<&Path>, cwd: &Path, env: &Env) -> Result<StoreContext> 
 pub fn open_at(work_dir: &Path, env: &Env) -> Result<StoreContext> {
     let (kind, company_root) = classify(work_dir);
     let mut config = config_for(work_dir, company_root.as_deref())?;
+    let settings = config.settings()?;
+    let configured = settings.factory.prefix.clone();
     let prefix = match &kind {
         StoreKind::Company => COMPANY_PREFIX.to_string(),
-        _ => config
-            .str("factory.prefix")
-            .unwrap_or(DEFAULT_PREFIX)
-            .to_string(),
+        _ => configured
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PREFIX.to_string()),
     };
-    if config.str("factory.prefix").is_none() || kind == StoreKind::Company {
+    if configured.is_none() || kind == StoreKind::Company {
         config.set(
             "factory.prefix",
             Value::Str(prefix.clone()),
@@ -166,7 +167,7 @@ pub fn open_at(work_dir: &Path, env: &Env) -> Result<StoreContext> {
     let store = Store::open(
         work_dir,
         StoreOptions {
-            partition_by_day: config.partition_by_day(),
+            partition_by_day: settings.events.partition_by_day,
             ..Default::default()
         },
     )?;
@@ -225,8 +226,8 @@ pub fn store_for_prefix(root: &Path, prefix: &str) -> Option<PathBuf> {
         return Some(root.join(".work"));
     }
     for (_, w) in factory_stores(root) {
-        if let Ok(c) = config_for(&w, Some(root))
-            && c.str("factory.prefix") == Some(prefix)
+        if let Ok(s) = config_for(&w, Some(root)).and_then(|c| Ok(c.settings()?))
+            && s.factory.prefix.as_deref() == Some(prefix)
         {
             return Some(w);
         }

@@ -56,9 +56,9 @@ pub fn run(company: &Company, fix: bool) -> Result<Report> {
     }
     let sessions = tmux.sessions().unwrap_or_default();
     // Runtimes of the company-level roles.
-    let ceo_rt = company.config.role_runtime("ceo");
-    if let Err(e) =
-        crate::runtime::resolve(&company.config, ceo_rt, "ceo").and_then(|rt| rt.check_installed())
+    let ceo_rt = company.settings.roles.ceo.as_str();
+    if let Err(e) = crate::runtime::resolve(&company.settings, ceo_rt, "ceo")
+        .and_then(|rt| rt.check_installed())
     {
         r.notes.push(finding(format!("co ceo will not start: {e}")));
     }
@@ -78,12 +78,12 @@ pub fn run(company: &Company, fix: bool) -> Result<Report> {
             }
         }
         for role in ["worker", "supervisor", "qa"] {
-            let rt = f.config.role_runtime(role);
+            let rt = f.settings.roles.of(role);
             if rt == crate::runtime::BUILTIN {
                 continue;
             }
             if let Err(e) =
-                crate::runtime::resolve(&f.config, rt, role).and_then(|rt| rt.check_installed())
+                crate::runtime::resolve(&f.settings, rt, role).and_then(|rt| rt.check_installed())
             {
                 r.problems.push(finding(format!("factory {name}: {e}")));
             }

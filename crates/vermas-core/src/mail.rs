@@ -410,8 +410,8 @@ pub fn nudge_if_idle(
 ) -> crate::Result<Option<crate::effects::tmux::NudgeOutcome>> {
     let role = to.role().as_str();
     let runtime = match to.factory() {
-        Some(f) => company.factory(f)?.config.role_runtime(role).to_string(),
-        None => company.config.role_runtime(role).to_string(),
+        Some(f) => company.factory(f)?.settings.roles.of(role).to_string(),
+        None => company.settings.roles.of(role).to_string(),
     };
     if runtime == crate::runtime::BUILTIN || to.role() == crate::agent::Role::Operations {
         return Ok(None);

@@ -87,8 +87,8 @@ pub fn start_ceo(company: &Company, actor: &str) -> Result<(String, bool)> {
         }
         return Ok((session, false));
     }
-    let rt_name = company.config.role_runtime("ceo").to_string();
-    let rt = crate::runtime::resolve(&company.config, &rt_name, "ceo")?;
+    let rt_name = company.settings.roles.ceo.clone();
+    let rt = crate::runtime::resolve(&company.settings, &rt_name, "ceo")?;
     rt.check_installed()?;
     let dir = company.root.join("ceo");
     let prompt = dir.join(".vermas").join("PROMPT.md");

@@ -10,7 +10,8 @@
 //! The role prompt always goes to `.vermas/PROMPT.md` in the worktree (excluded from git) and,
 //! where the CLI has one, to its system-prompt flag.
 
-use crate::config::Config;
+pub use crate::config::PromptMode;
+use crate::config::Settings;
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,14 +21,6 @@ pub const PRESET_NAMES: &[&str] = &["claude", "codex", "gemini", "aider", "openc
 
 /// The runtime name that means "the built-in loop" (supervisor and QA).
 pub const BUILTIN: &str = "builtin";
-
-/// How the first instruction reaches the agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PromptMode {
-    Argument,
-    Nudge,
-    File,
-}
 
 /// A resolved runtime.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,15 +113,13 @@ pub fn start_message(role: &str) -> String {
 }
 
 /// Resolves a runtime by name: a `[runtimes.NAME]` table (optionally on a preset), or a preset.
-pub fn resolve(config: &Config, name: &str, role: &str) -> Result<Runtime> {
-    let table = format!("runtimes.{name}");
-    let configured = config.runtime_names().iter().any(|n| n == name);
-    let preset_name = config
-        .str(&format!("{table}.preset"))
-        .map(str::to_string)
+pub fn resolve(settings: &Settings, name: &str, role: &str) -> Result<Runtime> {
+    let table = settings.runtimes.get(name);
+    let preset_name = table
+        .and_then(|t| t.preset.clone())
         .or_else(|| preset(name).map(|_| name.to_string()));
     let Some(p) = preset_name.as_deref().and_then(preset).or_else(|| {
-        configured.then_some(Preset {
+        table.map(|_| Preset {
             argv: &[],
             prompt: PromptMode::File,
             prompt_flag: None,
@@ -141,43 +132,31 @@ pub fn resolve(config: &Config, name: &str, role: &str) -> Result<Runtime> {
             PRESET_NAMES.join(", ")
         )));
     };
-    let argv: Vec<String> = match config.list(&format!("{table}.command")) {
-        Some(l) => l.to_vec(),
-        None => p.argv.iter().map(|s| s.to_string()).collect(),
-    };
-    let config_key = if config.list(&format!("{table}.command")).is_some() {
-        format!("{table}.command")
+    let command = table.and_then(|t| t.command.clone());
+    let config_key = if command.is_some() {
+        format!("runtimes.{name}.command")
     } else {
         format!("roles.{role}.runtime")
     };
+    let argv: Vec<String> =
+        command.unwrap_or_else(|| p.argv.iter().map(|s| s.to_string()).collect());
     if argv.is_empty() {
         return Err(Error::usage(format!(
             "runtime {name:?} has no command: set [runtimes.{name}] command = [\"program\", \"arg\"…]"
         )));
     }
-    let prompt = match config.str(&format!("{table}.prompt")) {
-        Some("argument") => PromptMode::Argument,
-        Some("nudge") => PromptMode::Nudge,
-        Some("file") | Some("none") => PromptMode::File,
-        _ => p.prompt,
-    };
     Ok(Runtime {
         name: name.to_string(),
         argv,
-        prompt,
+        prompt: table.and_then(|t| t.prompt).unwrap_or(p.prompt),
         prompt_flag: p.prompt_flag.map(str::to_string),
-        system_prompt_flag: config
-            .str(&format!("{table}.system_prompt_flag"))
-            .map(str::to_string)
+        system_prompt_flag: table
+            .and_then(|t| t.system_prompt_flag.clone())
             .or(p.system_prompt_flag.map(str::to_string)),
-        ready_text: config
-            .str(&format!("{table}.ready_text"))
-            .map(str::to_string)
+        ready_text: table
+            .and_then(|t| t.ready_text.clone())
             .or(p.ready_text.map(str::to_string)),
-        env: config
-            .map(&format!("{table}.env"))
-            .cloned()
-            .unwrap_or_default(),
+        env: table.map(|t| t.env.clone()).unwrap_or_default(),
         config_key,
     })
 }
@@ -232,15 +211,15 @@ impl Runtime {
 mod tests {
     use super::*;
 
-    fn cfg(src: &str) -> Config {
-        let mut c = Config::defaults();
+    fn cfg(src: &str) -> Settings {
+        let mut c = crate::config::Config::defaults();
         c.merge_str(Path::new("c.toml"), src).unwrap();
-        c
+        c.settings().unwrap()
     }
 
     #[test]
     fn presets_and_configured_runtimes() {
-        let c = Config::defaults();
+        let c = Settings::defaults();
         let r = resolve(&c, "claude", "worker").unwrap();
         let argv = r.start_argv(
             "worker",

@@ -207,8 +207,8 @@ fn pipeline(p: &Plan, r: &mut Report) {
     let bed = Bed::new("good.sh", TRUE_GATE);
     let company = Company::open(&bed.w().root).expect("open the company");
     let f = company.factory("myproject").expect("the factory");
-    let patrol = f.config.seconds("operations.patrol_interval_seconds");
-    let poll = f.config.seconds("mail.poll_interval_seconds");
+    let patrol = f.settings.operations.patrol_interval_seconds;
+    let poll = f.settings.mail.poll_interval_seconds;
     bed.co_ok(&["operations", "start"]);
     bed.wait_sessions(
         &["supervisor-myproject".into(), "qa-myproject".into()],

@@ -265,7 +265,7 @@ pub fn write_worker_prompt(
         wo.priority,
         wo.title,
         f.name,
-        f.config.count("worker.max_attempts"),
+        f.settings.worker.max_attempts,
         wo.id,
         f.target_branch()
     ));
@@ -915,8 +915,8 @@ fn dispatch_in(company: &Company, req: &DispatchRequest, f: &Factory) -> Result<
     let runtime_name = req
         .runtime
         .clone()
-        .unwrap_or_else(|| f.config.role_runtime("worker").to_string());
-    let rt = runtime::resolve(&f.config, &runtime_name, "worker")?;
+        .unwrap_or_else(|| f.settings.roles.worker.clone());
+    let rt = runtime::resolve(&f.settings, &runtime_name, "worker")?;
     rt.check_installed()?;
 
     let fstore = f.store()?;

@@ -113,14 +113,8 @@ pub fn classify(
     if !alive {
         return (WorkerStatus::Dead, idle);
     }
-    let idle_limit = f
-        .config
-        .minutes("worker.idle_timeout_minutes")
-        .as_secs_f64();
-    let stuck_limit = f
-        .config
-        .minutes("worker.stuck_timeout_minutes")
-        .as_secs_f64();
+    let idle_limit = f.settings.worker.idle_timeout_minutes.as_secs_f64();
+    let stuck_limit = f.settings.worker.stuck_timeout_minutes.as_secs_f64();
     let status = if idle as f64 >= stuck_limit {
         WorkerStatus::Stuck
     } else if idle as f64 >= idle_limit {
@@ -495,7 +489,7 @@ pub fn spawn(
             slot.worktree, agent, f.name, slot.slot
         )));
     }
-    let rt = runtime::resolve(&f.config, &slot.runtime, "worker")?;
+    let rt = runtime::resolve(&f.settings, &slot.runtime, "worker")?;
     rt.check_installed()?;
     let home = company.store_for_work_order(&slot.work_order)?;
     let fstore = f.store()?;

@@ -7,6 +7,10 @@
 //! is an error. [`Config::origins`] says where every effective value came from
 //! (`co config show`).
 
+mod settings;
+
+pub use settings::{KEYS, LogLevel, PromptMode, Roles, RuntimeTable, Setting, Settings};
+
 use crate::error::{Classify, Kind};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -119,194 +123,6 @@ pub struct KeySpec {
     pub doc: &'static str,
 }
 
-const LEVELS: &[&str] = &["ERROR", "WARN", "INFO", "DEBUG", "TRACE"];
-const PROMPT_MODES: &[&str] = &["argument", "file", "nudge", "none"];
-
-/// Every fixed key. Keys under `runtimes.<name>.` and `roles.<role>.` are described by
-/// [`RUNTIME_KEYS`] and [`ROLE_KEYS`].
-pub const KEYS: &[KeySpec] = &[
-    KeySpec {
-        key: "company.name",
-        ty: Ty::Str,
-        default: Some("\"my-company\""),
-        doc: "company name, shown by co status",
-    },
-    KeySpec {
-        key: "company.root",
-        ty: Ty::Str,
-        default: None,
-        doc: "company root (from COMPANY_ROOT or the directory holding .vermas/)",
-    },
-    KeySpec {
-        key: "agent.id",
-        ty: Ty::Str,
-        default: None,
-        doc: "this process's agent identity (AGENT_ID)",
-    },
-    KeySpec {
-        key: "operations.patrol_interval_seconds",
-        ty: Ty::Positive,
-        default: Some("60"),
-        doc: "how often operations, supervisors and QA patrol",
-    },
-    KeySpec {
-        key: "operations.restart_on_failure",
-        ty: Ty::Bool,
-        default: Some("true"),
-        doc: "restart supervisor and QA sessions that die",
-    },
-    KeySpec {
-        key: "operations.restart_backoff_initial_seconds",
-        ty: Ty::Positive,
-        default: Some("2"),
-        doc: "first restart delay; doubles after each failure",
-    },
-    KeySpec {
-        key: "operations.restart_backoff_max_seconds",
-        ty: Ty::Positive,
-        default: Some("300"),
-        doc: "longest restart delay",
-    },
-    KeySpec {
-        key: "operations.max_restarts",
-        ty: Ty::Count,
-        default: Some("5"),
-        doc: "failures within the window before escalating to the CEO",
-    },
-    KeySpec {
-        key: "operations.restart_window_minutes",
-        ty: Ty::Positive,
-        default: Some("10"),
-        doc: "window in which failures are counted",
-    },
-    KeySpec {
-        key: "operations.stable_after_seconds",
-        ty: Ty::Positive,
-        default: Some("120"),
-        doc: "a session alive this long resets its backoff",
-    },
-    KeySpec {
-        key: "worker.max_slots_per_factory",
-        ty: Ty::Count,
-        default: Some("5"),
-        doc: "workers that may run at once in one factory",
-    },
-    KeySpec {
-        key: "worker.idle_timeout_minutes",
-        ty: Ty::Positive,
-        default: Some("5"),
-        doc: "no activity this long: the supervisor nudges",
-    },
-    KeySpec {
-        key: "worker.stuck_timeout_minutes",
-        ty: Ty::Positive,
-        default: Some("15"),
-        doc: "no activity this long: the supervisor kills and re-queues",
-    },
-    KeySpec {
-        key: "worker.max_attempts",
-        ty: Ty::Count,
-        default: Some("3"),
-        doc: "dispatches before a work order is marked failed",
-    },
-    KeySpec {
-        key: "mail.poll_interval_seconds",
-        ty: Ty::Positive,
-        default: Some("10"),
-        doc: "how often built-in loops look for mail when no change is seen",
-    },
-    KeySpec {
-        key: "events.partition_by_day",
-        ty: Ty::Bool,
-        default: Some("true"),
-        doc: "one event file per UTC day under .work/events/",
-    },
-    KeySpec {
-        key: "events.retention_days",
-        ty: Ty::Count,
-        default: Some("30"),
-        doc: "days of partitions kept live; older ones are for `wo events archive`",
-    },
-    KeySpec {
-        key: "tmux.socket",
-        ty: Ty::Str,
-        default: None,
-        doc: "private tmux server name (-L) or socket path (-S); unset: the default server",
-    },
-    KeySpec {
-        key: "log.level",
-        ty: Ty::Choice(LEVELS),
-        default: Some("\"INFO\""),
-        doc: "logging verbosity (LOG_LEVEL)",
-    },
-    KeySpec {
-        key: "log.debug",
-        ty: Ty::Bool,
-        default: Some("false"),
-        doc: "debug mode (DEBUG)",
-    },
-    KeySpec {
-        key: "factory.name",
-        ty: Ty::Name,
-        default: None,
-        doc: "factory name",
-    },
-    KeySpec {
-        key: "factory.prefix",
-        ty: Ty::Prefix,
-        default: None,
-        doc: "work order id prefix of this store",
-    },
-    KeySpec {
-        key: "factory.target_branch",
-        ty: Ty::Branch,
-        default: Some("\"main\""),
-        doc: "branch QA merges into",
-    },
-    KeySpec {
-        key: "factory.push",
-        ty: Ty::Bool,
-        default: Some("false"),
-        doc: "push the target branch to origin after each merge",
-    },
-    KeySpec {
-        key: "verification.enabled",
-        ty: Ty::Bool,
-        default: Some("true"),
-        doc: "QA merges only after gates pass; with no gates nothing auto-merges",
-    },
-    KeySpec {
-        key: "verification.objective_only",
-        ty: Ty::Bool,
-        default: Some("false"),
-        doc: "judge only by gates, no LLM review",
-    },
-    KeySpec {
-        key: "verification.require_all_pass",
-        ty: Ty::Bool,
-        default: Some("true"),
-        doc: "every gate must pass (false: at least one)",
-    },
-    KeySpec {
-        key: "sync.branch",
-        ty: Ty::Branch,
-        default: Some("\"work-sync\""),
-        doc: "branch for syncing work orders between machines",
-    },
-    KeySpec {
-        key: "sync.auto_sync",
-        ty: Ty::Bool,
-        default: Some("true"),
-        doc: "sync work orders automatically",
-    },
-    KeySpec {
-        key: "gates",
-        ty: Ty::Gates,
-        default: None,
-        doc: "checks QA runs on the merged tree: name, command, timeout_seconds",
-    },
-];
-
 /// Keys of `[runtimes.<name>]`.
 pub const RUNTIME_KEYS: &[KeySpec] = &[
     KeySpec {
@@ -323,7 +139,7 @@ pub const RUNTIME_KEYS: &[KeySpec] = &[
     },
     KeySpec {
         key: "prompt",
-        ty: Ty::Choice(PROMPT_MODES),
+        ty: Ty::Choice(PromptMode::NAMES),
         default: None,
         doc: "how the first instruction reaches the agent: argument, file, nudge or none",
     },
@@ -723,60 +539,56 @@ impl Config {
         Ok(())
     }
 
-    /// The environment layer. `get` is `std::env::var` outside tests.
+    /// The environment layer. `get` is `std::env::var` outside tests. A value that cannot be
+    /// read (`LOG_LEVEL=LOUD`, `DEBUG=maybe`) is ignored with a warning: a variable set for
+    /// some other program must never stop `co` or `wo`.
     pub fn merge_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        if let Some(v) = get("COMPANY_ROOT").filter(|v| !v.is_empty()) {
-            self.values.insert(
-                "company.root".into(),
-                (Value::Str(v), Source::Env("COMPANY_ROOT")),
-            );
-        }
-        if let Some(v) = get("AGENT_ID").filter(|v| !v.is_empty()) {
-            self.values
-                .insert("agent.id".into(), (Value::Str(v), Source::Env("AGENT_ID")));
-        }
-        if let Some(v) = get("VERMAS_TMUX_SOCKET").filter(|v| !v.is_empty()) {
-            self.values.insert(
-                "tmux.socket".into(),
-                (Value::Str(v), Source::Env("VERMAS_TMUX_SOCKET")),
-            );
-        }
-        if let Some(v) = get("LOG_LEVEL").filter(|v| !v.is_empty()) {
-            let up = v.to_ascii_uppercase();
-            let up = if up == "WARNING" {
-                "WARN".to_string()
-            } else {
-                up
-            };
-            if !LEVELS.contains(&up.as_str()) {
-                return Err(ConfigError::Env {
-                    var: "LOG_LEVEL".into(),
-                    message: format!("{v:?} is not one of: {}", LEVELS.join(", ")),
-                });
+        for (var, key) in [
+            ("COMPANY_ROOT", "company.root"),
+            ("AGENT_ID", "agent.id"),
+            ("VERMAS_TMUX_SOCKET", "tmux.socket"),
+        ] {
+            if let Some(v) = get(var).filter(|v| !v.is_empty()) {
+                self.values
+                    .insert(key.into(), (Value::Str(v), Source::Env(var)));
             }
-            self.values.insert(
-                "log.level".into(),
-                (Value::Str(up), Source::Env("LOG_LEVEL")),
-            );
+        }
+        let level = get("LOG_LEVEL").filter(|v| !v.is_empty());
+        let mut level_set = false;
+        if let Some(v) = &level {
+            match LogLevel::parse(v) {
+                Some(l) => {
+                    let name = serde_json::to_value(l)
+                        .ok()
+                        .and_then(|j| j.as_str().map(str::to_string))
+                        .unwrap_or_else(|| "INFO".into());
+                    self.values.insert(
+                        "log.level".into(),
+                        (Value::Str(name), Source::Env("LOG_LEVEL")),
+                    );
+                    level_set = true;
+                }
+                None => self.warnings.push(format!(
+                    "environment variable LOG_LEVEL={v:?} is not one of {} (ignored)",
+                    LogLevel::NAMES.join(", ")
+                )),
+            }
         }
         if let Some(v) = get("DEBUG").filter(|v| !v.is_empty()) {
-            let on = match v.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => true,
-                "0" | "false" | "no" | "off" => false,
-                _ => {
-                    return Err(ConfigError::Env {
-                        var: "DEBUG".into(),
-                        message: format!("{v:?} is not a boolean (use 1/0, true/false)"),
-                    });
+            match parse_env_flag(&v) {
+                Some(on) => {
+                    self.values
+                        .insert("log.debug".into(), (Value::Bool(on), Source::Env("DEBUG")));
+                    if on && !level_set {
+                        self.values.insert(
+                            "log.level".into(),
+                            (Value::Str("DEBUG".into()), Source::Env("DEBUG")),
+                        );
+                    }
                 }
-            };
-            self.values
-                .insert("log.debug".into(), (Value::Bool(on), Source::Env("DEBUG")));
-            if on && get("LOG_LEVEL").is_none() {
-                self.values.insert(
-                    "log.level".into(),
-                    (Value::Str("DEBUG".into()), Source::Env("DEBUG")),
-                );
+                None => self.warnings.push(format!(
+                    "environment variable DEBUG={v:?} is not 1/0, true/false, yes/no, on/off or * (ignored)"
+                )),
             }
         }
         Ok(())
@@ -799,67 +611,6 @@ impl Config {
         self.values.insert(key.to_string(), (value, source));
     }
 
-    pub fn str(&self, key: &str) -> Option<&str> {
-        match self.get(key)? {
-            Value::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-    pub fn bool(&self, key: &str) -> bool {
-        matches!(self.get(key), Some(Value::Bool(true)))
-    }
-    pub fn number(&self, key: &str) -> f64 {
-        match self.get(key) {
-            Some(Value::Int(i)) => *i as f64,
-            Some(Value::Float(f)) => *f,
-            _ => 0.0,
-        }
-    }
-    pub fn count(&self, key: &str) -> u32 {
-        match self.get(key) {
-            Some(Value::Int(i)) => u32::try_from(*i).unwrap_or(u32::MAX),
-            _ => 0,
-        }
-    }
-    pub fn list(&self, key: &str) -> Option<&[String]> {
-        match self.get(key)? {
-            Value::List(l) => Some(l),
-            _ => None,
-        }
-    }
-    pub fn map(&self, key: &str) -> Option<&BTreeMap<String, String>> {
-        match self.get(key)? {
-            Value::Map(m) => Some(m),
-            _ => None,
-        }
-    }
-
-    /// A duration key in seconds (`*_seconds`).
-    pub fn seconds(&self, key: &str) -> std::time::Duration {
-        std::time::Duration::from_secs_f64(self.number(key).max(0.001))
-    }
-    /// A duration key in minutes (`*_minutes`).
-    pub fn minutes(&self, key: &str) -> std::time::Duration {
-        std::time::Duration::from_secs_f64((self.number(key) * 60.0).max(0.001))
-    }
-
-    pub fn gates(&self) -> &[Gate] {
-        match self.get("gates") {
-            Some(Value::Gates(g)) => g,
-            _ => &[],
-        }
-    }
-
-    pub fn partition_by_day(&self) -> bool {
-        self.bool("events.partition_by_day")
-    }
-
-    /// The runtime a role uses.
-    pub fn role_runtime(&self, role: &str) -> &str {
-        self.str(&format!("roles.{role}.runtime"))
-            .unwrap_or("claude")
-    }
-
     /// Names of `[runtimes.*]` tables configured.
     pub fn runtime_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
@@ -871,6 +622,30 @@ impl Config {
         names.dedup();
         names
     }
+
+    /// The typed settings of this configuration.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        Settings::from_config(self)
+    }
+}
+
+/// `DEBUG` and friends: `1`/`0`, `true`/`false`, `yes`/`no`, `on`/`off`, and `*` (on, as the
+/// `debug` npm package reads it).
+pub fn parse_env_flag(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" | "*" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// The runtime a role uses unless configured.
+pub fn default_runtime(role: &str) -> &'static str {
+    ROLES
+        .iter()
+        .find(|(r, _)| *r == role)
+        .map(|(_, rt)| *rt)
+        .unwrap_or("claude")
 }
 
 fn read_gates(item: &toml_edit::Item, src: &str) -> Result<Vec<Gate>, (usize, String)> {
@@ -968,24 +743,6 @@ mod tests {
     }
 
     #[test]
-    fn defaults_cover_the_guide() {
-        let c = Config::defaults();
-        assert_eq!(c.number("operations.patrol_interval_seconds"), 60.0);
-        assert!(c.bool("operations.restart_on_failure"));
-        assert_eq!(c.count("worker.max_slots_per_factory"), 5);
-        assert_eq!(c.number("worker.idle_timeout_minutes"), 5.0);
-        assert_eq!(c.number("worker.stuck_timeout_minutes"), 15.0);
-        assert_eq!(c.count("worker.max_attempts"), 3);
-        assert_eq!(c.number("mail.poll_interval_seconds"), 10.0);
-        assert!(c.partition_by_day());
-        assert_eq!(c.count("events.retention_days"), 30);
-        assert_eq!(c.role_runtime("worker"), "claude");
-        assert_eq!(c.role_runtime("supervisor"), "builtin");
-        assert_eq!(c.str("factory.target_branch"), Some("main"));
-        assert!(c.gates().is_empty());
-    }
-
-    #[test]
     fn layers_override_and_record_their_origin() {
         let mut c = layer("[worker]\nmax_slots_per_factory = 3\n").unwrap();
         c.merge_str(
@@ -993,7 +750,7 @@ mod tests {
             "[factory]\nprefix = \"mp\"\n\n[worker]\nmax_slots_per_factory = 2\n",
         )
         .unwrap();
-        assert_eq!(c.count("worker.max_slots_per_factory"), 2);
+        assert_eq!(c.settings().unwrap().worker.max_slots_per_factory, 2);
         assert_eq!(
             c.source("worker.max_slots_per_factory")
                 .unwrap()
@@ -1002,7 +759,7 @@ mod tests {
         );
         c.merge_env(&|k| (k == "VERMAS_TMUX_SOCKET").then(|| "priv".to_string()))
             .unwrap();
-        assert_eq!(c.str("tmux.socket"), Some("priv"));
+        assert_eq!(c.settings().unwrap().tmux.socket.as_deref(), Some("priv"));
         assert_eq!(
             c.source("tmux.socket").unwrap().to_string(),
             "env VERMAS_TMUX_SOCKET"
@@ -1045,13 +802,14 @@ mod tests {
             "[runtimes.scripted]\ncommand = [\"bash\", \"/a/agent.sh\"]\n[roles.worker]\nruntime = \"scripted\"\n\n[[gates]]\nname = \"test\"\ncommand = \"cargo test\"\ntimeout_seconds = 600\n[[gates]]\nname = \"lint\"\ncommand = [\"cargo\", \"clippy\"]\n",
         )
         .unwrap();
-        assert_eq!(c.role_runtime("worker"), "scripted");
+        let s = c.settings().unwrap();
+        assert_eq!(s.roles.worker, "scripted");
         assert_eq!(
-            c.list("runtimes.scripted.command").unwrap(),
+            s.runtimes["scripted"].command.as_deref().unwrap(),
             &["bash".to_string(), "/a/agent.sh".to_string()]
         );
         assert_eq!(c.runtime_names(), vec!["scripted".to_string()]);
-        let g = c.gates();
+        let g = &s.gates;
         assert_eq!(g.len(), 2);
         assert_eq!(g[0].command.argv(), vec!["sh", "-c", "cargo test"]);
         assert_eq!(g[1].command.argv(), vec!["cargo", "clippy"]);
@@ -1066,24 +824,42 @@ mod tests {
             "[operations]\npatrol_interval_seconds = 0.2\n[worker]\nidle_timeout_minutes = 0.05\n",
         )
         .unwrap();
-        assert_eq!(
-            c.seconds("operations.patrol_interval_seconds").as_millis(),
-            200
-        );
-        assert_eq!(c.minutes("worker.idle_timeout_minutes").as_millis(), 3000);
+        let s = c.settings().unwrap();
+        assert_eq!(s.operations.patrol_interval_seconds.as_millis(), 200);
+        assert_eq!(s.worker.idle_timeout_minutes.as_millis(), 3000);
     }
 
     #[test]
-    fn bad_environment_values_are_errors() {
+    fn unreadable_environment_values_are_ignored_with_a_warning() {
         let mut c = Config::defaults();
-        let e = c
-            .merge_env(&|k| (k == "LOG_LEVEL").then(|| "LOUD".to_string()))
-            .unwrap_err();
-        assert!(e.to_string().starts_with("environment variable LOG_LEVEL"));
-        let mut c = Config::defaults();
-        c.merge_env(&|k| (k == "DEBUG").then(|| "1".to_string()))
+        c.merge_env(&|k| (k == "LOG_LEVEL").then(|| "LOUD".to_string()))
             .unwrap();
-        assert!(c.bool("log.debug"));
-        assert_eq!(c.str("log.level"), Some("DEBUG"));
+        assert_eq!(c.settings().unwrap().log.level, LogLevel::Info);
+        assert!(
+            c.warnings[0].contains("LOG_LEVEL=\"LOUD\""),
+            "{:?}",
+            c.warnings
+        );
+        let mut c = Config::defaults();
+        c.merge_env(&|k| (k == "DEBUG").then(|| "maybe".to_string()))
+            .unwrap();
+        assert!(!c.settings().unwrap().log.debug);
+        assert_eq!(c.warnings.len(), 1);
+        for on in ["1", "true", "*", "YES"] {
+            let mut c = Config::defaults();
+            c.merge_env(&|k| (k == "DEBUG").then(|| on.to_string()))
+                .unwrap();
+            let s = c.settings().unwrap();
+            assert!(s.log.debug, "{on}");
+            assert_eq!(s.log.level, LogLevel::Debug);
+        }
+        let mut c = Config::defaults();
+        c.merge_env(&|k| match k {
+            "DEBUG" => Some("1".into()),
+            "LOG_LEVEL" => Some("warning".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.settings().unwrap().log.level, LogLevel::Warn);
     }
 }

@@ -260,13 +260,14 @@ impl Backoff {
         }
     }
 
-    pub fn from_config(c: &crate::config::Config) -> Backoff {
+    pub fn from_settings(s: &crate::config::Settings) -> Backoff {
+        let o = &s.operations;
         Backoff::new(
-            c.seconds("operations.restart_backoff_initial_seconds"),
-            c.seconds("operations.restart_backoff_max_seconds"),
-            c.count("operations.max_restarts").max(1),
-            c.minutes("operations.restart_window_minutes"),
-            c.seconds("operations.stable_after_seconds"),
+            o.restart_backoff_initial_seconds,
+            o.restart_backoff_max_seconds,
+            o.max_restarts,
+            o.restart_window_minutes,
+            o.stable_after_seconds,
         )
     }
 
@@ -335,14 +336,13 @@ pub struct Log {
 }
 
 impl Log {
-    pub fn new(path: PathBuf, config: &crate::config::Config) -> Log {
+    pub fn new(path: PathBuf, settings: &crate::config::Settings) -> Log {
         if let Some(p) = path.parent() {
             let _ = std::fs::create_dir_all(p);
         }
-        let level = config.str("log.level").unwrap_or("INFO");
         Log {
             path,
-            debug: level == "DEBUG" || level == "TRACE" || config.bool("log.debug"),
+            debug: settings.debug_logging(),
             last_warn: std::sync::Mutex::new(None),
         }
     }

@@ -103,7 +103,7 @@ impl<'a> Operations<'a> {
     pub fn new(company: &'a Company) -> Operations<'a> {
         Operations {
             company,
-            log: Log::new(log_path(company), &company.config),
+            log: Log::new(log_path(company), &company.settings),
             managed: HashMap::new(),
             status: OpsStatus {
                 pid: std::process::id(),
@@ -124,9 +124,9 @@ impl<'a> Operations<'a> {
         incarnation: &str,
     ) -> Result<(SessionSpec, Option<crate::runtime::Runtime>)> {
         let role = agent.role().as_str();
-        let runtime = f.config.role_runtime(role);
+        let runtime = f.settings.roles.of(role);
         if runtime != crate::runtime::BUILTIN {
-            let rt = crate::runtime::resolve(&f.config, runtime, role)?;
+            let rt = crate::runtime::resolve(&f.settings, runtime, role)?;
             rt.check_installed()?;
             let cwd = if role == "qa" {
                 f.qa_dir()
@@ -225,7 +225,7 @@ impl<'a> Operations<'a> {
             .managed
             .entry(session.clone())
             .or_insert_with(|| Managed {
-                backoff: Backoff::from_config(&f.config),
+                backoff: Backoff::from_settings(&f.settings),
                 pending: false,
                 known: false,
                 restarts: 0,
@@ -263,7 +263,7 @@ impl<'a> Operations<'a> {
                     // Ours but its program exited: clear it away before starting again.
                     let _ = self.company.tmux().kill_session(&s.name, &tag);
                 }
-                if !f.config.bool("operations.restart_on_failure") && m.known {
+                if !f.settings.operations.restart_on_failure && m.known {
                     health.restarts = m.restarts;
                     return health;
                 }
@@ -285,7 +285,7 @@ impl<'a> Operations<'a> {
                                 "give_up",
                                 &[("session", &session), ("failures", &failures.to_string())],
                             );
-                            escalate(self.company, agent, failures, &f.config, &self.log);
+                            escalate(self.company, agent, failures, &f.settings, &self.log);
                             report.escalated.push(session.clone());
                         }
                     }
@@ -319,7 +319,7 @@ impl<'a> Operations<'a> {
                                         self.company,
                                         agent,
                                         m.backoff.failure_count(),
-                                        &f.config,
+                                        &f.settings,
                                         &self.log,
                                     );
                                     report.escalated.push(session.clone());
@@ -388,7 +388,7 @@ fn escalate(
     company: &Company,
     agent: &AgentId,
     failures: usize,
-    config: &crate::config::Config,
+    config: &crate::config::Settings,
     log: &Log,
 ) {
     let already = company
@@ -400,7 +400,7 @@ fn escalate(
                 .any(|x| x.kind == "ESCALATION" && x.meta.get("agent") == Some(&agent.to_string()))
         })
         .unwrap_or(false);
-    let window = config.number("operations.restart_window_minutes");
+    let window = config.operations.restart_window_minutes.as_secs_f64() / 60.0;
     let mut meta = BTreeMap::new();
     meta.insert("agent".to_string(), agent.to_string());
     meta.insert("failures".to_string(), failures.to_string());
@@ -478,7 +478,7 @@ pub fn run(company: &Company) -> Result<()> {
             ("adopting", &adopted.join(",")),
         ],
     );
-    let interval = company.config.seconds("operations.patrol_interval_seconds");
+    let interval = company.settings.operations.patrol_interval_seconds;
     let mut wake = Wake::Timer;
     loop {
         let heartbeat = wake == Wake::Timer

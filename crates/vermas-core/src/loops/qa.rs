@@ -248,7 +248,7 @@ impl<'a> Qa<'a> {
             .to_string(),
             log: Log::new(
                 company.logs_dir().join(format!("qa-{}.log", f.name)),
-                &f.config,
+                &f.settings,
             ),
             shutdown,
         })
@@ -367,8 +367,8 @@ impl<'a> Qa<'a> {
                 "message from {inc}, but {wo_id} now belongs to another worker"
             ));
         }
-        let gates = f.config.gates().to_vec();
-        if gates.is_empty() && f.config.bool("verification.enabled") {
+        let gates = f.settings.gates.clone();
+        if gates.is_empty() && f.settings.verification.enabled {
             if !blocked_for_gates {
                 let reason = format!(
                     "{NO_GATES}: add [[gates]] (name, command, timeout_seconds) to {} and QA picks this up on its next patrol; or set [verification] enabled = false to merge unchecked",
@@ -464,7 +464,7 @@ impl<'a> Qa<'a> {
                     for g in &gates {
                         let r = run_gate(g, &qa, &evidence, &wo_id, &self.shutdown)?;
                         self.record_gate(f, &wo_id, attempt, &r)?;
-                        let stop = !r.passed() && f.config.bool("verification.require_all_pass");
+                        let stop = !r.passed() && f.settings.verification.require_all_pass;
                         results.push(r);
                         if stop || self.shutdown.requested() {
                             break;
@@ -475,7 +475,7 @@ impl<'a> Qa<'a> {
                         return Ok(Processed::Interrupted);
                     }
                     let all = results.len() == gates.len() && results.iter().all(|r| r.passed());
-                    let ok = if f.config.bool("verification.require_all_pass") {
+                    let ok = if f.settings.verification.require_all_pass {
                         all
                     } else {
                         results.iter().any(|r| r.passed()) || gates.is_empty()
@@ -670,7 +670,7 @@ impl<'a> Qa<'a> {
         let (mut pushed, mut push_error) = (None, None);
         // Also on a retry after a crash past the ref update: the push may not have happened,
         // and pushing a target the remote already has changes nothing.
-        if f.config.bool("factory.push") {
+        if f.settings.factory.push {
             match git::push(&repo, "origin", target) {
                 Ok(()) => pushed = Some(true),
                 Err(e) => {
@@ -828,7 +828,5 @@ pub fn run(company: &Company, factory: &str) -> Result<()> {
 /// How often a factory's loops look when nothing wakes them: the patrol interval, but never
 /// slower than the mail poll interval.
 pub fn patrol_interval(f: &Factory) -> Duration {
-    f.config
-        .seconds("operations.patrol_interval_seconds")
-        .min(f.config.seconds("mail.poll_interval_seconds"))
+    f.settings.factory_patrol_interval()
 }

@@ -79,7 +79,7 @@ impl<'a> Supervisor<'a> {
                 company
                     .logs_dir()
                     .join(format!("supervisor-{}.log", f.name)),
-                &f.config,
+                &f.settings,
             ),
             respawn: HashMap::new(),
             last_heartbeat: None,
@@ -255,7 +255,7 @@ impl<'a> Supervisor<'a> {
                     let entry = self
                         .respawn
                         .entry(key)
-                        .or_insert_with(|| (Backoff::from_config(&f.config), false));
+                        .or_insert_with(|| (Backoff::from_settings(&f.settings), false));
                     if !entry.1 {
                         match entry.0.failed(mono) {
                             Some(delay) => {
@@ -272,7 +272,8 @@ impl<'a> Supervisor<'a> {
                                 let why = format!(
                                     "agent keeps exiting ({} restarts within {} min)",
                                     entry.0.failure_count(),
-                                    f.config.number("operations.restart_window_minutes")
+                                    f.settings.operations.restart_window_minutes.as_secs_f64()
+                                        / 60.0
                                 );
                                 self.log.warn(
                                     "supervisor.give_up_worker",
@@ -385,7 +386,7 @@ impl<'a> Supervisor<'a> {
     /// Rework and queued work of this factory: fail what used up its attempts, dispatch the
     /// rest while slots are free (priority, then age).
     fn schedule(&mut self, f: &Factory, r: &mut PatrolReport) -> Result<()> {
-        let max = f.config.count("worker.max_attempts").max(1);
+        let max = f.settings.worker.max_attempts;
         let mut candidates = work_for(self.company, &f.name, &[Status::Rework, Status::Queued])?;
         workorder::sort_by_priority_then_age(&mut candidates);
         let slots = f.store()?.load::<Slots>()?.state;
