@@ -145,6 +145,19 @@ impl Company {
         Ok((company, fresh))
     }
 
+    /// Sets a value decided by code (the demo's private tmux server), keeping the typed
+    /// settings in step.
+    pub fn set(
+        &mut self,
+        key: &str,
+        value: crate::config::Value,
+        source: crate::config::Source,
+    ) -> Result<()> {
+        self.config.set(key, value, source);
+        self.settings = self.config.settings()?;
+        Ok(())
+    }
+
     pub fn name(&self) -> &str {
         &self.settings.company.name
     }

@@ -146,11 +146,11 @@ fn open_demo(dir: &Path, socket: &str) -> Result<Company> {
         path: company.root.join(crate::context::COMPANY_CONFIG),
         line: 0,
     };
-    company.config.set(
+    company.set(
         "tmux.socket",
         crate::config::Value::Str(socket.into()),
         origin,
-    );
+    )?;
     Ok(company)
 }
 
