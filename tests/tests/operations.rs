@@ -302,6 +302,47 @@ fn an_agent_that_exits_at_once_is_restarted_with_backoff_never_in_a_tight_loop()
 }
 
 #[test]
+fn the_same_start_up_error_twice_blocks_the_work_order_with_the_fix_instead_of_spending_attempts() {
+    let w = World::new("crash-same.sh", "[worker]\nmax_attempts = 3\n").fast();
+    w.start_operations();
+    let id = w.create("Cannot start", &[]);
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    w.wait_status(&id, "blocked", 30);
+    let wo = w.wo(&["show", &id, "--json"]).json();
+    let why = wo["last_failure"].as_str().unwrap();
+    assert!(why.contains("root/sudo"), "{why}");
+    assert!(
+        why.contains("IS_SANDBOX=1"),
+        "the fix is in the reason: {why}"
+    );
+    assert_eq!(wo["attempts"], 1, "no attempt spent beyond the first");
+    assert_eq!(
+        events_of(&w, "agent.restarted").len(),
+        1,
+        "restarted once, then the same error again blocks it"
+    );
+    let mail: Vec<_> = ceo_mail(&w)
+        .into_iter()
+        .filter(|m| m["subject"].as_str().unwrap().contains(&id))
+        .collect();
+    assert_eq!(mail.len(), 1, "one escalation: {mail:?}");
+    assert!(
+        mail[0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("root/sudo privileges")
+    );
+    // Nothing holds the slot: the next work can start.
+    assert!(
+        w.co(&["worker", "list", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
 fn supervisor_and_qa_sessions_killed_are_restarted_within_two_patrols() {
     let w = World::new("good.sh", World::CHECK_GATE).fast();
     w.start_operations();

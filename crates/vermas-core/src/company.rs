@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 use crate::event::{NewEvent, types};
 use crate::fsutil;
 use crate::store::{Store, StoreError, StoreOptions};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Directory names at the company root that are not factories.
 pub const RESERVED: &[&str] = &["ceo", "logs"];
@@ -31,6 +33,24 @@ pub struct Company {
     pub config: Config,
     /// The same, typed.
     pub settings: Settings,
+    /// In a long-running loop: the last good settings, kept when a file is edited into
+    /// something invalid (see [`Company::keep_last_good`]).
+    last_good: Option<Arc<Mutex<LastGood>>>,
+}
+
+/// The last factory settings that loaded, and the files that fail to load now.
+#[derive(Debug, Default)]
+struct LastGood {
+    factories: BTreeMap<String, Factory>,
+    /// File → why it does not load (the settings before the edit are in use).
+    errors: BTreeMap<PathBuf, String>,
+    /// The company file as it was when it last loaded: (modified, length).
+    company_stamp: Option<(std::time::SystemTime, u64)>,
+}
+
+fn stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
 }
 
 /// A factory of a company.
@@ -103,6 +123,7 @@ impl Company {
             root,
             config,
             settings,
+            last_good: None,
         })
     }
 
@@ -232,16 +253,87 @@ impl Company {
         }
         // The company's layers are already merged (defaults, company file, environment); add the
         // factory's file on top, then the environment again so it stays the top layer.
-        let mut config = self.config.clone();
-        config.merge_file(&dir.join(".work").join("config.toml"))?;
-        config.merge_env(&|k| std::env::var(k).ok())?;
-        let settings = config.settings()?;
-        Ok(Factory {
-            name: name.to_string(),
-            dir,
-            config,
-            settings,
-        })
+        let file = dir.join(".work").join("config.toml");
+        let loaded = (|| -> Result<Factory> {
+            let mut config = self.config.clone();
+            config.merge_file(&file)?;
+            config.merge_env(&|k| std::env::var(k).ok())?;
+            let settings = config.settings()?;
+            Ok(Factory {
+                name: name.to_string(),
+                dir,
+                config,
+                settings,
+            })
+        })();
+        let Some(lg) = &self.last_good else {
+            return loaded;
+        };
+        let Ok(mut lg) = lg.lock() else {
+            return loaded;
+        };
+        match loaded {
+            Ok(f) => {
+                lg.factories.insert(name.to_string(), f.clone());
+                lg.errors.remove(&file);
+                Ok(f)
+            }
+            Err(e) => match lg.factories.get(name).cloned() {
+                Some(f) => {
+                    lg.errors.insert(file, e.to_string());
+                    Ok(f)
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    /// For a long-running loop: from now on a settings file edited into something invalid
+    /// does not stop anything; the last settings that loaded stay in use, and
+    /// [`Company::config_errors`] says which file is wrong and why.
+    pub fn keep_last_good(&mut self) {
+        if self.last_good.is_none() {
+            let lg = LastGood {
+                company_stamp: stamp(&self.root.join(COMPANY_CONFIG)),
+                ..Default::default()
+            };
+            self.last_good = Some(Arc::new(Mutex::new(lg)));
+        }
+    }
+
+    /// The company settings as the file says now, when it changed since the last look: `None`
+    /// when unchanged; an invalid edit keeps the current settings (see `config_errors`).
+    pub fn reloaded(&self) -> Option<Company> {
+        let lg = self.last_good.as_ref()?;
+        let file = self.root.join(COMPANY_CONFIG);
+        let now = stamp(&file);
+        let mut guard = lg.lock().ok()?;
+        if guard.company_stamp == now {
+            return None;
+        }
+        guard.company_stamp = now;
+        match Company::open(&self.root) {
+            Ok(mut c) => {
+                guard.errors.remove(&file);
+                // Factory settings are built on the company's: load them again on demand.
+                guard.factories.clear();
+                drop(guard);
+                c.last_good = Some(Arc::clone(lg));
+                Some(c)
+            }
+            Err(e) => {
+                guard.errors.insert(file, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Settings files that do not load now (their last good settings are in use), with why.
+    pub fn config_errors(&self) -> Vec<String> {
+        self.last_good
+            .as_ref()
+            .and_then(|lg| lg.lock().ok().map(|g| g.errors.values().cloned().collect()))
+            .unwrap_or_default()
     }
 
     /// The factory whose directory holds `path`, if any.

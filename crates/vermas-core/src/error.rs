@@ -5,6 +5,7 @@
 //! modules *without flattening them*: a loop that must tell "this session name is taken" from
 //! any other conflict asks [`Error::tmux`] for the [`TmuxError`] itself, never the kind.
 
+use crate::actions::worker::WorkerError;
 use crate::config::ConfigError;
 use crate::effects::git::GitError;
 use crate::effects::tmux::TmuxError;
@@ -64,6 +65,8 @@ pub enum Error {
     WorkOrder(#[from] WorkOrderError),
     #[error(transparent)]
     Mail(#[from] MailError),
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
     #[error("{message}")]
     Plain { kind: Kind, message: String },
     #[error("{context}: {source}")]
@@ -105,6 +108,7 @@ impl Error {
             Error::Config(e) => e.kind(),
             Error::WorkOrder(e) => e.kind(),
             Error::Mail(e) => e.kind(),
+            Error::Worker(e) => e.kind(),
             Error::Plain { kind, .. } => *kind,
             Error::Context { source, .. } => source.kind(),
         }

@@ -161,6 +161,29 @@ pub fn resolve(settings: &Settings, name: &str, role: &str) -> Result<Runtime> {
     })
 }
 
+/// What a start-up failure means, from the last lines an agent printed, when it is a failure
+/// we know: the fix, in one sentence.
+pub fn diagnose(output: &str) -> Option<&'static str> {
+    const KNOWN: &[(&str, &str)] = &[
+        (
+            "cannot be used with root/sudo privileges",
+            "claude refuses --dangerously-skip-permissions as root: run as a normal user or set IS_SANDBOX=1 in [runtimes.claude] env",
+        ),
+        (
+            "command not found",
+            "the agent's program is not on the PATH of its session: install it or give its full path in [runtimes.NAME] command",
+        ),
+        (
+            "Invalid API key",
+            "the model provider refused the API key: check the key in the environment of `co` (or [runtimes.NAME] env)",
+        ),
+    ];
+    KNOWN
+        .iter()
+        .find(|(pattern, _)| output.contains(pattern))
+        .map(|(_, fix)| *fix)
+}
+
 impl Runtime {
     /// The program must be runnable; the error names it and the key to change.
     pub fn check_installed(&self) -> Result<()> {

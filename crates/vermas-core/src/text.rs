@@ -39,6 +39,61 @@ pub fn escape_control_multiline(s: &str) -> String {
         .join("\n")
 }
 
+/// Terminal output as text: escape sequences (colours, cursor moves, OSC titles) removed and
+/// carriage-return overwrites resolved to the last write, so a session log reads as lines.
+pub fn strip_terminal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.next() {
+                // CSI: parameters and intermediates, then one final byte in @..~.
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                // OSC: up to BEL or ST (ESC \).
+                Some(']') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' {
+                            break;
+                        }
+                        if c == '\u{1b}' {
+                            chars.next();
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\r' => {
+                if chars.peek() != Some(&'\n') {
+                    // Overwrite: drop what this line had so far.
+                    let start = out.rfind('\n').map(|i| i + 1).unwrap_or(0);
+                    out.truncate(start);
+                }
+            }
+            c if c.is_control() && c != '\n' && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The last `n` non-blank lines of terminal output, as text.
+pub fn last_lines(output: &str, n: usize) -> String {
+    let text = strip_terminal(output);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 /// Shortens to at most `max` characters, ending with `…` when cut.
 pub fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -82,6 +137,13 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_output_reads_as_lines() {
+        let raw = "\u{1b}]0;title\u{7}\u{1b}[1;31mError:\u{1b}[0m boom\r\nprogress 10%\rprogress 100%\n\n\u{1b}[?25hbye\n";
+        assert_eq!(strip_terminal(raw), "Error: boom\nprogress 100%\n\nbye\n");
+        assert_eq!(last_lines(raw, 2), "progress 100%\nbye");
+    }
 
     #[test]
     fn control_characters_become_visible() {

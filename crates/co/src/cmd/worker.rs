@@ -186,10 +186,16 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                 &c,
                 &f,
                 WorkerRef::slot(slot),
-                force,
-                "killed by hand",
-                false,
-                &ctx::actor(),
+                worker::KillOptions {
+                    worktree: if force {
+                        worker::Worktree::Remove
+                    } else {
+                        worker::Worktree::KeepUnmerged
+                    },
+                    requeue: worker::Requeue::Yes,
+                    reason: "killed by hand",
+                    actor: &ctx::actor(),
+                },
             )?;
             let mut msg = format!(
                 "Killed {}{}",

@@ -2,5 +2,6 @@
 //! worker, nudge an agent. Each is one locked, journaled change to the stores and the world.
 
 pub mod dispatch;
+pub mod escalate;
 pub mod nudge;
 pub mod worker;

@@ -197,6 +197,26 @@ impl WorkerRef<'_> {
     }
 }
 
+/// Why an action on a worker was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The worker read before the lock is not the slot's holder any more.
+    #[error("{factory}/workers/slot{slot} changed hands meanwhile; nothing was changed")]
+    ChangedHands { factory: String, slot: u32 },
+}
+
+impl crate::error::Classify for WorkerError {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::Conflict
+    }
+}
+
+/// Whether an error says the slot went to another worker meanwhile (a loop acting on what it
+/// saw leaves the new holder alone).
+pub fn is_changed_hands(e: &Error) -> bool {
+    matches!(e.root(), Error::Worker(WorkerError::ChangedHands { .. }))
+}
+
 /// Under the factory's lock: the slot must still be held by the worker read before the lock
 /// (`seen`), and by the one the caller expects; otherwise a newer worker has it and nothing
 /// may be done to it.
@@ -214,10 +234,11 @@ fn check_still_held(
     if held {
         Ok(())
     } else {
-        Err(Error::conflict(format!(
-            "{}/workers/slot{} changed hands meanwhile; nothing was changed",
-            f.name, seen.slot
-        )))
+        Err(WorkerError::ChangedHands {
+            factory: f.name.clone(),
+            slot: seen.slot,
+        }
+        .into())
     }
 }
 
@@ -266,18 +287,46 @@ fn unmerged_work(f: &Factory, worktree: &Path, branch: &str) -> Vec<String> {
     why
 }
 
+/// What to do with a killed worker's worktree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Worktree {
+    /// Park it under `workers/parked/<wo>` when it holds unmerged work; remove it otherwise.
+    KeepUnmerged,
+    /// Remove it even with unmerged work (`co worker kill --force`); the branch stays.
+    Remove,
+}
+
+/// What becomes of a killed worker's work order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requeue {
+    /// Back to the queue, as it was (a person's kill).
+    Yes,
+    /// Back to the queue with this attempt counted as failed (stuck, keeps exiting).
+    AttemptFailed,
+    /// Left as it is: the caller decides (it is about to be blocked).
+    No,
+}
+
+/// How to kill a worker.
+#[derive(Debug, Clone, Copy)]
+pub struct KillOptions<'a> {
+    pub worktree: Worktree,
+    pub requeue: Requeue,
+    pub reason: &'a str,
+    pub actor: &'a str,
+}
+
 /// Ends a worker: kills its session (ours only), keeps a worktree holding unmerged work (parked
-/// under `workers/parked/<wo>`) unless `force`, frees the slot, re-queues the work order.
-/// Branches with unmerged commits are never deleted.
+/// under `workers/parked/<wo>`) unless told to remove it, frees the slot, re-queues the work
+/// order as asked. Branches with unmerged commits are never deleted.
 pub fn kill(
     company: &Company,
     f: &Factory,
     which: WorkerRef<'_>,
-    force: bool,
-    reason: &str,
-    attempt_failed: bool,
-    actor: &str,
+    opts: KillOptions<'_>,
 ) -> Result<KillReport> {
+    let KillOptions { reason, actor, .. } = opts;
+    let force = opts.worktree == Worktree::Remove;
     let slot_no = which.slot;
     check_slot_number(f, slot_no)?;
     let agent = AgentId::worker(&f.name, slot_no);
@@ -383,12 +432,13 @@ pub fn kill(
         },
     )?);
     let mut he = Vec::new();
-    let requeued = matches!(
-        wo.status,
-        Status::Assigned | Status::InProgress | Status::Rework
-    );
+    let requeued = opts.requeue != Requeue::No
+        && matches!(
+            wo.status,
+            Status::Assigned | Status::InProgress | Status::Rework
+        );
     if requeued {
-        let why = if attempt_failed {
+        let why = if opts.requeue == Requeue::AttemptFailed {
             format!("{reason} (attempt {} failed)", slot.attempt)
         } else {
             reason.to_string()

@@ -285,7 +285,8 @@ impl Tmux {
             &format!("#{{{TAG_AGENT}}}"),
             &format!("#{{{TAG_ROLE}}}"),
             "#{session_created}",
-            "#{session_activity}",
+            // Moves when the pane prints (session_activity does not, for a detached session).
+            "#{window_activity}",
             "#{pane_pid}",
             "#{pane_dead}",
         ]

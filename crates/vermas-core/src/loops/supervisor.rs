@@ -1,30 +1,24 @@
 //! The supervisor (`co supervisor run FACTORY`): keeps one factory's workers moving.
 //!
-//! Every patrol (and at once when a store changes):
-//! - `WORKER_DONE` → the branch exists, has commits beyond the target, the work order is in
-//!   review and the message's incarnation is the work order's current one (a stale message
-//!   never acts on a newer worker) → `READY_FOR_QA` to `<f>/qa`;
-//! - workers: idle past `idle_timeout_minutes` → one nudge per idle spell; stuck past
-//!   `stuck_timeout_minutes` → killed (worktree and branch kept) and re-queued; a dead session
-//!   that still has an assignment → restarted with backoff, and given up (re-queued) when it
-//!   keeps dying;
-//! - rework and queued work is dispatched as slots free up (priority, then age); after
-//!   `[worker] max_attempts` it becomes `failed` and the CEO gets one `ESCALATION`;
-//! - `patrol.completed` with what it checked and did.
+//! Each patrol (on a timer, and at once when a store changes) [`observe`]s the factory into a
+//! [`Snapshot`](control::Snapshot), lets [`control::decide`] choose the actions (see that
+//! module for the rules) and [`apply`]s them in the order given; then writes
+//! `patrol.completed` with what it checked and did.
 
 use crate::actions::dispatch::{self, DispatchOutcome, DispatchRequest, ev};
-use crate::actions::worker::{self, WorkerStatus};
+use crate::actions::escalate::{self, Escalation};
+use crate::actions::worker::{self, KillOptions, Requeue, WorkerRef, Worktree};
 use crate::agent::AgentId;
 use crate::company::{Company, Factory};
-use crate::effects::git;
+use crate::control::supervisor::{self as control, Action, Outcome, Screen, Session};
 use crate::error::Result;
 use crate::event::types;
-use crate::loops::daemon::{self, Backoff, Log, Wake};
-use crate::mail::{self, MailPriority, Message, Messages, Outgoing};
+use crate::loops::daemon::{self, Log, Wake};
+use crate::mail::{self, Message, Messages, Outgoing};
 use crate::slots::{AgentEvent, Slots};
-use crate::workorder::{self, Status, WorkOrder, WorkOrders};
+use crate::workorder::{self, Status, WorkOrders};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Payload of `patrol.completed`.
@@ -40,6 +34,10 @@ pub struct PatrolReport {
     pub restarted: Vec<String>,
     pub dispatched: Vec<String>,
     pub failed: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalated: Vec<String>,
     pub duration_ms: u64,
 }
 
@@ -51,37 +49,49 @@ impl PatrolReport {
             || !self.restarted.is_empty()
             || !self.dispatched.is_empty()
             || !self.failed.is_empty()
+            || !self.blocked.is_empty()
+            || !self.escalated.is_empty()
     }
 }
 
+/// The text of an idle nudge: it names commands, never work order text.
+pub const IDLE_NUDGE: &str = "You have been idle for a while. Run `co assignment` and carry on with your work order, or `co worker done` if it is finished and committed.";
+
 /// A running supervisor.
-pub struct Supervisor<'a> {
-    company: &'a Company,
+pub struct Supervisor {
+    company: Company,
     name: String,
     actor: String,
     log: Log,
-    /// Restart backoff per (slot, work order).
-    respawn: HashMap<(u32, String), (Backoff, bool)>,
+    memory: control::Memory,
     last_heartbeat: Option<Instant>,
 }
 
-impl<'a> Supervisor<'a> {
-    pub fn new(company: &'a Company, factory: &str) -> Result<Supervisor<'a>> {
+/// What a patrol saw beyond the snapshot, for the apply step.
+struct Seen {
+    factory: Factory,
+    mail: BTreeMap<String, Message>,
+}
+
+impl Supervisor {
+    pub fn new(company: &Company, factory: &str) -> Result<Supervisor> {
+        let mut company = company.clone();
+        company.keep_last_good();
         let f = company.factory(factory)?;
         Ok(Supervisor {
-            company,
-            name: f.name.clone(),
-            actor: AgentId::Supervisor {
-                factory: f.name.clone(),
-            }
-            .to_string(),
             log: Log::new(
                 company
                     .logs_dir()
                     .join(format!("supervisor-{}.log", f.name)),
                 &f.settings,
             ),
-            respawn: HashMap::new(),
+            actor: AgentId::Supervisor {
+                factory: f.name.clone(),
+            }
+            .to_string(),
+            name: f.name,
+            company,
+            memory: control::Memory::default(),
             last_heartbeat: None,
         })
     }
@@ -89,425 +99,468 @@ impl<'a> Supervisor<'a> {
     /// One patrol. `heartbeat` forces a `patrol.completed` even when nothing happened.
     pub fn patrol(&mut self, heartbeat: bool) -> Result<PatrolReport> {
         let start = Instant::now();
-        let f = self.company.factory(&self.name)?;
+        if let Some(c) = self.company.reloaded() {
+            self.log
+                .info("config.reloaded", &[("file", ".vermas/config.toml")]);
+            self.company = c;
+        }
+        let (snap, seen) = observe(&self.company, &self.name)?;
+        let limits = control::Limits::of(&seen.factory.settings);
+        let actions = control::decide(&snap, &mut self.memory, &limits);
         let mut r = PatrolReport {
             agent: self.actor.clone(),
+            checked_workers: snap.workers.len(),
+            mail: snap.done.len() + snap.other_mail.len(),
             ..Default::default()
         };
-        self.handle_mail(&f, &mut r)?;
-        self.check_workers(&f, &mut r)?;
-        self.schedule(&f, &mut r)?;
+        for a in &actions {
+            let outcome = match self.apply(&seen, a, &mut r) {
+                Ok(()) => Outcome::Done,
+                Err(e) => {
+                    self.log.warn(
+                        "supervisor.action_failed",
+                        &[("action", action_name(a)), ("error", &e.message())],
+                    );
+                    Outcome::Failed(e.message())
+                }
+            };
+            self.memory.learn(a, &outcome, snap.now);
+        }
         r.duration_ms = start.elapsed().as_millis() as u64;
         if r.did_something() || heartbeat {
-            f.store()?
+            seen.factory
+                .store()?
                 .append(vec![ev(types::PATROL_COMPLETED, &self.actor, &r)?])?;
         }
         Ok(r)
     }
 
-    fn handle_mail(&mut self, f: &Factory, r: &mut PatrolReport) -> Result<()> {
-        let store = f.store()?;
-        let inbox: Vec<Message> = store
-            .load::<Messages>()?
-            .state
-            .inbox(&self.actor, false)
-            .into_iter()
-            .cloned()
-            .collect();
-        for m in inbox {
-            r.mail += 1;
-            match m.kind.as_str() {
-                "WORKER_DONE" => self.worker_done(f, &m, r)?,
-                "REWORK_REQUEST" => {
-                    // The work order is in `rework` already (QA moved it); scheduling sends it
-                    // back to a worker with the failure attached.
-                    self.log.info(
-                        "supervisor.rework_requested",
-                        &[(
-                            "work_order",
-                            m.meta.get("work_order").map(String::as_str).unwrap_or(""),
-                        )],
-                    );
-                }
-                other => {
+    /// Carries out one action.
+    fn apply(&self, seen: &Seen, a: &Action, r: &mut PatrolReport) -> Result<()> {
+        let (company, f) = (&self.company, &seen.factory);
+        match a {
+            Action::ForwardToQa {
+                work_order,
+                branch,
+                priority,
+                message,
+            } => {
+                let mut meta = seen
+                    .mail
+                    .get(message)
+                    .map(|m| m.meta.clone())
+                    .unwrap_or_default();
+                let attempts = company
+                    .store_for_work_order(work_order)?
+                    .load::<WorkOrders>()?
+                    .state
+                    .get(work_order)
+                    .map(|w| w.attempts)
+                    .unwrap_or(0);
+                meta.insert("attempt".into(), attempts.to_string());
+                let qa = AgentId::Qa {
+                    factory: f.name.clone(),
+                };
+                let prio = crate::loops::qa::mail_priority(*priority);
+                mail::send(
+                    company,
+                    &Outgoing {
+                        from: self.actor.clone(),
+                        to: qa.to_string(),
+                        subject: format!("READY_FOR_QA {work_order}"),
+                        body: format!(
+                            "{work_order} on {branch} passed the supervisor's checks; merge it if the gates pass."
+                        ),
+                        kind: "READY_FOR_QA".into(),
+                        priority: prio,
+                        meta: meta.clone(),
+                    },
+                    &self.actor,
+                )?;
+                f.store()?.append(vec![ev(
+                    types::QA_ENQUEUED,
+                    &self.actor,
+                    &crate::loops::qa::QaEvent {
+                        work_order: work_order.clone(),
+                        branch: branch.clone(),
+                        head: meta.get("head").cloned(),
+                        priority: Some(prio),
+                        ..Default::default()
+                    },
+                )?])?;
+                self.log.info(
+                    "supervisor.ready_for_qa",
+                    &[("work_order", work_order), ("branch", branch)],
+                );
+                r.ready_for_qa.push(work_order.clone());
+            }
+            Action::Rework { work_order, reason } => {
+                self.transition(work_order, Status::Rework, reason)?;
+                self.log.warn(
+                    "supervisor.ignored_done",
+                    &[("work_order", work_order), ("why", reason)],
+                );
+                r.ignored.push(format!("{work_order}: {reason}"));
+            }
+            Action::Ignore { message, why } => {
+                let wo = seen
+                    .mail
+                    .get(message)
+                    .and_then(|m| m.meta.get("work_order").cloned())
+                    .unwrap_or_default();
+                self.log.warn(
+                    "supervisor.ignored_done",
+                    &[("work_order", &wo), ("why", why)],
+                );
+                r.ignored.push(format!("{wo}: {why}"));
+            }
+            Action::MarkRead { message } => {
+                if let Some(m) = seen.mail.get(message)
+                    && m.kind != "WORKER_DONE"
+                {
                     self.log.info(
                         "supervisor.mail",
-                        &[("type", other), ("from", &m.from), ("id", &m.id)],
+                        &[("type", &m.kind), ("from", &m.from), ("id", &m.id)],
                     );
                 }
+                mail::mark(&f.store()?, message, false, &self.actor)?;
             }
-            mail::mark(&store, &m.id, false, &self.actor)?;
-        }
-        Ok(())
-    }
-
-    fn worker_done(&mut self, f: &Factory, m: &Message, r: &mut PatrolReport) -> Result<()> {
-        let get = |k: &str| m.meta.get(k).cloned().unwrap_or_default();
-        let (wo_id, branch, incarnation) = (get("work_order"), get("branch"), get("incarnation"));
-        let ignore = |s: &mut Self, r: &mut PatrolReport, why: String| {
-            s.log.warn(
-                "supervisor.ignored_done",
-                &[("work_order", &wo_id), ("why", &why)],
-            );
-            r.ignored.push(format!("{wo_id}: {why}"));
-        };
-        let home = match self.company.store_for_work_order(&wo_id) {
-            Ok(h) => h,
-            Err(e) => {
-                ignore(self, r, e.message().to_string());
-                return Ok(());
+            Action::Nudge {
+                slot,
+                incarnation,
+                idle_for,
+                count,
+            } => {
+                let agent = AgentId::worker(&f.name, *slot);
+                let out = company.tmux().nudge(&agent.session(), IDLE_NUDGE)?;
+                let store = f.store()?;
+                let idle = crate::clock::human_age(idle_for.as_secs() as i64);
+                store.append(vec![ev(
+                    types::AGENT_IDLE,
+                    &self.actor,
+                    &AgentEvent {
+                        agent: agent.to_string(),
+                        session: agent.session(),
+                        incarnation: incarnation.clone(),
+                        work_order: seen_work_order(f, *slot),
+                        slot: Some(*slot),
+                        reason: Some(format!("idle for {idle}")),
+                        ..Default::default()
+                    },
+                )?])?;
+                dispatch::record_nudge(
+                    &store,
+                    &self.actor,
+                    &agent,
+                    &out,
+                    IDLE_NUDGE,
+                    Some("idle"),
+                )?;
+                self.log.info(
+                    "supervisor.nudged_idle",
+                    &[
+                        ("agent", &agent.to_string()),
+                        ("idle_s", &idle_for.as_secs().to_string()),
+                        ("nudge", &count.to_string()),
+                    ],
+                );
+                r.nudged.push(agent.to_string());
             }
-        };
-        let Some(wo) = home.load::<WorkOrders>()?.state.get(&wo_id) else {
-            ignore(self, r, "unknown work order".into());
-            return Ok(());
-        };
-        if wo.incarnation.as_deref() != Some(incarnation.as_str()) {
-            ignore(
-                self,
-                r,
-                format!(
-                    "stale: sent by {incarnation}, but the work order belongs to {}",
-                    wo.incarnation.as_deref().unwrap_or("nobody")
-                ),
-            );
-            return Ok(());
-        }
-        if wo.status != Status::InReview {
-            ignore(self, r, format!("it is {}, not in review", wo.status));
-            return Ok(());
-        }
-        let repo = f.git_dir();
-        let problem = if !git::branch_exists(&repo, &branch) {
-            Some(format!("branch {branch} does not exist"))
-        } else if git::commits_ahead(&repo, f.target_branch(), &branch).unwrap_or(0) == 0 {
-            Some(format!(
-                "{branch} has no commits beyond {}",
-                f.target_branch()
-            ))
-        } else {
-            None
-        };
-        if let Some(p) = problem {
-            let e = workorder::plan_transition(&wo, Status::Rework, Some(&p), None, &self.actor)?;
-            home.append(vec![e])?;
-            ignore(self, r, p);
-            return Ok(());
-        }
-        let mut meta = m.meta.clone();
-        meta.insert("attempt".into(), wo.attempts.to_string());
-        let qa = AgentId::Qa {
-            factory: f.name.clone(),
-        };
-        mail::send(
-            self.company,
-            &Outgoing {
-                from: self.actor.clone(),
-                to: qa.to_string(),
-                subject: format!("READY_FOR_QA {wo_id}"),
-                body: format!(
-                    "{wo_id} on {branch} passed the supervisor's checks; merge it if the gates pass."
-                ),
-                kind: "READY_FOR_QA".into(),
-                priority: crate::loops::qa::mail_priority(wo.priority),
-                meta,
-            },
-            &self.actor,
-        )?;
-        f.store()?.append(vec![ev(
-            types::QA_ENQUEUED,
-            &self.actor,
-            &crate::loops::qa::QaEvent {
-                work_order: wo_id.clone(),
-                branch: branch.clone(),
-                head: m.meta.get("head").cloned(),
-                priority: Some(crate::loops::qa::mail_priority(wo.priority)),
-                ..Default::default()
-            },
-        )?])?;
-        self.log.info(
-            "supervisor.ready_for_qa",
-            &[("work_order", &wo_id), ("branch", &branch)],
-        );
-        r.ready_for_qa.push(wo_id);
-        Ok(())
-    }
-
-    fn check_workers(&mut self, f: &Factory, r: &mut PatrolReport) -> Result<()> {
-        let tmux = self.company.tmux();
-        let sessions = tmux.sessions()?;
-        let slots = f.store()?.load::<Slots>()?.state;
-        let now = chrono::Utc::now().timestamp();
-        let mono = Instant::now();
-        let live_keys: Vec<(u32, String)> = slots
-            .all()
-            .map(|s| (s.slot, s.work_order.clone()))
-            .collect();
-        self.respawn.retain(|k, _| live_keys.contains(k));
-        for slot in slots.all() {
-            r.checked_workers += 1;
-            let agent = AgentId::worker(&f.name, slot.slot);
-            let sess = sessions.iter().find(|s| s.name == agent.session());
-            let (status, idle) = worker::classify(f, slot, sess, now);
-            let key = (slot.slot, slot.work_order.clone());
-            match status {
-                WorkerStatus::Dead => {
-                    let entry = self
-                        .respawn
-                        .entry(key)
-                        .or_insert_with(|| (Backoff::from_settings(&f.settings), false));
-                    if !entry.1 {
-                        match entry.0.failed(mono) {
-                            Some(delay) => {
-                                entry.1 = true;
-                                self.log.info(
-                                    "supervisor.worker_dead",
-                                    &[
-                                        ("agent", &agent.to_string()),
-                                        ("restart_in_ms", &delay.as_millis().to_string()),
-                                    ],
-                                );
-                            }
-                            None => {
-                                let why = format!(
-                                    "agent keeps exiting ({} restarts within {} min)",
-                                    entry.0.failure_count(),
-                                    f.settings.operations.restart_window_minutes.as_secs_f64()
-                                        / 60.0
-                                );
-                                self.log.warn(
-                                    "supervisor.give_up_worker",
-                                    &[("agent", &agent.to_string()), ("why", &why)],
-                                );
-                                if self.kill(f, slot, &why)? {
-                                    r.killed.push(format!("{agent}: {why}"));
-                                }
-                                continue;
-                            }
-                        }
+            Action::Kill {
+                slot,
+                incarnation,
+                reason,
+                requeue,
+            } => {
+                let agent = AgentId::worker(&f.name, *slot);
+                self.log.warn(
+                    "supervisor.kill",
+                    &[("agent", &agent.to_string()), ("why", reason)],
+                );
+                let which = WorkerRef {
+                    slot: *slot,
+                    incarnation: Some(incarnation),
+                };
+                let opts = KillOptions {
+                    worktree: Worktree::KeepUnmerged,
+                    requeue: if *requeue {
+                        Requeue::AttemptFailed
+                    } else {
+                        Requeue::No
+                    },
+                    reason,
+                    actor: &self.actor,
+                };
+                match worker::kill(company, f, which, opts) {
+                    Ok(_) => r.killed.push(format!("{agent}: {reason}")),
+                    // That worker finished or was replaced meanwhile: the slot's new holder is
+                    // left alone.
+                    Err(e) if worker::is_changed_hands(&e) => {
+                        self.log.info(
+                            "supervisor.kill_skipped",
+                            &[("slot", &slot.to_string()), ("why", &e.message())],
+                        );
                     }
-                    if entry.1 && entry.0.may_start(mono) {
-                        entry.1 = false;
-                        entry.0.started(mono);
-                        let which = worker::WorkerRef {
-                            slot: slot.slot,
-                            incarnation: Some(&slot.incarnation),
-                        };
-                        match worker::spawn(self.company, f, Some(which), &self.actor) {
-                            Ok(s) => {
-                                self.log.info(
-                                    "supervisor.respawned",
-                                    &[
-                                        ("agent", &agent.to_string()),
-                                        ("incarnation", &s.incarnation),
-                                    ],
-                                );
-                                r.restarted.push(agent.to_string());
-                            }
-                            Err(e) => {
-                                self.log.warn(
-                                    "supervisor.respawn_failed",
-                                    &[("agent", &agent.to_string()), ("error", &e.message())],
-                                );
-                            }
-                        }
-                    }
-                }
-                WorkerStatus::Stuck => {
-                    let why = format!("stuck: no activity for {}", crate::clock::human_age(idle));
-                    self.log.warn(
-                        "supervisor.kill_stuck",
-                        &[
-                            ("agent", &agent.to_string()),
-                            ("work_order", &slot.work_order),
-                            ("idle_s", &idle.to_string()),
-                        ],
-                    );
-                    if self.kill(f, slot, &why)? {
-                        r.killed.push(format!("{agent}: {why}"));
-                    }
-                }
-                WorkerStatus::Idle => {
-                    if let Some(e) = self.respawn.get_mut(&key) {
-                        e.0.alive(mono);
-                    }
-                    let nudged_since = slot
-                        .nudged_at
-                        .as_deref()
-                        .and_then(crate::clock::parse_timestamp)
-                        .map(|t| t.timestamp())
-                        .is_some_and(|t| t >= worker::last_activity(slot, sess));
-                    if nudged_since {
-                        continue;
-                    }
-                    let text = "You have been idle for a while. Run `co assignment` and carry on with your work order, or `co worker done` if it is finished and committed.";
-                    let out = match tmux.nudge(&agent.session(), text) {
-                        Ok(o) => o,
-                        Err(e) => {
-                            // The session may have ended between listing and typing.
-                            self.log.warn(
-                                "supervisor.nudge_failed",
-                                &[("agent", &agent.to_string()), ("error", &e.to_string())],
-                            );
-                            continue;
-                        }
-                    };
-                    let store = f.store()?;
-                    store.append(vec![ev(
-                        types::AGENT_IDLE,
-                        &self.actor,
-                        &AgentEvent {
-                            agent: agent.to_string(),
-                            session: agent.session(),
-                            incarnation: slot.incarnation.clone(),
-                            work_order: Some(slot.work_order.clone()),
-                            slot: Some(slot.slot),
-                            reason: Some(format!("idle for {}", crate::clock::human_age(idle))),
-                            ..Default::default()
-                        },
-                    )?])?;
-                    dispatch::record_nudge(&store, &self.actor, &agent, &out, text, Some("idle"))?;
-                    self.log.info(
-                        "supervisor.nudged_idle",
-                        &[("agent", &agent.to_string()), ("idle_s", &idle.to_string())],
-                    );
-                    r.nudged.push(agent.to_string());
-                }
-                WorkerStatus::Running => {
-                    if let Some(e) = self.respawn.get_mut(&key) {
-                        e.0.alive(mono);
-                    }
+                    Err(e) => return Err(e),
                 }
             }
-        }
-        Ok(())
-    }
-
-    /// Rework and queued work of this factory: fail what used up its attempts, dispatch the
-    /// rest while slots are free (priority, then age).
-    fn schedule(&mut self, f: &Factory, r: &mut PatrolReport) -> Result<()> {
-        let max = f.settings.worker.max_attempts;
-        let mut candidates = work_for(self.company, &f.name, &[Status::Rework, Status::Queued])?;
-        workorder::sort_by_priority_then_age(&mut candidates);
-        let slots = f.store()?.load::<Slots>()?.state;
-        for wo in candidates {
-            if slots.by_work_order(&wo.id).is_some() {
-                continue;
+            Action::Respawn { slot, incarnation } => {
+                let agent = AgentId::worker(&f.name, *slot);
+                let which = WorkerRef {
+                    slot: *slot,
+                    incarnation: Some(incarnation),
+                };
+                let s = worker::spawn(company, f, Some(which), &self.actor)?;
+                self.log.info(
+                    "supervisor.respawned",
+                    &[
+                        ("agent", &agent.to_string()),
+                        ("incarnation", &s.incarnation),
+                    ],
+                );
+                r.restarted.push(agent.to_string());
             }
-            if wo.attempts >= max {
-                self.fail(f, &wo, max)?;
-                r.failed.push(wo.id.clone());
-                continue;
+            Action::Escalate {
+                key,
+                work_order,
+                subject,
+                body,
+            } => {
+                let mut meta = BTreeMap::new();
+                meta.insert("factory".to_string(), f.name.clone());
+                if let Some(w) = work_order {
+                    meta.insert("work_order".to_string(), w.clone());
+                }
+                if let Some(attempts) = key
+                    .strip_prefix("failed:")
+                    .and_then(|k| k.rsplit(':').next())
+                {
+                    meta.insert("attempts".to_string(), attempts.to_string());
+                }
+                let e = Escalation {
+                    key,
+                    subject,
+                    body,
+                    meta,
+                };
+                if escalate::escalate(company, &e, &self.actor)? {
+                    self.log.warn("supervisor.escalated", &[("key", key)]);
+                    r.escalated.push(key.clone());
+                }
             }
-            if wo.status == Status::Rework {
-                match dispatch::dispatch(
-                    self.company,
+            Action::MarkFailed { work_order, reason } => {
+                self.transition(work_order, Status::Failed, reason)?;
+                self.log
+                    .warn("supervisor.failed", &[("work_order", work_order)]);
+                r.failed.push(work_order.clone());
+            }
+            Action::Block { work_order, reason } => {
+                self.transition(work_order, Status::Blocked, reason)?;
+                self.log.warn(
+                    "supervisor.blocked",
+                    &[("work_order", work_order), ("why", reason)],
+                );
+                r.blocked.push(work_order.clone());
+            }
+            Action::Dispatch { work_order } => {
+                let o = dispatch::dispatch(
+                    company,
                     &DispatchRequest {
-                        work_order: wo.id.clone(),
+                        work_order: work_order.clone(),
                         factory: f.name.clone(),
                         runtime: None,
                         no_queue: false,
                         actor: self.actor.clone(),
                     },
-                ) {
-                    Ok(o) => note_dispatch(&o, r),
-                    Err(e) => self.log.warn(
-                        "supervisor.dispatch_failed",
-                        &[("work_order", &wo.id), ("error", &e.message())],
-                    ),
-                }
+                )?;
+                note_dispatch(&o, r);
             }
-        }
-        match dispatch::drain_queue(self.company, &f.name, &self.actor) {
-            Ok(list) => list.iter().for_each(|o| note_dispatch(o, r)),
-            Err(e) => self
-                .log
-                .warn("supervisor.drain_failed", &[("error", &e.message())]),
         }
         Ok(())
     }
 
-    /// Kills the worker this patrol looked at (keeping unmerged work) and re-queues its work
-    /// order with the attempt counted. `false` when that worker has finished or been replaced
-    /// meanwhile: the slot's new holder is left alone.
-    fn kill(&self, f: &Factory, slot: &crate::slots::Slot, why: &str) -> Result<bool> {
-        let which = worker::WorkerRef {
-            slot: slot.slot,
-            incarnation: Some(&slot.incarnation),
+    /// Moves a work order (in whichever store owns it) to `to`, unless it is there already.
+    fn transition(&self, id: &str, to: Status, reason: &str) -> Result<()> {
+        let home = self.company.store_for_work_order(id)?;
+        let mut w = home.lock()?;
+        let Some(wo) = home.load::<WorkOrders>()?.state.get(id) else {
+            return Ok(());
         };
-        match worker::kill(self.company, f, which, false, why, true, &self.actor) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == crate::error::Kind::Conflict => {
-                self.log.info(
-                    "supervisor.kill_skipped",
-                    &[("slot", &slot.slot.to_string()), ("why", &e.message())],
-                );
-                Ok(false)
-            }
-            Err(e) => Err(e),
+        if wo.status == to {
+            return Ok(());
         }
-    }
-
-    fn fail(&mut self, f: &Factory, wo: &WorkOrder, max: u32) -> Result<()> {
-        let last = wo
-            .last_failure
-            .clone()
-            .unwrap_or_else(|| "no failure recorded".into());
-        let reason = format!(
-            "gave up after {} attempt(s) (max_attempts = {max}); last failure: {last}",
-            wo.attempts
-        );
-        let home = self.company.store_for_work_order(&wo.id)?;
-        let e = workorder::plan_transition(wo, Status::Failed, Some(&reason), None, &self.actor)?;
-        // The escalation goes out before the work order is marked failed: were the supervisor
-        // to die between the two, the next patrol fails it again, finds this mail, and does
-        // not send a second one. The other order could lose the escalation for good.
-        let attempts = wo.attempts.to_string();
-        let already = self
-            .company
-            .store()?
-            .load::<crate::mail::Messages>()?
-            .state
-            .all()
-            .iter()
-            .any(|m| {
-                m.to == "ceo"
-                    && m.kind == "ESCALATION"
-                    && m.meta.get("work_order") == Some(&wo.id)
-                    && m.meta.get("attempts") == Some(&attempts)
-            });
-        if !already {
-            let mut meta = BTreeMap::new();
-            meta.insert("work_order".to_string(), wo.id.clone());
-            meta.insert("factory".to_string(), f.name.clone());
-            meta.insert("attempts".to_string(), attempts);
-            mail::send(
-                self.company,
-                &Outgoing {
-                    from: self.actor.clone(),
-                    to: "ceo".into(),
-                    subject: format!("ESCALATION {} failed after {} attempts", wo.id, wo.attempts),
-                    body: format!(
-                        "{} \"{}\" failed in {}.\n\n{reason}\n\nDecide: rewrite or split it (wo update), then `wo update {} --status open` and dispatch it again.",
-                        wo.id, wo.title, f.name, wo.id
-                    ),
-                    kind: "ESCALATION".into(),
-                    priority: MailPriority::Urgent,
-                    meta,
-                },
-                &self.actor,
-            )?;
-        }
-        home.append(vec![e])?;
-        self.log.warn(
-            "supervisor.failed",
-            &[
-                ("work_order", &wo.id),
-                ("attempts", &wo.attempts.to_string()),
-            ],
-        );
+        let e = workorder::plan_transition(&wo, to, Some(reason), None, &self.actor)?;
+        w.append(vec![e])?;
+        w.report_warnings();
         Ok(())
     }
+}
+
+/// The work order a slot holds, as the slot projection says now.
+fn seen_work_order(f: &Factory, slot: u32) -> Option<String> {
+    f.store()
+        .ok()?
+        .load::<Slots>()
+        .ok()?
+        .state
+        .get(slot)
+        .map(|s| s.work_order.clone())
+}
+
+fn action_name(a: &Action) -> &'static str {
+    match a {
+        Action::ForwardToQa { .. } => "forward_to_qa",
+        Action::Rework { .. } => "rework",
+        Action::Ignore { .. } => "ignore",
+        Action::MarkRead { .. } => "mark_read",
+        Action::Nudge { .. } => "nudge",
+        Action::Kill { .. } => "kill",
+        Action::Respawn { .. } => "respawn",
+        Action::Escalate { .. } => "escalate",
+        Action::MarkFailed { .. } => "mark_failed",
+        Action::Block { .. } => "block",
+        Action::Dispatch { .. } => "dispatch",
+    }
+}
+
+/// Reads everything one patrol decides on: the supervisor's mail, its workers' slots and
+/// sessions, and the work waiting for this factory in every store of the company.
+fn observe(company: &Company, factory: &str) -> Result<(control::Snapshot, Seen)> {
+    let f = company.factory(factory)?;
+    let actor = AgentId::Supervisor {
+        factory: f.name.clone(),
+    }
+    .to_string();
+    let fstore = f.store()?;
+    let inbox: Vec<Message> = fstore
+        .load::<Messages>()?
+        .state
+        .inbox(&actor, false)
+        .into_iter()
+        .cloned()
+        .collect();
+    let repo = f.git_dir();
+    let mut done = Vec::new();
+    let mut other_mail = Vec::new();
+    for m in &inbox {
+        if m.kind != "WORKER_DONE" {
+            other_mail.push((m.id.clone(), m.kind.clone()));
+            continue;
+        }
+        let get = |k: &str| m.meta.get(k).cloned().unwrap_or_default();
+        let (wo_id, branch) = (get("work_order"), get("branch"));
+        let wo = company
+            .store_for_work_order(&wo_id)
+            .ok()
+            .and_then(|h| h.load::<WorkOrders>().ok())
+            .and_then(|l| l.state.get(&wo_id));
+        let branch_exists = crate::effects::git::branch_exists(&repo, &branch);
+        done.push(control::DoneObs {
+            message: m.id.clone(),
+            work_order: wo_id,
+            commits_ahead: if branch_exists {
+                crate::effects::git::commits_ahead(&repo, f.target_branch(), &branch).unwrap_or(0)
+            } else {
+                0
+            },
+            branch,
+            branch_exists,
+            sent_by: get("incarnation"),
+            holder: wo.as_ref().and_then(|w| w.incarnation.clone()),
+            status: wo.as_ref().map(|w| w.status),
+            priority: wo.as_ref().map(|w| w.priority).unwrap_or(2),
+            target: f.target_branch().to_string(),
+        });
+    }
+    let sessions = company.tmux().sessions()?;
+    let slots = fstore.load::<Slots>()?.state;
+    let wall = chrono::Utc::now().timestamp();
+    let mut workers = Vec::new();
+    for slot in slots.all() {
+        let agent = AgentId::worker(&f.name, slot.slot);
+        let sess = sessions.iter().find(|s| s.name == agent.session());
+        let alive = sess.is_some_and(|s| !s.pane_dead && s.incarnation == slot.incarnation);
+        let started_at = crate::clock::parse_timestamp(&slot.started_at)
+            .map(|t| t.timestamp())
+            .unwrap_or(wall);
+        let last_output = if alive {
+            String::new()
+        } else {
+            let log = company
+                .logs_dir()
+                .join(agent.session())
+                .join(format!("{}.log", slot.incarnation));
+            crate::text::last_lines(&tail_of_file(&log, 8192), 12)
+        };
+        workers.push(control::WorkerObs {
+            slot: slot.slot,
+            incarnation: slot.incarnation.clone(),
+            work_order: slot.work_order.clone(),
+            attempt: slot.attempt,
+            started_at,
+            last_sign: worker::last_activity(slot, sess),
+            session: if alive {
+                Session::Alive {
+                    screen: Screen::Unknown,
+                }
+            } else {
+                Session::Dead
+            },
+            hint: crate::runtime::diagnose(&last_output).map(str::to_string),
+            last_output,
+        });
+    }
+    let mut found = Vec::new();
+    for store in company.stores_for_reading()? {
+        let wos = store.load::<WorkOrders>()?.state;
+        for w in wos.all() {
+            if matches!(w.status, Status::Rework | Status::Queued)
+                && w.factory.as_deref() == Some(f.name.as_str())
+            {
+                let ready = workorder::open_blockers(&wos, &w).is_empty();
+                found.push((w, ready));
+            }
+        }
+    }
+    found.sort_by(|(a, _), (b, _)| (a.priority, &a.created_at).cmp(&(b.priority, &b.created_at)));
+    let waiting = found
+        .into_iter()
+        .map(|(w, ready)| control::WaitingObs {
+            ready,
+            held: slots.by_work_order(&w.id).is_some(),
+            work_order: w.id,
+            status: w.status,
+            attempts: w.attempts,
+            title: w.title,
+            last_failure: w.last_failure,
+        })
+        .collect();
+    let snap = control::Snapshot {
+        factory: f.name.clone(),
+        now: Instant::now(),
+        wall,
+        jitter: crate::control::restart::jitter(),
+        done,
+        other_mail,
+        workers,
+        free_slots: f.max_slots().saturating_sub(slots.len() as u32),
+        waiting,
+    };
+    let mail = inbox.into_iter().map(|m| (m.id.clone(), m)).collect();
+    Ok((snap, Seen { factory: f, mail }))
+}
+
+/// The last `max` bytes of a file (empty when it cannot be read).
+fn tail_of_file(path: &std::path::Path, max: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = file.seek(SeekFrom::Start(len.saturating_sub(max)));
+    let mut buf = Vec::new();
+    let _ = file.take(max).read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 fn note_dispatch(o: &DispatchOutcome, r: &mut PatrolReport) {
@@ -517,25 +570,6 @@ fn note_dispatch(o: &DispatchOutcome, r: &mut PatrolReport) {
         DispatchOutcome::QueuedBehind { ran: None, .. } => {}
         DispatchOutcome::Queued { .. } => {}
     }
-}
-
-/// Work orders of any store in the company that are in one of `statuses` for this factory.
-pub fn work_for(company: &Company, factory: &str, statuses: &[Status]) -> Result<Vec<WorkOrder>> {
-    let mut out = Vec::new();
-    let mut stores = vec![company.store()?];
-    for f in company.factories()? {
-        stores.push(f.store()?);
-    }
-    for s in &stores {
-        out.extend(
-            s.load::<WorkOrders>()?
-                .state
-                .all()
-                .into_iter()
-                .filter(|w| statuses.contains(&w.status) && w.factory.as_deref() == Some(factory)),
-        );
-    }
-    Ok(out)
 }
 
 /// `co supervisor run FACTORY`: the patrol loop, until SIGTERM/SIGINT/SIGHUP.
@@ -553,6 +587,7 @@ pub fn run(company: &Company, factory: &str) -> Result<()> {
             f.work_dir(),
             company.root.join(".work").join("events"),
             company.root.join(".work"),
+            company.root.join(".vermas"),
         ],
         tx,
     );
@@ -566,13 +601,9 @@ pub fn run(company: &Company, factory: &str) -> Result<()> {
     );
     let mut wake = Wake::Timer;
     loop {
-        let interval = company
-            .factory(factory)
-            .map(|f| crate::loops::qa::patrol_interval(&f))
-            .unwrap_or(Duration::from_secs(10));
         let heartbeat = wake == Wake::Timer
             && s.last_heartbeat
-                .is_none_or(|t| t.elapsed() >= interval.max(Duration::from_secs(60)));
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
         if heartbeat {
             s.last_heartbeat = Some(Instant::now());
         }
@@ -580,6 +611,11 @@ pub fn run(company: &Company, factory: &str) -> Result<()> {
             s.log
                 .warn("supervisor.patrol_failed", &[("error", &e.message())]);
         }
+        let interval = s
+            .company
+            .factory(factory)
+            .map(|f| f.settings.factory_patrol_interval())
+            .unwrap_or(Duration::from_secs(10));
         wake = daemon::next_wake(&rx, interval, &shutdown);
         if wake == Wake::Shutdown {
             break;
