@@ -729,3 +729,137 @@ fn qa_pushes_the_target_when_the_factory_has_a_remote() {
         .unwrap();
     assert_eq!(ev["data"]["pushed"], true);
 }
+
+#[test]
+fn two_operations_starts_at_the_same_moment_leave_exactly_one_daemon() {
+    let w = World::new("good.sh", "").fast();
+    let spawn = || {
+        w.sb.command(vermas_tests::bin("co"))
+            .args(["operations", "start"])
+            .current_dir(&w.root)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let codes: Vec<i32> = [a, b]
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code().unwrap())
+        .collect();
+    let mut sorted = codes.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        vec![0, 5],
+        "one starts, the other is told it runs: {codes:?}"
+    );
+    let st = w.co(&["operations", "status", "--json"]).json();
+    assert_eq!(st["running"], true, "{st}");
+    assert_eq!(
+        w.sessions().iter().filter(|s| *s == "operations").count(),
+        1
+    );
+}
+
+#[test]
+fn editing_the_config_of_a_running_company_takes_effect_without_a_restart() {
+    let w = World::new(
+        "hang.sh",
+        "[worker]\nidle_timeout_minutes = 10\nstuck_timeout_minutes = 20\n",
+    )
+    .fast();
+    w.start_operations();
+    let id = w.create("Hangs", &[]);
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    w.wait_pane("worker-myproject-slot0", "hanging", 15);
+    std::thread::sleep(Duration::from_secs(2));
+    let idle_nudges = |w: &World| {
+        events_of(w, "agent.nudged")
+            .into_iter()
+            .filter(|e| e["data"]["reason"] == "idle")
+            .count()
+    };
+    assert_eq!(idle_nudges(&w), 0, "10 minutes of idle allowed so far");
+    // A new idle threshold: the running supervisor nudges at once.
+    let cfg = w.factory_dir().join(".work/config.toml");
+    let text = fs::read_to_string(&cfg).unwrap();
+    fs::write(
+        &cfg,
+        text.replace("idle_timeout_minutes = 10", "idle_timeout_minutes = 0.02")
+            .replace(
+                "[runtimes.scripted]\n",
+                "[runtimes.scripted]\nenv = { VERMAS_TEST_MARK = \"v2\" }\n",
+            ),
+    )
+    .unwrap();
+    wait_for(Duration::from_secs(15), "an idle nudge", || {
+        (idle_nudges(&w) > 0).then_some(())
+    });
+    // New runtime env for the next start: the supervisor restarts the worker it loses.
+    w.tmux(&["kill-session", "-t", "=worker-myproject-slot0"]);
+    let pid = wait_for(Duration::from_secs(15), "the worker restarted", || {
+        let out = w.tmux(&[
+            "list-panes",
+            "-t",
+            "=worker-myproject-slot0:",
+            "-F",
+            "#{pane_pid}",
+        ]);
+        (out.code == 0)
+            .then(|| out.stdout.trim().parse::<u32>().ok())
+            .flatten()
+    });
+    let env = wait_for(Duration::from_secs(5), "its environment", || {
+        fs::read(format!("/proc/{pid}/environ")).ok()
+    });
+    let env = String::from_utf8_lossy(&env);
+    assert!(
+        env.contains("VERMAS_TEST_MARK=v2"),
+        "the new env reached the agent"
+    );
+    // An invalid edit keeps the last good settings and is escalated once, naming the file.
+    let good = fs::read_to_string(&cfg).unwrap();
+    fs::write(&cfg, format!("{good}\n[worker]\nmax_attempts = \"many\"\n")).unwrap();
+    let escalations = |w: &World| -> Vec<serde_json::Value> {
+        w.company_events()
+            .into_iter()
+            .filter(|e| {
+                e["event_type"] == "mail.sent"
+                    && e["data"]["subject"]
+                        .as_str()
+                        .unwrap()
+                        .contains("settings file is invalid")
+            })
+            .collect()
+    };
+    let mail = wait_for(Duration::from_secs(15), "the config escalation", || {
+        escalations(&w).into_iter().next()
+    });
+    let body = mail["data"]["body"].as_str().unwrap();
+    assert!(body.contains(".work/config.toml:"), "file and line: {body}");
+    // The loops carry on with the settings from before the edit.
+    let before = events_of(&w, "patrol.completed").len();
+    w.tmux(&["kill-session", "-t", "=worker-myproject-slot0"]);
+    wait_for(
+        Duration::from_secs(15),
+        "the supervisor still at work",
+        || {
+            (events_of(&w, "patrol.completed").len() > before
+                && w.sessions().contains(&"worker-myproject-slot0".to_string()))
+            .then_some(())
+        },
+    );
+    assert_eq!(escalations(&w).len(), 1, "escalated once");
+    let shown = w.co(&["config", "show"]);
+    assert!(
+        shown
+            .ok()
+            .lines()
+            .any(|l| l.starts_with("# supervisor-myproject (pid ")
+                && l.contains("the settings from before this invalid edit")
+                && l.contains(".work/config.toml:")),
+        "{}",
+        shown.stdout
+    );
+}

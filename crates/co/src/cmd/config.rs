@@ -34,8 +34,9 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         }
         None => c.config.clone(),
     };
+    let loops = vermas_core::loops::running(&c);
     if json {
-        let m: serde_json::Map<String, serde_json::Value> = config
+        let mut m: serde_json::Map<String, serde_json::Value> = config
             .origins()
             .map(|(k, v, s)| {
                 (
@@ -44,6 +45,10 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                 )
             })
             .collect();
+        m.insert(
+            "running_loops".into(),
+            serde_json::to_value(&loops).unwrap_or_default(),
+        );
         ctx::json(&m)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -53,6 +58,21 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
     }
     for (k, v, s) in config.origins() {
         println!("{k} = {}  # {s}", ctx::esc(&v.to_string()));
+    }
+    // The loops read these files again at each patrol; say whether each one could.
+    if !loops.is_empty() {
+        println!("\n# running loops (they pick up edits at their next patrol)");
+        for l in &loops {
+            match l.config_errors.first() {
+                None => println!("# {} (pid {}): these settings", l.name, l.pid),
+                Some(e) => println!(
+                    "# {} (pid {}): the settings from before this invalid edit: {}",
+                    l.name,
+                    l.pid,
+                    ctx::esc(e)
+                ),
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,5 +2,6 @@
 //! state and `now` to a list of actions. Nothing here touches tmux, git, the store or the clock,
 //! so every branch is covered by table tests.
 
+pub mod operations;
 pub mod restart;
 pub mod supervisor;

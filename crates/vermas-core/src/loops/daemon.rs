@@ -1,6 +1,6 @@
 //! What the long-running loops share (operations, supervisor, QA): a patrol every interval, an
 //! early wake when a watched store changes (`notify`), clean shutdown on SIGTERM, SIGINT and
-//! SIGHUP (tmux sends SIGHUP when a session is killed), single-instance locks, restart backoff.
+//! SIGHUP (tmux sends SIGHUP when a session is killed), single-instance locks, the log.
 //!
 //! Signals are received by a tokio runtime on a side thread, which raises a flag and wakes the
 //! loop; the patrol itself is plain synchronous code, so a long gate run can check the flag.
@@ -198,6 +198,50 @@ fn read_holder(path: &Path) -> Option<Holder> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
+/// What a running supervisor or QA says about itself (`.work/.supervisor.json`,
+/// `.work/.qa.json`), rewritten each patrol: `co config show` and `co status` read it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LoopStatus {
+    pub pid: u32,
+    pub started_at: String,
+    pub last_patrol: String,
+    /// Settings files that do not load; the settings from before the edit are in use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config_errors: Vec<String>,
+}
+
+impl LoopStatus {
+    pub fn new() -> LoopStatus {
+        LoopStatus {
+            pid: std::process::id(),
+            started_at: crate::clock::format_timestamp(chrono::Utc::now()),
+            ..Default::default()
+        }
+    }
+
+    /// Records a patrol and writes the file (no fsync: it is rewritten every patrol).
+    pub fn write(&mut self, path: &Path, config_errors: Vec<String>) {
+        self.last_patrol = crate::clock::format_timestamp(chrono::Utc::now());
+        self.config_errors = config_errors;
+        if let Ok(text) = serde_json::to_vec_pretty(self) {
+            let _ = crate::fsutil::atomic_write_unsynced(path, &text);
+        }
+    }
+
+    /// The status of the loop holding `lock`, if one runs.
+    pub fn read_running(lock: &Path, status: &Path) -> Option<LoopStatus> {
+        let holder = running(lock)?;
+        let s: Option<LoopStatus> = std::fs::read(status)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        Some(s.filter(|s| s.pid == holder.pid).unwrap_or(LoopStatus {
+            pid: holder.pid,
+            started_at: holder.started_at,
+            ..Default::default()
+        }))
+    }
+}
+
 /// Sends a signal to a process.
 #[allow(unsafe_code)]
 pub fn signal(pid: u32, sig: i32) -> bool {
@@ -221,106 +265,6 @@ pub fn kill_group(pgid: u32) {
         unsafe {
             libc::kill(-p, libc::SIGKILL);
         }
-    }
-}
-
-/// Restart policy with exponential backoff and jitter (design: never a tight loop). Failures
-/// are counted in a window; too many and it gives up (the caller escalates once).
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    pub initial: Duration,
-    pub max: Duration,
-    pub max_failures: u32,
-    pub window: Duration,
-    pub stable_after: Duration,
-    failures: Vec<Instant>,
-    next_allowed: Option<Instant>,
-    started: Option<Instant>,
-    pub gave_up: bool,
-}
-
-impl Backoff {
-    pub fn new(
-        initial: Duration,
-        max: Duration,
-        max_failures: u32,
-        window: Duration,
-        stable_after: Duration,
-    ) -> Backoff {
-        Backoff {
-            initial,
-            max,
-            max_failures,
-            window,
-            stable_after,
-            failures: Vec::new(),
-            next_allowed: None,
-            started: None,
-            gave_up: false,
-        }
-    }
-
-    pub fn from_settings(s: &crate::config::Settings) -> Backoff {
-        let o = &s.operations;
-        Backoff::new(
-            o.restart_backoff_initial_seconds,
-            o.restart_backoff_max_seconds,
-            o.max_restarts,
-            o.restart_window_minutes,
-            o.stable_after_seconds,
-        )
-    }
-
-    /// It was started now.
-    pub fn started(&mut self, now: Instant) {
-        self.started = Some(now);
-    }
-
-    /// It is running: after a stable run the failures are forgiven.
-    pub fn alive(&mut self, now: Instant) {
-        if self
-            .started
-            .is_some_and(|s| now.duration_since(s) >= self.stable_after)
-        {
-            self.failures.clear();
-            self.next_allowed = None;
-        }
-    }
-
-    /// It died (or never started). Returns the delay before the next start, or `None` when it
-    /// failed too often within the window (give up and escalate).
-    pub fn failed(&mut self, now: Instant) -> Option<Duration> {
-        self.started = None;
-        self.failures.push(now);
-        let window = self.window;
-        self.failures.retain(|t| now.duration_since(*t) <= window);
-        if self.failures.len() as u32 >= self.max_failures {
-            self.gave_up = true;
-            return None;
-        }
-        let n = self.failures.len() as u32;
-        let base = self
-            .initial
-            .saturating_mul(1u32 << (n - 1).min(16))
-            .min(self.max);
-        // Jitter: 75%–125% of the base, from the clock's nanoseconds (no RNG needed).
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let factor = 0.75 + (nanos % 1000) as f64 / 2000.0;
-        let delay = base.mul_f64(factor).min(self.max);
-        self.next_allowed = Some(now + delay);
-        Some(delay)
-    }
-
-    /// Whether a start is allowed now.
-    pub fn may_start(&self, now: Instant) -> bool {
-        !self.gave_up && self.next_allowed.is_none_or(|t| now >= t)
-    }
-
-    pub fn failure_count(&self) -> usize {
-        self.failures.len()
     }
 }
 
@@ -398,51 +342,6 @@ impl Log {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_gives_up_and_resets_after_a_stable_run() {
-        let mut b = Backoff::new(
-            Duration::from_secs(1),
-            Duration::from_secs(10),
-            4,
-            Duration::from_secs(600),
-            Duration::from_secs(30),
-        );
-        let t0 = Instant::now();
-        let d1 = b.failed(t0).unwrap();
-        let d2 = b.failed(t0).unwrap();
-        let d3 = b.failed(t0).unwrap();
-        assert!(
-            d1 >= Duration::from_millis(750) && d1 <= Duration::from_millis(1250),
-            "{d1:?}"
-        );
-        assert!(
-            d2 >= Duration::from_millis(1500) && d2 <= Duration::from_millis(2500),
-            "{d2:?}"
-        );
-        assert!(
-            d3 >= Duration::from_millis(3000) && d3 <= Duration::from_millis(5000),
-            "{d3:?}"
-        );
-        assert!(!b.may_start(t0));
-        assert!(b.may_start(t0 + Duration::from_secs(6)));
-        assert!(
-            b.failed(t0).is_none(),
-            "the fourth failure in the window gives up"
-        );
-        assert!(b.gave_up);
-        let mut b = Backoff::new(
-            Duration::from_secs(1),
-            Duration::from_secs(10),
-            4,
-            Duration::from_secs(600),
-            Duration::from_secs(30),
-        );
-        b.failed(t0);
-        b.started(t0);
-        b.alive(t0 + Duration::from_secs(31));
-        assert_eq!(b.failure_count(), 0, "a stable run forgives");
-    }
 
     #[test]
     fn instance_locks_say_who_holds_them() {

@@ -10,17 +10,19 @@
 //! sends one ESCALATION to `ceo`. Logs go to `logs/operations.log`, one line per action.
 
 use crate::actions::dispatch::{self, ev};
+use crate::actions::escalate::{self, Escalation};
 use crate::agent::AgentId;
 use crate::company::{Company, Factory};
-use crate::effects::tmux::{SessionInfo, SessionSpec};
+use crate::control::operations as control;
+use crate::control::restart::Policy;
+use crate::effects::tmux::SessionSpec;
 use crate::error::{Error, Result};
 use crate::event::types;
-use crate::loops::daemon::{self, Backoff, Log, Wake};
-use crate::mail::{self, MailPriority, Messages, Outgoing};
+use crate::loops::daemon::{self, Log, Wake};
 use crate::slots::AgentEvent;
 use crate::store::StoreError;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -62,6 +64,9 @@ pub struct OpsStatus {
     pub last_patrol: String,
     pub patrols: u64,
     pub factories: BTreeMap<String, Vec<ManagedHealth>>,
+    /// Settings files that do not load (the settings from before the edit are in use).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config_errors: Vec<String>,
 }
 
 /// Payload of the operations' `patrol.completed`.
@@ -75,20 +80,11 @@ pub struct OpsPatrol {
     pub duration_ms: u64,
 }
 
-struct Managed {
-    backoff: Backoff,
-    /// Waiting out a backoff before the next start.
-    pending: bool,
-    /// We have seen it alive (or started it) since the daemon started.
-    known: bool,
-    restarts: u32,
-}
-
 /// The daemon's state.
-pub struct Operations<'a> {
-    company: &'a Company,
+pub struct Operations {
+    company: Company,
     log: Log,
-    managed: HashMap<String, Managed>,
+    memory: control::Memory,
     status: OpsStatus,
     co: PathBuf,
     last_heartbeat: Option<Instant>,
@@ -99,12 +95,14 @@ pub fn co_exe() -> PathBuf {
     std::env::current_exe().unwrap_or_else(|_| PathBuf::from("co"))
 }
 
-impl<'a> Operations<'a> {
-    pub fn new(company: &'a Company) -> Operations<'a> {
+impl Operations {
+    pub fn new(company: &Company) -> Operations {
+        let mut company = company.clone();
+        company.keep_last_good();
         Operations {
+            log: Log::new(log_path(&company), &company.settings),
             company,
-            log: Log::new(log_path(company), &company.settings),
-            managed: HashMap::new(),
+            memory: control::Memory::default(),
             status: OpsStatus {
                 pid: std::process::id(),
                 started_at: crate::clock::format_timestamp(chrono::Utc::now()),
@@ -139,14 +137,14 @@ impl<'a> Operations<'a> {
                 .join(".vermas")
                 .join(format!("{role}-PROMPT.md"));
             let spec =
-                dispatch::agent_cli_session(self.company, agent, &rt, cwd, &prompt, incarnation)?;
+                dispatch::agent_cli_session(&self.company, agent, &rt, cwd, &prompt, incarnation)?;
             return Ok((spec, Some(rt)));
         }
         let spec = SessionSpec {
             name: agent.session(),
             cwd: f.dir.clone(),
             env: dispatch::agent_env(
-                self.company,
+                &self.company,
                 agent,
                 None,
                 incarnation,
@@ -159,43 +157,47 @@ impl<'a> Operations<'a> {
                 "run".to_string(),
                 f.name.clone(),
             ],
-            tags: dispatch::session_tags(self.company, agent, incarnation),
-            log_file: dispatch::session_log(self.company, agent, incarnation),
+            tags: dispatch::session_tags(&self.company, agent, incarnation),
+            log_file: dispatch::session_log(&self.company, agent, incarnation),
         };
         Ok((spec, None))
     }
 
-    /// One patrol over every factory.
+    /// One patrol over every factory: observe, decide, apply.
     pub fn patrol(&mut self, heartbeat: bool) -> Result<OpsPatrol> {
         let start = Instant::now();
-        let tmux = self.company.tmux();
-        let sessions = tmux.sessions()?;
+        if let Some(c) = self.company.reloaded() {
+            self.log
+                .info("config.reloaded", &[("file", ".vermas/config.toml")]);
+            self.company = c;
+        }
+        let (snap, factories) = self.observe()?;
+        let actions = control::decide(&snap, &mut self.memory);
         let mut report = OpsPatrol {
             agent: "operations".into(),
+            factories: factories.len(),
             ..Default::default()
         };
-        let factories = self.company.factories()?;
-        report.factories = factories.len();
-        let mut health: BTreeMap<String, Vec<ManagedHealth>> = BTreeMap::new();
-        for f in &factories {
-            for agent in [
-                AgentId::Supervisor {
-                    factory: f.name.clone(),
-                },
-                AgentId::Qa {
-                    factory: f.name.clone(),
-                },
-            ] {
-                let h = self.keep_alive(f, &agent, &sessions, &mut report);
-                health.entry(f.name.clone()).or_default().push(h);
+        for a in &actions {
+            let outcome = match self.apply(a, &factories, &mut report) {
+                Ok(()) => control::Outcome::Done,
+                Err(e) => {
+                    self.log.warn(
+                        "action_failed",
+                        &[("action", &format!("{a:?}")), ("error", &e.message())],
+                    );
+                    control::Outcome::Failed(e.message())
+                }
+            };
+            if let control::Action::Start { factory, .. } = a
+                && let Some(f) = factories.iter().find(|f| &f.name == factory)
+            {
+                let policy = Policy::services(&f.settings);
+                self.memory
+                    .learn(a, &outcome, snap.now, &policy, snap.jitter);
             }
         }
-        self.status.factories = health;
-        self.status.patrols += 1;
-        self.status.last_patrol = crate::clock::format_timestamp(chrono::Utc::now());
-        if let Ok(text) = serde_json::to_vec_pretty(&self.status) {
-            let _ = crate::fsutil::atomic_write(&status_path(self.company), &text);
-        }
+        self.write_status(&snap);
         report.duration_ms = start.elapsed().as_millis() as u64;
         let acted = !report.started.is_empty()
             || !report.restarted.is_empty()
@@ -210,137 +212,208 @@ impl<'a> Operations<'a> {
         Ok(report)
     }
 
-    fn keep_alive(
-        &mut self,
-        f: &Factory,
-        agent: &AgentId,
-        sessions: &[SessionInfo],
-        report: &mut OpsPatrol,
-    ) -> ManagedHealth {
-        let session = agent.session();
-        let now = Instant::now();
+    /// Every factory's supervisor and QA as tmux and their locks show them.
+    fn observe(&self) -> Result<(control::Snapshot, Vec<Factory>)> {
+        let sessions = self.company.tmux().sessions()?;
         let tag = self.company.tag();
-        let existing = sessions.iter().find(|s| s.name == session);
-        let m = self
-            .managed
-            .entry(session.clone())
-            .or_insert_with(|| Managed {
-                backoff: Backoff::from_settings(&f.settings),
-                pending: false,
-                known: false,
-                restarts: 0,
-            });
-        let mut health = ManagedHealth {
-            session: session.clone(),
-            ..Default::default()
+        let mut factories = Vec::new();
+        for name in self.company.factory_names() {
+            match self.company.factory(&name) {
+                Ok(f) => factories.push(f),
+                Err(e) => self.log.warn(
+                    "factory_unreadable",
+                    &[("factory", &name), ("error", &e.message())],
+                ),
+            }
+        }
+        let mut services = Vec::new();
+        for f in &factories {
+            for (role, lock) in [
+                (control::Role::Supervisor, ".supervisor.lock"),
+                (control::Role::Qa, ".qa.lock"),
+            ] {
+                let session = format!("{}-{}", role.as_str(), f.name);
+                let seen = match sessions.iter().find(|s| s.name == session) {
+                    Some(s) if s.company != tag => control::Seen::Foreign,
+                    Some(s) if s.pane_dead => control::Seen::Exited,
+                    Some(_) => control::Seen::Running,
+                    None => control::Seen::Missing {
+                        external: daemon::running(&f.work_dir().join(lock)).is_some(),
+                    },
+                };
+                services.push(control::ServiceObs {
+                    factory: f.name.clone(),
+                    role,
+                    session,
+                    seen,
+                    restart_on_failure: f.settings.operations.restart_on_failure,
+                    policy: Policy::services(&f.settings),
+                });
+            }
+        }
+        Ok((
+            control::Snapshot {
+                now: Instant::now(),
+                jitter: crate::control::restart::jitter(),
+                services,
+                config_errors: self.company.config_errors(),
+            },
+            factories,
+        ))
+    }
+
+    fn apply(
+        &self,
+        a: &control::Action,
+        factories: &[Factory],
+        report: &mut OpsPatrol,
+    ) -> Result<()> {
+        use control::Action;
+        let factory = |name: &str| {
+            factories
+                .iter()
+                .find(|f| f.name == name)
+                .ok_or_else(|| Error::not_found(format!("factory {name} is gone")))
         };
-        match existing {
-            Some(s) if s.company == tag && !s.pane_dead => {
-                if !m.known {
-                    self.log.info(
-                        "adopt",
-                        &[("session", &session), ("pid", &s.pane_pid.to_string())],
-                    );
-                }
-                m.known = true;
-                m.backoff.alive(now);
-                health.alive = true;
+        let agent = |factory: &str, role: control::Role| match role {
+            control::Role::Supervisor => AgentId::Supervisor {
+                factory: factory.to_string(),
+            },
+            control::Role::Qa => AgentId::Qa {
+                factory: factory.to_string(),
+            },
+        };
+        match a {
+            Action::Adopt { session } => self.log.info("adopt", &[("session", session)]),
+            Action::Foreign { session } => self.log.warn(
+                "foreign_session",
+                &[
+                    ("session", session),
+                    (
+                        "why",
+                        "a session with this name is not ours; not touching it",
+                    ),
+                ],
+            ),
+            Action::Clear { session } => {
+                // Ours, but its program exited: clear it away before starting again.
+                self.company
+                    .tmux()
+                    .kill_session(session, &self.company.tag())?;
             }
-            Some(s) if s.company != tag => {
+            Action::Died { session, delay } => self.log.warn(
+                "session_died",
+                &[
+                    ("session", session),
+                    ("restart_in_ms", &delay.as_millis().to_string()),
+                ],
+            ),
+            Action::Start {
+                factory: name,
+                role,
+                restart,
+            } => {
+                let f = factory(name)?;
+                start_session(self, f, &agent(name, *role), *restart)?;
+                let session = format!("{}-{name}", role.as_str());
+                if *restart {
+                    report.restarted.push(session);
+                } else {
+                    report.started.push(session);
+                }
+            }
+            Action::GiveUp {
+                factory: name,
+                role,
+                session,
+                failures,
+            } => {
                 self.log.warn(
-                    "foreign_session",
-                    &[
-                        ("session", &session),
-                        (
-                            "why",
-                            "a session with this name is not ours; not touching it",
-                        ),
-                    ],
+                    "give_up",
+                    &[("session", session), ("failures", &failures.to_string())],
                 );
+                let f = factory(name)?;
+                escalate_service(self, &agent(name, *role), *failures, &f.settings)?;
+                report.escalated.push(session.clone());
             }
-            _ => {
-                if let Some(s) = existing {
-                    // Ours but its program exited: clear it away before starting again.
-                    let _ = self.company.tmux().kill_session(&s.name, &tag);
-                }
-                if !f.settings.operations.restart_on_failure && m.known {
-                    health.restarts = m.restarts;
-                    return health;
-                }
-                if m.known && !m.pending && !m.backoff.gave_up {
-                    match m.backoff.failed(now) {
-                        Some(delay) => {
-                            m.pending = true;
-                            self.log.warn(
-                                "session_died",
-                                &[
-                                    ("session", &session),
-                                    ("restart_in_ms", &delay.as_millis().to_string()),
-                                ],
-                            );
-                        }
-                        None => {
-                            let failures = m.backoff.failure_count();
-                            self.log.warn(
-                                "give_up",
-                                &[("session", &session), ("failures", &failures.to_string())],
-                            );
-                            escalate(self.company, agent, failures, &f.settings, &self.log);
-                            report.escalated.push(session.clone());
-                        }
-                    }
-                }
-                if !m.backoff.gave_up && m.backoff.may_start(now) {
-                    let restart = m.known;
-                    match start_session(self, f, agent, restart) {
-                        Ok(()) => {
-                            let m = self.managed.get_mut(&session);
-                            if let Some(m) = m {
-                                m.pending = false;
-                                m.known = true;
-                                m.backoff.started(now);
-                                if restart {
-                                    m.restarts += 1;
-                                    report.restarted.push(session.clone());
-                                } else {
-                                    report.started.push(session.clone());
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            self.log.warn(
-                                "start_failed",
-                                &[("session", &session), ("error", &e.message())],
-                            );
-                            if let Some(m) = self.managed.get_mut(&session) {
-                                m.known = true;
-                                if m.backoff.failed(now).is_none() {
-                                    escalate(
-                                        self.company,
-                                        agent,
-                                        m.backoff.failure_count(),
-                                        &f.settings,
-                                        &self.log,
-                                    );
-                                    report.escalated.push(session.clone());
-                                }
-                                m.pending = true;
-                            }
-                        }
-                    }
-                }
+            Action::Archive => self.archive_old_partitions(factories),
+            Action::ConfigInvalid { error } => {
+                self.log.warn("config_invalid", &[("error", error)]);
+                let body = format!(
+                    "A settings file does not load, so the running company keeps the settings it had before the edit:\n\n{error}\n\nFix the file; the loops pick it up at their next patrol (`co config show` says which settings each one uses)."
+                );
+                escalate::escalate(
+                    &self.company,
+                    &Escalation {
+                        key: &format!("config:{error}"),
+                        subject: "ESCALATION a settings file is invalid",
+                        body: &body,
+                        meta: BTreeMap::new(),
+                    },
+                    "operations",
+                )?;
             }
         }
-        if let Some(m) = self.managed.get(&session) {
-            health.restarts = m.restarts;
-            health.recent_failures = m.backoff.failure_count();
-            health.escalated = m.backoff.gave_up;
+        Ok(())
+    }
+
+    /// `[events] retention_days`: moves day partitions older than that into
+    /// `.work/events/archive/` in the company store and each factory's (never deletes).
+    fn archive_old_partitions(&self, factories: &[Factory]) {
+        let today = chrono::Utc::now().date_naive();
+        let mut stores: Vec<(Result<crate::store::Store>, u32)> = vec![(
+            self.company.store(),
+            self.company.settings.events.retention_days,
+        )];
+        for f in factories {
+            stores.push((f.store(), f.settings.events.retention_days));
         }
-        health
+        for (store, days) in stores {
+            let cutoff = today - chrono::Duration::days(i64::from(days));
+            match store.and_then(|s| Ok((s.archive_before(cutoff)?, s))) {
+                Ok((moved, s)) if !moved.is_empty() => self.log.info(
+                    "archived",
+                    &[
+                        ("store", &s.dir().display().to_string()),
+                        ("partitions", &moved.join(",")),
+                    ],
+                ),
+                Ok(_) => {}
+                Err(e) => self.log.warn("archive_failed", &[("error", &e.message())]),
+            }
+        }
+    }
+
+    /// `operations.json`: what `co operations status` shows.
+    fn write_status(&mut self, snap: &control::Snapshot) {
+        let mut health: BTreeMap<String, Vec<ManagedHealth>> = BTreeMap::new();
+        for obs in &snap.services {
+            let m = self.memory.services.get(&obs.session);
+            health
+                .entry(obs.factory.clone())
+                .or_default()
+                .push(ManagedHealth {
+                    session: obs.session.clone(),
+                    alive: matches!(
+                        obs.seen,
+                        control::Seen::Running | control::Seen::Missing { external: true }
+                    ),
+                    restarts: m.map(|m| m.restarts.restarts).unwrap_or(0),
+                    recent_failures: m.map(|m| m.restarts.failure_count()).unwrap_or(0),
+                    escalated: m.is_some_and(|m| m.escalated),
+                });
+        }
+        self.status.factories = health;
+        self.status.patrols += 1;
+        self.status.last_patrol = crate::clock::format_timestamp(chrono::Utc::now());
+        self.status.config_errors = snap.config_errors.clone();
+        if let Ok(text) = serde_json::to_vec_pretty(&self.status) {
+            let _ = crate::fsutil::atomic_write(&status_path(&self.company), &text);
+        }
     }
 }
 
-fn start_session(ops: &Operations<'_>, f: &Factory, agent: &AgentId, restart: bool) -> Result<()> {
+fn start_session(ops: &Operations, f: &Factory, agent: &AgentId, restart: bool) -> Result<()> {
     let incarnation = crate::ids::new_incarnation_id();
     let (spec, rt) = ops.session_spec(f, agent, &incarnation)?;
     let runtime = rt
@@ -374,7 +447,7 @@ fn start_session(ops: &Operations<'_>, f: &Factory, agent: &AgentId, restart: bo
     )?])?;
     // An agent CLI that takes its first instruction typed in (aider, opencode) gets it now.
     if let Some(rt) = rt
-        && let Some(n) = dispatch::start_nudge(ops.company, &store, &rt, agent, "operations")
+        && let Some(n) = dispatch::start_nudge(&ops.company, &store, &rt, agent, "operations")
         && !n.delivered
     {
         ops.log
@@ -383,68 +456,51 @@ fn start_session(ops: &Operations<'_>, f: &Factory, agent: &AgentId, restart: bo
     Ok(())
 }
 
-/// One ESCALATION per agent: not sent again while an unread one for the same agent waits.
-fn escalate(
-    company: &Company,
+/// `agent.escalated`, and one ESCALATION per service and daemon run.
+fn escalate_service(
+    ops: &Operations,
     agent: &AgentId,
     failures: usize,
-    config: &crate::config::Settings,
-    log: &Log,
-) {
-    let already = company
-        .store()
-        .and_then(|s| Ok(s.load::<Messages>()?.state))
-        .map(|m| {
-            m.inbox("ceo", false)
-                .iter()
-                .any(|x| x.kind == "ESCALATION" && x.meta.get("agent") == Some(&agent.to_string()))
-        })
-        .unwrap_or(false);
-    let window = config.operations.restart_window_minutes.as_secs_f64() / 60.0;
+    settings: &crate::config::Settings,
+) -> Result<()> {
+    let window = settings.operations.restart_window_minutes.as_secs_f64() / 60.0;
+    ops.company.store()?.append(vec![ev(
+        types::AGENT_ESCALATED,
+        "operations",
+        &AgentEvent {
+            agent: agent.to_string(),
+            session: agent.session(),
+            reason: Some(format!(
+                "{failures} failures within {window} min; restarts stopped"
+            )),
+            attempt: Some(failures as u32),
+            ..Default::default()
+        },
+    )?])?;
     let mut meta = BTreeMap::new();
     meta.insert("agent".to_string(), agent.to_string());
     meta.insert("failures".to_string(), failures.to_string());
-    let result = (|| -> Result<()> {
-        company.store()?.append(vec![ev(
-            types::AGENT_ESCALATED,
-            "operations",
-            &AgentEvent {
-                agent: agent.to_string(),
-                session: agent.session(),
-                reason: Some(format!(
-                    "{failures} failures within {window} min; restarts stopped"
-                )),
-                attempt: Some(failures as u32),
-                ..Default::default()
-            },
-        )?])?;
-        if !already {
-            mail::send(
-                company,
-                &Outgoing {
-                    from: "operations".into(),
-                    to: "ceo".into(),
-                    subject: format!("ESCALATION {} keeps failing", agent.session()),
-                    body: format!(
-                        "{} failed {failures} times within {window} minutes, so operations stopped restarting it. Look at {} and logs/operations.log, fix the cause, then run `co operations stop && co operations start`.",
-                        agent.session(),
-                        company.logs_dir().join(agent.session()).display()
-                    ),
-                    kind: "ESCALATION".into(),
-                    priority: MailPriority::Urgent,
-                    meta,
-                },
-                "operations",
-            )?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        log.warn(
-            "escalation_failed",
-            &[("agent", &agent.to_string()), ("error", &e.message())],
-        );
-    }
+    let body = format!(
+        "{} failed {failures} times within {window} minutes, so operations stopped restarting it. Look at {} and logs/operations.log, fix the cause, then run `co operations stop && co operations start`.",
+        agent.session(),
+        ops.company.logs_dir().join(agent.session()).display()
+    );
+    escalate::escalate(
+        &ops.company,
+        &Escalation {
+            key: &format!(
+                "service:{}:{}:{}",
+                agent.session(),
+                ops.status.pid,
+                ops.status.started_at
+            ),
+            subject: &format!("ESCALATION {} keeps failing", agent.session()),
+            body: &body,
+            meta,
+        },
+        "operations",
+    )?;
+    Ok(())
 }
 
 /// `co operations run`: the daemon, in the foreground.
@@ -453,7 +509,7 @@ pub fn run(company: &Company) -> Result<()> {
     company.tmux().check_version()?;
     let (tx, rx) = std::sync::mpsc::channel();
     let shutdown = daemon::handle_signals(tx.clone())?;
-    let _watcher = daemon::watch(std::slice::from_ref(&company.root), tx);
+    let _watcher = daemon::watch(&[company.root.clone(), company.root.join(".vermas")], tx);
     let mut ops = Operations::new(company);
     let adopted: Vec<String> = company
         .tmux()
@@ -478,9 +534,9 @@ pub fn run(company: &Company) -> Result<()> {
             ("adopting", &adopted.join(",")),
         ],
     );
-    let interval = company.settings.operations.patrol_interval_seconds;
     let mut wake = Wake::Timer;
     loop {
+        let interval = ops.company.settings.operations.patrol_interval_seconds;
         let heartbeat = wake == Wake::Timer
             && ops
                 .last_heartbeat
@@ -523,6 +579,12 @@ pub struct Started {
 pub fn start(company: &Company) -> Result<Started> {
     let tmux = company.tmux();
     tmux.check_version()?;
+    // One start at a time: a second `co operations start` waits here until the first one's
+    // daemon holds its lock, then finds it running. Without this, the second could take the
+    // first's new session for a stale one and kill it, and neither would run.
+    let guard_path = company.root.join(".vermas").join("operations.start.lock");
+    let guard = crate::fsutil::open_rw(&guard_path).map_err(|e| StoreError::io(&guard_path, e))?;
+    guard.lock().map_err(|e| StoreError::io(&guard_path, e))?;
     if let Some(h) = daemon::running(&lock_path(company)) {
         return Err(Error::conflict(format!(
             "operations is already running (pid {} since {})",

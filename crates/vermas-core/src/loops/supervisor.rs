@@ -65,6 +65,7 @@ pub struct Supervisor {
     log: Log,
     memory: control::Memory,
     last_heartbeat: Option<Instant>,
+    status: daemon::LoopStatus,
 }
 
 /// What a patrol saw beyond the snapshot, for the apply step.
@@ -93,6 +94,7 @@ impl Supervisor {
             company,
             memory: control::Memory::default(),
             last_heartbeat: None,
+            status: daemon::LoopStatus::new(),
         })
     }
 
@@ -105,6 +107,10 @@ impl Supervisor {
             self.company = c;
         }
         let (snap, seen) = observe(&self.company, &self.name)?;
+        self.status.write(
+            &seen.factory.work_dir().join(".supervisor.json"),
+            self.company.config_errors(),
+        );
         let limits = control::Limits::of(&seen.factory.settings);
         let actions = control::decide(&snap, &mut self.memory, &limits);
         let mut r = PatrolReport {
