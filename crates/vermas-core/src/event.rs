@@ -154,6 +154,8 @@ pub mod types {
     pub const QA_MERGED: &str = "qa.merged";
     pub const QA_MERGE_FAILED: &str = "qa.merge_failed";
     pub const QA_REWORK_REQUESTED: &str = "qa.rework_requested";
+    pub const QA_BATCH_STARTED: &str = "qa.batch_started";
+    pub const QA_BATCH_BISECTED: &str = "qa.batch_bisected";
     pub const FACTORY_ADDED: &str = "factory.added";
     pub const COMPANY_INITIALIZED: &str = "company.initialized";
     pub const OPERATIONS_STARTED: &str = "operations.started";
@@ -192,6 +194,8 @@ pub mod types {
         QA_MERGED,
         QA_MERGE_FAILED,
         QA_REWORK_REQUESTED,
+        QA_BATCH_STARTED,
+        QA_BATCH_BISECTED,
         FACTORY_ADDED,
         COMPANY_INITIALIZED,
         OPERATIONS_STARTED,

@@ -283,6 +283,10 @@ settings! {
         objective_only: Flag = Some("false"), "judge only by gates, no LLM review";
         require_all_pass: Flag = Some("true"), "every gate must pass (false: at least one)";
     }
+    /// `[qa]`: the merge queue.
+    qa: QaSettings {
+        batch_max: Count = Some("8"), "branches QA merges and gates together; a failing batch is bisected";
+    }
     /// `[sync]`
     sync: SyncSettings {
         branch: Branch = Some("\"work-sync\""), "branch for syncing work orders between machines";
@@ -358,6 +362,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub factory: FactorySettings,
     pub verification: VerificationSettings,
+    pub qa: QaSettings,
     pub sync: SyncSettings,
     pub gates: Vec<Gate>,
     pub roles: Roles,
@@ -405,6 +410,7 @@ impl Settings {
             log: s.log,
             factory: s.factory,
             verification: s.verification,
+            qa: s.qa,
             sync: s.sync,
             gates: match c.get("gates") {
                 Some(Value::Gates(g)) => g.clone(),

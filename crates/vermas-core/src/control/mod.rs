@@ -3,5 +3,6 @@
 //! so every branch is covered by table tests.
 
 pub mod operations;
+pub mod qa;
 pub mod restart;
 pub mod supervisor;

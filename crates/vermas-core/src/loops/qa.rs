@@ -1,22 +1,27 @@
-//! QA (`co qa run FACTORY`): the merge queue of a factory, one work order at a time, urgent first
-//! then oldest (design §5).
+//! QA (`co qa run FACTORY`): the merge queue of a factory (design §5), in batches.
 //!
-//! For each `READY_FOR_QA`: merge the worker's branch onto the current target in the QA worktree
-//! (detached, so the target branch does not move yet); a conflict is rework naming the paths.
-//! Run every gate on the merged tree with its timeout, keeping stdout, stderr, exit code and
-//! duration under `.work/evidence/<wo>/<attempt>/`. All pass: move the target with a
-//! compare-and-swap (`git update-ref NEW OLD`), push if configured, close the work order with
-//! the merge commit, send MERGED, remove the worktree and delete the branch. Any failure: reset
-//! the QA worktree and send REWORK_REQUEST with the gate's name, exit code and output tail.
+//! Each patrol triages the `READY_FOR_QA` mail ([`control::triage`]), then takes the ready work,
+//! urgent first then oldest, up to `[qa] batch_max` at a time: merges each branch onto the
+//! target in the QA worktree (detached, so the target branch does not move yet) with QA's own
+//! git identity; a conflict sends only that branch back, naming the paths. Every gate runs once
+//! on the merged tree with its timeout, its stdout, stderr, exit code and duration kept under
+//! `.work/evidence/<wo>/<attempt>/` for each work order of the batch. All pass: the target moves
+//! to the last merge commit with a compare-and-swap (`git update-ref NEW OLD`), is pushed if
+//! configured, and each work order is closed with its own merge commit, `MERGED` sent, its
+//! worktree and branch removed. A failure is bisected ([`control::Bisection`]) until the
+//! branches that fail are found; they go back as rework with the gate's output, the rest merge.
 //!
-//! Crash safety: the target only moves after the gates pass, in one ref update; the message is
-//! marked read only after the outcome is written, so a QA killed mid-merge retries it, and a
-//! retry of work already on the target closes it without merging twice.
+//! Crash safety: the target only moves after the gates pass, in one ref update per group; a
+//! message is marked read only after its outcome is written, so a QA killed mid-batch leaves
+//! the target before or after that group, retries the rest, and closes work already on the
+//! target without merging it twice.
 
 use crate::actions::dispatch::{Locked, ev};
+use crate::actions::escalate::{self, Escalation};
 use crate::agent::AgentId;
 use crate::company::{Company, Factory};
 use crate::config::Gate;
+use crate::control::qa as control;
 use crate::effects::git::{self, MergeOutcome};
 use crate::error::{Error, Result};
 use crate::event::types;
@@ -45,6 +50,9 @@ pub struct GateRun {
     pub duration_ms: u64,
     pub passed: bool,
     pub evidence: String,
+    /// The batch this gate run was for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
 }
 
 /// Payload of `qa.enqueued`, `qa.merged`, `qa.merge_failed`, `qa.rework_requested`.
@@ -77,6 +85,9 @@ pub struct QaEvent {
     pub push_error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<MailPriority>,
+    /// The batch it was merged or sent back in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
 }
 
 /// The mail priority of a work order's QA request: P0–P1 urgent, P2 normal, P3–P4 low.
@@ -217,31 +228,89 @@ pub fn run_gate(
     Ok(result)
 }
 
+/// A `READY_FOR_QA` that triage found ready: the message and its work order.
+#[derive(Debug, Clone)]
+struct Candidate {
+    msg: Message,
+    wo: WorkOrder,
+    branch: String,
+}
+
+impl Candidate {
+    fn attempt(&self) -> u32 {
+        self.wo.attempts.max(1)
+    }
+    fn evidence(&self, f: &Factory) -> PathBuf {
+        f.work_dir()
+            .join("evidence")
+            .join(&self.wo.id)
+            .join(self.attempt().to_string())
+    }
+}
+
+/// Payload of `qa.batch_started` and `qa.batch_bisected`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BatchEvent {
+    pub batch: String,
+    /// The batch, or (bisected) the half tested next.
+    pub work_orders: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// Bisected: the group whose gates failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<String>,
+}
+
+/// What a running QA shows of its work (`.work/.qa.json`, for `co status`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub batch: String,
+    pub work_orders: Vec<String>,
+    /// The gate running now, and since when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<String>,
+    pub since: String,
+}
+
+/// `.work/.qa.json`: the loop's status and what it is doing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QaStatus {
+    #[serde(flatten)]
+    pub status: daemon::LoopStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+}
+
 /// A running QA department for one factory.
-pub struct Qa<'a> {
-    company: &'a Company,
+pub struct Qa {
+    company: Company,
     name: String,
     actor: String,
     log: Log,
     shutdown: Shutdown,
+    memory: control::Memory,
+    status: QaStatus,
 }
 
-/// What processing one message came to.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Processed {
-    Merged(String),
-    Rework(String),
-    Blocked,
-    Stale(String),
+/// How testing one group of a batch went.
+enum Tested {
+    /// Nothing of the group was left to gate (conflicts, already merged, errors).
+    Empty,
+    Passed,
+    Failed(String, FailedGate),
+    /// The target moved under it: merge again.
+    TargetMoved,
     Interrupted,
 }
 
-impl<'a> Qa<'a> {
-    pub fn new(company: &'a Company, factory: &str, shutdown: Shutdown) -> Result<Qa<'a>> {
+impl Qa {
+    pub fn new(company: &Company, factory: &str, shutdown: Shutdown) -> Result<Qa> {
+        let mut company = company.clone();
+        company.keep_last_good();
         let f = company.factory(factory)?;
         Ok(Qa {
-            company,
-            name: f.name.clone(),
             actor: AgentId::Qa {
                 factory: f.name.clone(),
             }
@@ -250,7 +319,14 @@ impl<'a> Qa<'a> {
                 company.logs_dir().join(format!("qa-{}.log", f.name)),
                 &f.settings,
             ),
+            name: f.name,
+            company,
             shutdown,
+            memory: control::Memory::default(),
+            status: QaStatus {
+                status: daemon::LoopStatus::new(),
+                progress: None,
+            },
         })
     }
 
@@ -283,254 +359,529 @@ impl<'a> Qa<'a> {
             let _ = git::worktree_prune(&repo);
             git::worktree_add_detached(&repo, &qa, f.target_branch())?;
         }
-        let target = git::rev_parse(&repo, f.target_branch()).ok_or_else(|| {
+        let target = self.target_rev(f)?;
+        git::reset_to(&qa, &target)?;
+        Ok(qa)
+    }
+
+    fn target_rev(&self, f: &Factory) -> Result<String> {
+        git::rev_parse(&f.git_dir(), f.target_branch()).ok_or_else(|| {
             Error::failure(format!(
                 "target branch {} of {} is gone",
                 f.target_branch(),
                 f.name
             ))
-        })?;
-        git::reset_to(&qa, &target)?;
-        Ok(qa)
+        })
     }
 
-    /// The READY_FOR_QA messages waiting, urgent first then oldest.
-    fn queue(&self, f: &Factory) -> Result<Vec<Message>> {
-        let msgs = f.store()?.load::<Messages>()?.state;
-        Ok(msgs
-            .inbox(&self.actor, false)
-            .into_iter()
-            .filter(|m| m.kind == "READY_FOR_QA")
-            .cloned()
-            .collect())
+    fn write_status(&mut self, f: &Factory) {
+        self.status.status.last_patrol = crate::clock::format_timestamp(chrono::Utc::now());
+        self.status.status.config_errors = self.company.config_errors();
+        if let Ok(text) = serde_json::to_vec_pretty(&self.status) {
+            let _ = crate::fsutil::atomic_write_unsynced(&f.work_dir().join(".qa.json"), &text);
+        }
     }
 
-    /// One patrol: processes the queue until it is empty (or only blocked work is left).
+    fn progress(&mut self, f: &Factory, p: Option<Progress>) {
+        self.status.progress = p;
+        self.write_status(f);
+    }
+
+    /// One patrol: triage what is handed in, then merge the ready work in batches until none
+    /// is left. Returns how many work orders were merged or sent back.
     pub fn patrol(&mut self) -> Result<usize> {
+        if let Some(c) = self.company.reloaded() {
+            self.log
+                .info("config.reloaded", &[("file", ".vermas/config.toml")]);
+            self.company = c;
+        }
         let f = self.factory()?;
+        self.write_status(&f);
         let mut done = 0;
         let mut skip: Vec<String> = Vec::new();
         loop {
             if self.shutdown.requested() {
                 break;
             }
-            let Some(msg) = self.queue(&f)?.into_iter().find(|m| !skip.contains(&m.id)) else {
+            let mut ready = self.triage_queue(&f, &mut skip)?;
+            if ready.is_empty() {
                 break;
-            };
-            match self.process(&f, &msg) {
-                Ok(Processed::Blocked) => skip.push(msg.id.clone()),
-                Ok(Processed::Interrupted) => break,
-                Ok(_) => done += 1,
+            }
+            // Work handed in together is merged together: while more is still arriving (the
+            // newest came less than a moment ago) and the batch has room, wait for it.
+            if let Some(wait) = control::settle_wait(
+                ready.iter().map(|c| c.msg.sent_at.as_str()),
+                ready.len(),
+                f.settings.qa.batch_max as usize,
+                chrono::Utc::now(),
+            ) {
+                std::thread::sleep(wait);
+                ready = self.triage_queue(&f, &mut skip)?;
+            }
+            let batch: Vec<Candidate> = ready
+                .into_iter()
+                .take(f.settings.qa.batch_max as usize)
+                .collect();
+            let ids: Vec<String> = batch.iter().map(|c| c.msg.id.clone()).collect();
+            match self.run_batch(&f, batch) {
+                Ok(n) => done += n,
                 Err(e) => {
-                    self.log
-                        .warn("qa.error", &[("message", &msg.id), ("error", &e.message())]);
-                    skip.push(msg.id.clone());
+                    self.log.warn("qa.batch_failed", &[("error", &e.message())]);
+                    // Left unread for the next patrol, not retried in a loop now.
+                    skip.extend(ids);
                 }
             }
+            self.progress(&f, None);
         }
         Ok(done)
     }
 
-    fn mark_read(&self, f: &Factory, msg: &Message) -> Result<()> {
-        mail::mark(&f.store()?, &msg.id, false, &self.actor).map(|_| ())
+    /// Looks at every `READY_FOR_QA`: acts on the stale, the blocked and the broken ones and
+    /// returns the ready ones, urgent first then oldest.
+    fn triage_queue(&mut self, f: &Factory, skip: &mut Vec<String>) -> Result<Vec<Candidate>> {
+        let fstore = f.store()?;
+        let queue: Vec<Message> = fstore
+            .load::<Messages>()?
+            .state
+            .inbox(&self.actor, false)
+            .into_iter()
+            .filter(|m| m.kind == "READY_FOR_QA" && !skip.contains(&m.id))
+            .cloned()
+            .collect();
+        let repo = f.git_dir();
+        let gates = !f.settings.gates.is_empty();
+        let mut ready = Vec::new();
+        for msg in queue {
+            let wo_id = msg.meta.get("work_order").cloned().unwrap_or_default();
+            let home = self.company.store_for_work_order(&wo_id).ok();
+            let wo = home
+                .as_ref()
+                .and_then(|h| h.load::<WorkOrders>().ok())
+                .and_then(|l| l.state.get(&wo_id));
+            let branch = msg
+                .meta
+                .get("branch")
+                .cloned()
+                .or(wo.as_ref().and_then(|w| w.branch.clone()))
+                .unwrap_or_else(|| format!("vermas/{wo_id}"));
+            let obs = control::ReadyObs {
+                message: msg.id.clone(),
+                work_order: wo_id.clone(),
+                branch_exists: git::branch_exists(&repo, &branch),
+                branch: branch.clone(),
+                status: wo.as_ref().map(|w| w.status),
+                blocked_for_gates: wo.as_ref().is_some_and(|w| {
+                    w.status == Status::Blocked
+                        && w.last_failure
+                            .as_deref()
+                            .is_some_and(|r| r.starts_with(NO_GATES))
+                }),
+                sent_by: msg.meta.get("incarnation").cloned(),
+                holder: wo.as_ref().and_then(|w| w.incarnation.clone()),
+            };
+            let t = control::triage(
+                &obs,
+                gates,
+                f.settings.verification.enabled,
+                &self.memory,
+                Instant::now(),
+            );
+            let acted = match (t, wo) {
+                (control::Triage::Stale(why), _) | (control::Triage::Rework(why), None) => {
+                    self.log
+                        .info("qa.skip", &[("work_order", &wo_id), ("why", &why)]);
+                    mail::mark(&fstore, &msg.id, false, &self.actor).map(|_| ())
+                }
+                (control::Triage::NoGates { block }, Some(wo)) => {
+                    skip.push(msg.id.clone());
+                    if block {
+                        let reason = format!(
+                            "{NO_GATES}: add [[gates]] (name, command, timeout_seconds) to {} and QA picks this up on its next patrol; or set [verification] enabled = false to merge unchecked",
+                            f.work_dir().join("config.toml").display()
+                        );
+                        self.log
+                            .warn("qa.blocked", &[("work_order", &wo_id), ("why", "no gates")]);
+                        self.transition(&wo, Status::Blocked, &reason)
+                    } else {
+                        Ok(())
+                    }
+                }
+                (control::Triage::Backoff, _) => {
+                    skip.push(msg.id.clone());
+                    Ok(())
+                }
+                (control::Triage::GiveUp(why), Some(wo)) => {
+                    skip.push(msg.id.clone());
+                    self.give_up(f, &msg, &wo, &why)
+                }
+                (control::Triage::Rework(why), Some(wo)) => {
+                    let c = Candidate { msg, wo, branch };
+                    self.rework(f, &c, &why, None, &[], None)
+                }
+                (control::Triage::Unblock, Some(mut wo)) => {
+                    let r = self.transition(&wo, Status::InReview, "gates are configured now");
+                    wo.status = Status::InReview;
+                    ready.push(Candidate { msg, wo, branch });
+                    r
+                }
+                (control::Triage::Ready, Some(wo)) => {
+                    ready.push(Candidate { msg, wo, branch });
+                    Ok(())
+                }
+                (_, None) => Ok(()),
+            };
+            if let Err(e) = acted {
+                self.log.warn(
+                    "qa.error",
+                    &[("work_order", &wo_id), ("error", &e.message())],
+                );
+                self.memory.error(&wo_id, &e.message(), Instant::now());
+            }
+        }
+        Ok(ready)
     }
 
-    /// Processes one READY_FOR_QA message.
-    pub fn process(&self, f: &Factory, msg: &Message) -> Result<Processed> {
-        let Some(wo_id) = msg.meta.get("work_order").cloned() else {
-            self.mark_read(f, msg)?;
-            return Ok(Processed::Stale("no work_order in the message".into()));
+    /// Errors again and again on one work order: blocked with the reason, escalated once, the
+    /// message marked read (a person decides; `wo update ID --status in_review` hands it in
+    /// again).
+    fn give_up(&mut self, f: &Factory, msg: &Message, wo: &WorkOrder, why: &str) -> Result<()> {
+        let mut meta = BTreeMap::new();
+        meta.insert("work_order".to_string(), wo.id.clone());
+        meta.insert("factory".to_string(), f.name.clone());
+        let body = format!(
+            "QA cannot merge {} \"{}\" in {}: {why}\n\nSee logs/qa-{}.log. Fix the cause, then `wo update {} --status in_review` and hand it in again (or dispatch it).",
+            wo.id, wo.title, f.name, f.name, wo.id
+        );
+        escalate::escalate(
+            &self.company,
+            &Escalation {
+                key: &format!("qa-error:{}:{}", wo.id, wo.attempts),
+                subject: &format!("ESCALATION QA cannot merge {}", wo.id),
+                body: &body,
+                meta,
+            },
+            &self.actor,
+        )?;
+        self.transition(wo, Status::Blocked, why)?;
+        mail::mark(&f.store()?, &msg.id, false, &self.actor)?;
+        self.memory.settled(&wo.id);
+        self.log
+            .warn("qa.gave_up", &[("work_order", &wo.id), ("why", why)]);
+        Ok(())
+    }
+
+    /// Moves a work order to `to` in its home store, unless it moved on meanwhile.
+    fn transition(&self, wo: &WorkOrder, to: Status, reason: &str) -> Result<()> {
+        let home = self.company.store_for_work_order(&wo.id)?;
+        let mut w = home.lock()?;
+        let Some(cur) = home.load::<WorkOrders>()?.state.get(&wo.id) else {
+            return Ok(());
         };
-        let home = self.company.store_for_work_order(&wo_id)?;
-        let Some(wo) = home.load::<WorkOrders>()?.state.get(&wo_id) else {
-            self.mark_read(f, msg)?;
-            return Ok(Processed::Stale(format!("{wo_id} not found")));
-        };
-        let stale = |why: String| -> Result<Processed> {
-            self.log
-                .info("qa.skip", &[("work_order", &wo_id), ("why", &why)]);
-            self.mark_read(f, msg)?;
-            Ok(Processed::Stale(why))
-        };
-        let blocked_for_gates = wo.status == Status::Blocked
-            && wo
-                .last_failure
-                .as_deref()
-                .is_some_and(|r| r.starts_with(NO_GATES));
-        if wo.status != Status::InReview && !blocked_for_gates {
-            return stale(format!("{wo_id} is {}, not in review", wo.status));
+        if cur.status == to || cur.status != wo.status {
+            return Ok(());
         }
-        if let Some(inc) = msg.meta.get("incarnation")
-            && wo.incarnation.as_ref() != Some(inc)
-        {
-            return stale(format!(
-                "message from {inc}, but {wo_id} now belongs to another worker"
-            ));
-        }
-        let gates = f.settings.gates.clone();
-        if gates.is_empty() && f.settings.verification.enabled {
-            if !blocked_for_gates {
-                let reason = format!(
-                    "{NO_GATES}: add [[gates]] (name, command, timeout_seconds) to {} and QA picks this up on its next patrol; or set [verification] enabled = false to merge unchecked",
-                    f.work_dir().join("config.toml").display()
-                );
-                let e = workorder::plan_transition(
-                    &wo,
-                    Status::Blocked,
-                    Some(&reason),
-                    None,
-                    &self.actor,
-                )?;
-                home.append(vec![e])?;
-                self.log
-                    .warn("qa.blocked", &[("work_order", &wo_id), ("why", "no gates")]);
+        w.append(vec![workorder::plan_transition(
+            &cur,
+            to,
+            Some(reason),
+            None,
+            &self.actor,
+        )?])?;
+        w.report_warnings();
+        Ok(())
+    }
+
+    /// Merges a batch: the whole of it gated once, bisected when it fails. Returns how many
+    /// work orders it settled.
+    fn run_batch(&mut self, f: &Factory, batch: Vec<Candidate>) -> Result<usize> {
+        let id = crate::ids::new_incarnation_id().replacen("inc-", "batch-", 1);
+        let base = self.target_rev(f)?;
+        let wos: Vec<String> = batch.iter().map(|c| c.wo.id.clone()).collect();
+        f.store()?.append(vec![ev(
+            types::QA_BATCH_STARTED,
+            &self.actor,
+            &BatchEvent {
+                batch: id.clone(),
+                work_orders: wos.clone(),
+                target: Some(f.target_branch().to_string()),
+                base: Some(base),
+                failed: Vec::new(),
+            },
+        )?])?;
+        self.log.info(
+            "qa.batch",
+            &[("batch", &id), ("work_orders", &wos.join(","))],
+        );
+        let by_id: BTreeMap<String, Candidate> =
+            batch.into_iter().map(|c| (c.wo.id.clone(), c)).collect();
+        let mut bisect = control::Bisection::new(wos);
+        let (mut settled, mut moves, mut tests) = (0, 0, 0u32);
+        // The gate behind each failure text, for the rework that names it.
+        let mut gate_of: BTreeMap<String, FailedGate> = BTreeMap::new();
+        loop {
+            if self.shutdown.requested() {
+                break;
             }
-            return Ok(Processed::Blocked);
+            match bisect.step() {
+                control::Step::Done => break,
+                control::Step::Rework {
+                    work_order,
+                    failure,
+                } => {
+                    if let Some(c) = by_id.get(&work_order) {
+                        self.rework(f, c, &failure, gate_of.get(&failure), &[], Some(&id))?;
+                        settled += 1;
+                    }
+                }
+                control::Step::Test(group) => {
+                    tests += 1;
+                    let members: Vec<&Candidate> =
+                        group.iter().filter_map(|w| by_id.get(w)).collect();
+                    match self.test_group(f, &id, tests, &members, &mut bisect, &mut settled)? {
+                        Tested::Empty => {}
+                        Tested::Passed => {
+                            bisect.passed();
+                            settled += members.len();
+                        }
+                        Tested::Failed(failure, gate) => {
+                            gate_of.insert(failure.clone(), gate);
+                            if group.len() > 1 {
+                                let half = group.len() / 2;
+                                f.store()?.append(vec![ev(
+                                    types::QA_BATCH_BISECTED,
+                                    &self.actor,
+                                    &BatchEvent {
+                                        batch: id.clone(),
+                                        work_orders: group[..half].to_vec(),
+                                        failed: group.clone(),
+                                        ..Default::default()
+                                    },
+                                )?])?;
+                                self.log.info(
+                                    "qa.bisect",
+                                    &[("batch", &id), ("failed", &group.join(","))],
+                                );
+                            }
+                            bisect.failed(failure);
+                        }
+                        Tested::TargetMoved => {
+                            moves += 1;
+                            if moves > control::MAX_TARGET_MOVES {
+                                return Err(Error::failure(format!(
+                                    "{} kept moving while merging {}; will retry on the next patrol",
+                                    f.target_branch(),
+                                    group.join(", ")
+                                )));
+                            }
+                        }
+                        Tested::Interrupted => break,
+                    }
+                }
+            }
         }
-        let mut wo = wo;
-        if blocked_for_gates {
-            let e = workorder::plan_transition(
-                &wo,
-                Status::InReview,
-                Some("gates are configured now"),
-                None,
-                &self.actor,
-            )?;
-            home.append(vec![e])?;
-            wo.status = Status::InReview;
-        }
-        let branch = msg
-            .meta
-            .get("branch")
-            .cloned()
-            .or(wo.branch.clone())
-            .unwrap_or_else(|| format!("vermas/{wo_id}"));
+        Ok(settled)
+    }
+
+    /// Merges a group onto the target in the QA worktree, gates the result and, when it
+    /// passes, moves the target to it (compare-and-swap) and closes every member.
+    fn test_group(
+        &mut self,
+        f: &Factory,
+        batch: &str,
+        test: u32,
+        members: &[&Candidate],
+        bisect: &mut control::Bisection,
+        settled: &mut usize,
+    ) -> Result<Tested> {
+        let qa = self.prepare(f)?;
         let repo = f.git_dir();
-        if !git::branch_exists(&repo, &branch) {
-            return self.rework(
-                f,
-                msg,
-                &wo,
-                &format!("branch {branch} does not exist"),
-                None,
-                &[],
-            );
-        }
-        let attempt = wo.attempts.max(1);
-        let evidence = f
-            .work_dir()
-            .join("evidence")
-            .join(&wo_id)
-            .join(attempt.to_string());
-        let started = Instant::now();
-        for _round in 0..3 {
-            let qa = self.prepare(f)?;
-            let target = f.target_branch().to_string();
-            let before = git::rev_parse(&repo, &target).unwrap_or_default();
+        let before = self.target_rev(f)?;
+        let who = git::Identity::qa(&f.name);
+        let mut merged: Vec<(&Candidate, String)> = Vec::new();
+        for c in members {
+            let head = git::rev_parse(&qa, "HEAD").unwrap_or_else(|| before.clone());
             let message = format!(
-                "Merge {branch}: {} {}",
-                wo_id,
-                crate::text::escape_control(&wo.title)
+                "Merge {}: {} {}",
+                c.branch,
+                c.wo.id,
+                crate::text::escape_control(&c.wo.title)
             );
             self.log.info(
                 "qa.merge",
                 &[
-                    ("work_order", &wo_id),
-                    ("branch", &branch),
-                    ("onto", &before),
+                    ("work_order", &c.wo.id),
+                    ("branch", &c.branch),
+                    ("onto", &head),
                 ],
             );
-            match git::merge(&qa, &branch, &message)? {
-                MergeOutcome::Conflicts(paths) => {
-                    git::reset_to(&qa, &before)?;
+            match git::merge(&qa, &c.branch, &message, &who) {
+                Ok(MergeOutcome::Merged(commit)) => merged.push((c, commit)),
+                Ok(MergeOutcome::Conflicts(paths)) => {
+                    git::reset_to(&qa, &head)?;
+                    bisect.remove(&c.wo.id);
                     let reason = format!(
-                        "merge conflict with {target} in: {} (bring {branch} up to date with {target} and resolve them)",
-                        paths.join(", ")
+                        "merge conflict with {} in: {} (bring {} up to date with {} and resolve them)",
+                        f.target_branch(),
+                        paths.join(", "),
+                        c.branch,
+                        f.target_branch()
                     );
-                    return self.rework(f, msg, &wo, &reason, None, &paths);
+                    self.rework(f, c, &reason, None, &paths, Some(batch))?;
+                    *settled += 1;
                 }
-                MergeOutcome::AlreadyMerged => {
+                Ok(MergeOutcome::AlreadyMerged) if git::is_ancestor(&repo, &c.branch, &before) => {
                     // A retry after a crash past the ref update: it is on the target already.
-                    let merged =
-                        find_merge_commit(&repo, &branch, &target).unwrap_or(before.clone());
+                    let commit = find_merge_commit(&repo, &c.branch, f.target_branch())
+                        .unwrap_or_else(|| before.clone());
                     self.log.info(
                         "qa.already_merged",
-                        &[("work_order", &wo_id), ("commit", &merged)],
+                        &[("work_order", &c.wo.id), ("commit", &commit)],
                     );
-                    return self.finish_merged(f, msg, &wo, &branch, &merged, started);
+                    bisect.remove(&c.wo.id);
+                    self.finish_merged(f, c, &commit, Some(batch), None)?;
+                    *settled += 1;
                 }
-                MergeOutcome::Merged(commit) => {
-                    let mut results = Vec::new();
-                    for g in &gates {
-                        let r = run_gate(g, &qa, &evidence, &wo_id, &self.shutdown)?;
-                        self.record_gate(f, &wo_id, attempt, &r)?;
-                        let stop = !r.passed() && f.settings.verification.require_all_pass;
-                        results.push(r);
-                        if stop || self.shutdown.requested() {
-                            break;
-                        }
-                    }
-                    if results.iter().any(|r| r.interrupted) {
-                        git::reset_to(&qa, &before)?;
-                        return Ok(Processed::Interrupted);
-                    }
-                    let all = results.len() == gates.len() && results.iter().all(|r| r.passed());
-                    let ok = if f.settings.verification.require_all_pass {
-                        all
-                    } else {
-                        results.iter().any(|r| r.passed()) || gates.is_empty()
-                    };
-                    if !ok {
-                        git::reset_to(&qa, &before)?;
-                        let Some(bad) = results.iter().find(|r| !r.passed()) else {
-                            return Err(Error::failure("a gate failed but none is recorded"));
-                        };
-                        let status = if bad.timed_out {
-                            format!("timed out after {:.0}s", bad.duration.as_secs_f64())
-                        } else {
-                            format!(
-                                "exit code {}",
-                                bad.exit_code
-                                    .map(|c| c.to_string())
-                                    .unwrap_or("none".into())
-                            )
-                        };
-                        let reason = format!(
-                            "gate {} failed ({status}); evidence in {}\n--- output tail ---\n{}",
-                            bad.gate,
-                            bad.dir.display(),
-                            bad.tail
-                        );
-                        return self.rework(f, msg, &wo, &reason, Some(bad), &[]);
-                    }
-                    match git::update_ref(&repo, &format!("refs/heads/{target}"), &commit, &before)
-                    {
-                        Ok(()) => {
-                            return self.finish_merged(f, msg, &wo, &branch, &commit, started);
-                        }
-                        Err(e) => {
-                            // The target moved under us (a push from elsewhere): merge again.
-                            self.log.warn(
-                                "qa.target_moved",
-                                &[("work_order", &wo_id), ("error", &e.to_string())],
-                            );
-                            continue;
-                        }
-                    }
+                // Already in what this batch merged before it: nothing of its own to merge.
+                Ok(MergeOutcome::AlreadyMerged) => merged.push((c, head)),
+                Err(e) => {
+                    git::reset_to(&qa, &head)?;
+                    bisect.remove(&c.wo.id);
+                    self.log.warn(
+                        "qa.merge_error",
+                        &[("work_order", &c.wo.id), ("error", &e.to_string())],
+                    );
+                    self.memory.error(&c.wo.id, &e.to_string(), Instant::now());
                 }
             }
         }
-        Err(Error::failure(format!(
-            "{} kept moving while merging {wo_id}; will retry on the next patrol",
-            f.target_branch()
-        )))
+        let Some((_, last)) = merged.last().cloned() else {
+            return Ok(Tested::Empty);
+        };
+        // Gate the merged tree once for the whole group.
+        let gates = f.settings.gates.clone();
+        let dir = if merged.len() == 1 {
+            merged[0].0.evidence(f)
+        } else {
+            f.work_dir()
+                .join("evidence")
+                .join("batches")
+                .join(batch)
+                .join(test.to_string())
+        };
+        let wos: Vec<String> = merged.iter().map(|(c, _)| c.wo.id.clone()).collect();
+        let mut results: Vec<GateResult> = Vec::new();
+        let mut outcomes = Vec::new();
+        let verdict = loop {
+            match control::verdict(
+                &outcomes,
+                gates.len(),
+                f.settings.verification.require_all_pass,
+            ) {
+                control::Verdict::Continue => {}
+                v => break v,
+            }
+            let g = &gates[results.len()];
+            self.progress(
+                f,
+                Some(Progress {
+                    batch: batch.to_string(),
+                    work_orders: wos.clone(),
+                    gate: Some(g.name.clone()),
+                    since: crate::clock::format_timestamp(chrono::Utc::now()),
+                }),
+            );
+            let r = run_gate(g, &qa, &dir, &wos.join(","), &self.shutdown)?;
+            for (c, _) in &merged {
+                self.record_gate(f, c, &r, batch)?;
+            }
+            outcomes.push(control::GateOutcome {
+                passed: r.passed(),
+                interrupted: r.interrupted,
+            });
+            results.push(r);
+        };
+        if merged.len() > 1 {
+            for (c, _) in &merged {
+                link_evidence(&dir, &c.evidence(f), batch, &wos);
+            }
+        }
+        match verdict {
+            control::Verdict::Interrupted | control::Verdict::Continue => {
+                git::reset_to(&qa, &before)?;
+                Ok(Tested::Interrupted)
+            }
+            control::Verdict::Fail(i) => {
+                git::reset_to(&qa, &before)?;
+                let bad = &results[i];
+                let status = if bad.timed_out {
+                    format!("timed out after {:.0}s", bad.duration.as_secs_f64())
+                } else {
+                    format!(
+                        "exit code {}",
+                        bad.exit_code
+                            .map(|c| c.to_string())
+                            .unwrap_or("none".into())
+                    )
+                };
+                Ok(Tested::Failed(
+                    format!(
+                        "gate {} failed ({status}); evidence in {}\n--- output tail ---\n{}",
+                        bad.gate,
+                        bad.dir.display(),
+                        bad.tail
+                    ),
+                    FailedGate {
+                        gate: bad.gate.clone(),
+                        exit_code: bad.exit_code,
+                        timed_out: bad.timed_out,
+                    },
+                ))
+            }
+            control::Verdict::Pass => {
+                match git::update_ref(
+                    &repo,
+                    &format!("refs/heads/{}", f.target_branch()),
+                    &last,
+                    &before,
+                ) {
+                    Ok(()) => {}
+                    Err(e) => {
+                        // The target moved under us (a push from elsewhere): merge again.
+                        self.log
+                            .warn("qa.target_moved", &[("error", &e.to_string())]);
+                        return Ok(Tested::TargetMoved);
+                    }
+                }
+                let push = self.push(f);
+                for (c, commit) in &merged {
+                    self.finish_merged(f, c, commit, Some(batch), push.as_ref())?;
+                    self.memory.settled(&c.wo.id);
+                }
+                Ok(Tested::Passed)
+            }
+        }
     }
 
-    fn record_gate(&self, f: &Factory, wo_id: &str, attempt: u32, r: &GateResult) -> Result<()> {
+    /// Pushes the target when `[factory] push = true`: `(pushed, error)`.
+    fn push(&self, f: &Factory) -> Option<(bool, Option<String>)> {
+        if !f.settings.factory.push {
+            return None;
+        }
+        Some(match git::push(&f.git_dir(), "origin", f.target_branch()) {
+            Ok(()) => (true, None),
+            Err(e) => {
+                self.log
+                    .warn("qa.push_failed", &[("error", &e.to_string())]);
+                (false, Some(e.to_string()))
+            }
+        })
+    }
+
+    fn record_gate(&self, f: &Factory, c: &Candidate, r: &GateResult, batch: &str) -> Result<()> {
         self.log.info(
             "qa.gate",
             &[
-                ("work_order", wo_id),
+                ("work_order", &c.wo.id),
                 ("gate", &r.gate),
                 ("passed", if r.passed() { "true" } else { "false" }),
                 (
@@ -544,29 +895,33 @@ impl<'a> Qa<'a> {
             types::QA_GATE_RUN,
             &self.actor,
             &GateRun {
-                work_order: wo_id.to_string(),
-                attempt,
+                work_order: c.wo.id.clone(),
+                attempt: c.attempt(),
                 gate: r.gate.clone(),
                 command: r.argv.clone(),
                 exit_code: r.exit_code,
                 timed_out: r.timed_out,
                 duration_ms: r.duration.as_millis() as u64,
                 passed: r.passed(),
-                evidence: r.dir.display().to_string(),
+                evidence: c.evidence(f).display().to_string(),
+                batch: Some(batch.to_string()),
             },
         )?])?;
         Ok(())
     }
 
+    /// Sends a work order back: `rework` with the reason, `REWORK_REQUEST` to the supervisor,
+    /// the message marked read last (one batch of events per store).
     fn rework(
-        &self,
+        &mut self,
         f: &Factory,
-        msg: &Message,
-        wo: &WorkOrder,
+        c: &Candidate,
         reason: &str,
-        gate: Option<&GateResult>,
+        gate: Option<&FailedGate>,
         conflicts: &[String],
-    ) -> Result<Processed> {
+        batch: Option<&str>,
+    ) -> Result<()> {
+        let wo = &c.wo;
         let home = self.company.store_for_work_order(&wo.id)?;
         let fstore = f.store()?;
         let mut locked = Locked::take(&home, &fstore)?;
@@ -606,6 +961,7 @@ impl<'a> Qa<'a> {
                     work_order: wo.id.clone(),
                     conflicts: conflicts.to_vec(),
                     reason: Some(reason.to_string()),
+                    batch: batch.map(str::to_string),
                     ..Default::default()
                 },
             )?);
@@ -621,6 +977,7 @@ impl<'a> Qa<'a> {
                 timed_out: gate.map(|g| g.timed_out),
                 conflicts: conflicts.to_vec(),
                 reason: Some(reason.lines().next().unwrap_or_default().to_string()),
+                batch: batch.map(str::to_string),
                 ..Default::default()
             },
         )?);
@@ -641,10 +998,13 @@ impl<'a> Qa<'a> {
         fe.push(ev(
             types::MAIL_READ,
             &self.actor,
-            &Marked { id: msg.id.clone() },
+            &Marked {
+                id: c.msg.id.clone(),
+            },
         )?);
         locked.append(he, fe)?;
         locked.report_warnings();
+        self.memory.settled(&wo.id);
         self.log.info(
             "qa.rework",
             &[
@@ -652,37 +1012,22 @@ impl<'a> Qa<'a> {
                 ("reason", reason.lines().next().unwrap_or_default()),
             ],
         );
-        Ok(Processed::Rework(reason.to_string()))
+        Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Closes a merged work order: `qa.merged`, `work_order.closed` with its merge commit,
+    /// `MERGED` to the supervisor, the message marked read; then its worktrees and branch go.
     fn finish_merged(
         &self,
         f: &Factory,
-        msg: &Message,
-        wo: &WorkOrder,
-        branch: &str,
+        c: &Candidate,
         commit: &str,
-        started: Instant,
-    ) -> Result<Processed> {
+        batch: Option<&str>,
+        push: Option<&(bool, Option<String>)>,
+    ) -> Result<()> {
+        let wo = &c.wo;
         let repo = f.git_dir();
         let target = f.target_branch();
-        let (mut pushed, mut push_error) = (None, None);
-        // Also on a retry after a crash past the ref update: the push may not have happened,
-        // and pushing a target the remote already has changes nothing.
-        if f.settings.factory.push {
-            match git::push(&repo, "origin", target) {
-                Ok(()) => pushed = Some(true),
-                Err(e) => {
-                    pushed = Some(false);
-                    push_error = Some(e.to_string());
-                    self.log.warn(
-                        "qa.push_failed",
-                        &[("work_order", &wo.id), ("error", &e.to_string())],
-                    );
-                }
-            }
-        }
         let home = self.company.store_for_work_order(&wo.id)?;
         let fstore = f.store()?;
         let mut locked = Locked::take(&home, &fstore)?;
@@ -702,7 +1047,8 @@ impl<'a> Qa<'a> {
         let mut meta = BTreeMap::new();
         meta.insert("work_order".to_string(), wo.id.clone());
         meta.insert("merge_commit".to_string(), commit.to_string());
-        meta.insert("branch".to_string(), branch.to_string());
+        meta.insert("branch".to_string(), c.branch.clone());
+        let push_error = push.and_then(|(_, e)| e.clone());
         let mut body = format!("{} merged into {target} as {commit}.", wo.id);
         if let Some(e) = &push_error {
             body.push_str(&format!(" Pushing {target} failed: {e}"));
@@ -713,12 +1059,12 @@ impl<'a> Qa<'a> {
                 &self.actor,
                 &QaEvent {
                     work_order: wo.id.clone(),
-                    branch: branch.to_string(),
+                    branch: c.branch.clone(),
                     merge_commit: Some(commit.to_string()),
                     attempt: Some(wo.attempts),
-                    duration_ms: Some(started.elapsed().as_millis() as u64),
-                    pushed,
-                    push_error: push_error.clone(),
+                    pushed: push.map(|(p, _)| *p),
+                    push_error,
+                    batch: batch.map(str::to_string),
                     ..Default::default()
                 },
             )?,
@@ -739,7 +1085,9 @@ impl<'a> Qa<'a> {
             ev(
                 types::MAIL_READ,
                 &self.actor,
-                &Marked { id: msg.id.clone() },
+                &Marked {
+                    id: c.msg.id.clone(),
+                },
             )?,
         ];
         locked.append(he, fe)?;
@@ -750,14 +1098,17 @@ impl<'a> Qa<'a> {
         // The branch is in the target now: its worktrees and the branch itself can go.
         let mut removed = Vec::new();
         if let Ok(wts) = git::worktrees(&repo) {
-            for w in wts.iter().filter(|w| w.branch.as_deref() == Some(branch)) {
+            for w in wts
+                .iter()
+                .filter(|w| w.branch.as_deref() == Some(c.branch.as_str()))
+            {
                 if git::worktree_remove(&repo, &w.path, true).is_ok() {
                     removed.push(w.path.display().to_string());
                 }
             }
         }
-        if git::is_ancestor(&repo, branch, target) {
-            let _ = git::delete_branch(&repo, branch, true);
+        if git::is_ancestor(&repo, &c.branch, target) {
+            let _ = git::delete_branch(&repo, &c.branch, true);
         }
         for p in removed {
             f.store()?.append(vec![ev(
@@ -765,15 +1116,41 @@ impl<'a> Qa<'a> {
                 &self.actor,
                 &WorktreeEvent {
                     path: p,
-                    branch: branch.to_string(),
+                    branch: c.branch.clone(),
                     work_order: wo.id.clone(),
                     slot: None,
                     how: "merged".into(),
                 },
             )?])?;
         }
-        Ok(Processed::Merged(commit.to_string()))
+        Ok(())
     }
+}
+
+/// The gate a rework names.
+struct FailedGate {
+    gate: String,
+    exit_code: Option<i32>,
+    timed_out: bool,
+}
+
+/// Gives a member of a batch its own evidence: the batch's gate files linked (or copied) into
+/// `evidence/<wo>/<attempt>/`, with `batch.json` naming the batch and its members.
+fn link_evidence(from: &Path, to: &Path, batch: &str, members: &[String]) {
+    if crate::fsutil::ensure_dir_all(to).is_err() {
+        return;
+    }
+    if let Ok(rd) = std::fs::read_dir(from) {
+        for e in rd.flatten() {
+            let dest = to.join(e.file_name());
+            let _ = std::fs::remove_file(&dest);
+            if std::fs::hard_link(e.path(), &dest).is_err() {
+                let _ = std::fs::copy(e.path(), &dest);
+            }
+        }
+    }
+    let info = serde_json::json!({ "batch": batch, "work_orders": members, "gates_in": from.display().to_string() });
+    let _ = crate::fsutil::atomic_write(&to.join("batch.json"), info.to_string().as_bytes());
 }
 
 /// The merge commit on `target` that brought `branch` in (the first merge on the ancestry path).
@@ -799,7 +1176,14 @@ pub fn run(company: &Company, factory: &str) -> Result<()> {
         daemon::InstanceLock::acquire(&f.work_dir().join(".qa.lock"), &format!("QA of {factory}"))?;
     let (tx, rx) = std::sync::mpsc::channel();
     let shutdown = daemon::handle_signals(tx.clone())?;
-    let _watcher = daemon::watch(&[f.work_dir().join("events"), f.work_dir()], tx);
+    let _watcher = daemon::watch(
+        &[
+            f.work_dir().join("events"),
+            f.work_dir(),
+            company.root.join(".vermas"),
+        ],
+        tx,
+    );
     let mut qa = Qa::new(company, factory, shutdown.clone())?;
     qa.log.info(
         "qa.started",
@@ -815,7 +1199,7 @@ pub fn run(company: &Company, factory: &str) -> Result<()> {
         }
         let interval = qa
             .factory()
-            .map(|f| patrol_interval(&f))
+            .map(|f| f.settings.factory_patrol_interval())
             .unwrap_or(Duration::from_secs(10));
         if daemon::next_wake(&rx, interval, &shutdown) == Wake::Shutdown {
             break;
@@ -823,10 +1207,4 @@ pub fn run(company: &Company, factory: &str) -> Result<()> {
     }
     qa.log.info("qa.stopped", &[("factory", factory)]);
     Ok(())
-}
-
-/// How often a factory's loops look when nothing wakes them: the patrol interval, but never
-/// slower than the mail poll interval.
-pub fn patrol_interval(f: &Factory) -> Duration {
-    f.settings.factory_patrol_interval()
 }

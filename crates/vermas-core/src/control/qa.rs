@@ -1,0 +1,594 @@
+//! What a factory's QA decides: which handed-in work to look at, what a batch's gates mean,
+//! and how a failed batch is bisected.
+//!
+//! - [`triage`]: each `READY_FOR_QA` is stale (the work order moved on, or another worker holds
+//!   it), waits for gates to be configured (blocked, once), is sent back (its branch is gone),
+//!   waits out a backoff after errors (and after [`MAX_ERRORS`] is blocked and escalated once),
+//!   or is ready.
+//! - The ready ones, most urgent first, up to `[qa] batch_max`, form a batch: merged one after
+//!   the other onto the target, gated once. A conflict takes only that branch out.
+//! - [`Bisection`]: a batch whose gates fail is split, first half first. A half that passes is
+//!   merged, and then the other half is known to fail (it is the failed tree again); a half
+//!   that fails is split again; one branch known to fail goes back as rework with the gate's
+//!   output. Every step moves the target once, with a compare-and-swap, or not at all.
+//! - [`verdict`]: with `require_all_pass` every gate must pass and the first failure ends the
+//!   run; without it one passing gate is enough.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Errors in a row on one work order before it is blocked and escalated.
+pub const MAX_ERRORS: u32 = 3;
+
+/// Times a batch is merged again when the target moved under it before it is left for the
+/// next patrol.
+pub const MAX_TARGET_MOVES: u32 = 3;
+
+/// How long the queue must be quiet before a batch that has room is taken: work handed in
+/// together (workers finishing at the same time) then merges together.
+pub const SETTLE: Duration = Duration::from_millis(500);
+
+/// How long to wait before taking a batch: `None` when the batch is full or the newest
+/// message (`sent_at` timestamps) is older than [`SETTLE`].
+pub fn settle_wait<'a>(
+    sent_at: impl Iterator<Item = &'a str>,
+    ready: usize,
+    batch_max: usize,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
+    if ready >= batch_max {
+        return None;
+    }
+    let newest = sent_at.filter_map(crate::clock::parse_timestamp).max()?;
+    let age = (now - newest).to_std().unwrap_or_default();
+    (age < SETTLE).then(|| SETTLE - age)
+}
+
+/// A `READY_FOR_QA` and what is seen of its work order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadyObs {
+    pub message: String,
+    pub work_order: String,
+    pub branch: String,
+    /// `None`: the work order was not found.
+    pub status: Option<crate::workorder::Status>,
+    /// Blocked only because QA had no gates when it looked.
+    pub blocked_for_gates: bool,
+    /// The message's incarnation, if it names one, and the work order's.
+    pub sent_by: Option<String>,
+    pub holder: Option<String>,
+    pub branch_exists: bool,
+}
+
+/// What to do with one `READY_FOR_QA`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Triage {
+    /// Nothing to merge any more: mark the message read.
+    Stale(String),
+    /// No gates: block it (once) and leave the message for when there are.
+    NoGates {
+        block: bool,
+    },
+    /// Gates are configured now: back to review, then like [`Triage::Ready`].
+    Unblock,
+    /// Its branch is gone: rework.
+    Rework(String),
+    /// Errors on it recently: wait.
+    Backoff,
+    /// Errors on it again and again: block it and escalate once.
+    GiveUp(String),
+    Ready,
+}
+
+/// What QA remembers between patrols: errors per work order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Memory {
+    errors: BTreeMap<String, Errors>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Errors {
+    count: u32,
+    retry_at: Instant,
+    last: String,
+}
+
+impl Memory {
+    /// An error while merging or gating a work order: it waits before the next try (5 s,
+    /// 20 s, 80 s…).
+    pub fn error(&mut self, work_order: &str, error: &str, now: Instant) {
+        let e = self.errors.entry(work_order.to_string()).or_insert(Errors {
+            count: 0,
+            retry_at: now,
+            last: String::new(),
+        });
+        e.count += 1;
+        e.last = error.to_string();
+        e.retry_at = now + Duration::from_secs(5).saturating_mul(1 << (2 * (e.count - 1)).min(12));
+    }
+
+    /// It was merged or sent back: its errors are forgotten.
+    pub fn settled(&mut self, work_order: &str) {
+        self.errors.remove(work_order);
+    }
+}
+
+/// Decides about one `READY_FOR_QA`.
+pub fn triage(r: &ReadyObs, gates: bool, verification: bool, mem: &Memory, now: Instant) -> Triage {
+    use crate::workorder::Status;
+    let Some(status) = r.status else {
+        return Triage::Stale(format!("{} not found", r.work_order));
+    };
+    if status != Status::InReview && !r.blocked_for_gates {
+        return Triage::Stale(format!("{} is {status}, not in review", r.work_order));
+    }
+    if let Some(inc) = &r.sent_by
+        && r.holder.as_ref() != Some(inc)
+    {
+        return Triage::Stale(format!(
+            "message from {inc}, but {} now belongs to another worker",
+            r.work_order
+        ));
+    }
+    if !gates && verification {
+        return Triage::NoGates {
+            block: !r.blocked_for_gates,
+        };
+    }
+    if let Some(e) = mem.errors.get(&r.work_order) {
+        if e.count >= MAX_ERRORS {
+            return Triage::GiveUp(format!(
+                "QA failed {} times on it; last error: {}",
+                e.count, e.last
+            ));
+        }
+        if now < e.retry_at {
+            return Triage::Backoff;
+        }
+    }
+    if !r.branch_exists {
+        return Triage::Rework(format!("branch {} does not exist", r.branch));
+    }
+    if r.blocked_for_gates {
+        return Triage::Unblock;
+    }
+    Triage::Ready
+}
+
+/// How one gate run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GateOutcome {
+    pub passed: bool,
+    /// QA was asked to stop while it ran.
+    pub interrupted: bool,
+}
+
+/// What a batch's gate runs come to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Run the next gate.
+    Continue,
+    Pass,
+    /// This gate (index) failed.
+    Fail(usize),
+    /// Stopped: leave the target as it was and try again later.
+    Interrupted,
+}
+
+/// The verdict after the gates run so far (`results`, in order) out of `gates`.
+pub fn verdict(results: &[GateOutcome], gates: usize, require_all_pass: bool) -> Verdict {
+    if results.iter().any(|r| r.interrupted) {
+        return Verdict::Interrupted;
+    }
+    let first_failure = results.iter().position(|r| !r.passed);
+    if require_all_pass && let Some(i) = first_failure {
+        return Verdict::Fail(i);
+    }
+    if results.len() < gates {
+        return Verdict::Continue;
+    }
+    match first_failure {
+        None => Verdict::Pass,
+        Some(_) if !require_all_pass && results.iter().any(|r| r.passed) => Verdict::Pass,
+        Some(i) => Verdict::Fail(i),
+    }
+}
+
+/// What is known of a group of branches in a bisection.
+#[derive(Debug, Clone, PartialEq)]
+enum Known {
+    /// Not tested on the current target.
+    Untested,
+    /// Its tree failed, with this output.
+    Fails(String),
+    /// Fails if the group before it passes (together they are a tree that failed); untested
+    /// if that group fails.
+    FailsAfterPass(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Group {
+    members: Vec<String>,
+    known: Known,
+}
+
+/// The next step of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Merge these (in order) onto the target, gate them, then call [`Bisection::passed`] or
+    /// [`Bisection::failed`].
+    Test(Vec<String>),
+    /// This branch alone fails the gates: send it back with the failure.
+    Rework {
+        work_order: String,
+        failure: String,
+    },
+    Done,
+}
+
+/// A batch of branches being merged, bisected when its gates fail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bisection {
+    groups: VecDeque<Group>,
+}
+
+impl Bisection {
+    /// A batch, most urgent first.
+    pub fn new(members: Vec<String>) -> Bisection {
+        Bisection {
+            groups: VecDeque::from([Group {
+                members,
+                known: Known::Untested,
+            }]),
+        }
+    }
+
+    /// What to do next.
+    pub fn step(&mut self) -> Step {
+        loop {
+            let Some(g) = self.groups.front() else {
+                return Step::Done;
+            };
+            if g.members.is_empty() {
+                let known = self.groups.pop_front().map(|g| g.known);
+                // An emptied group that was known to fail says nothing about the next.
+                if let Some(Known::Fails(_)) = known
+                    && let Some(n) = self.groups.front_mut()
+                    && let Known::FailsAfterPass(_) = n.known
+                {
+                    n.known = Known::Untested;
+                }
+                continue;
+            }
+            match g.known.clone() {
+                Known::Untested | Known::FailsAfterPass(_) => {
+                    return Step::Test(g.members.clone());
+                }
+                Known::Fails(failure) if g.members.len() == 1 => {
+                    let work_order = g.members[0].clone();
+                    self.groups.pop_front();
+                    self.after_pass_or_gone();
+                    return Step::Rework {
+                        work_order,
+                        failure,
+                    };
+                }
+                Known::Fails(failure) => {
+                    let Some(g) = self.groups.pop_front() else {
+                        return Step::Done;
+                    };
+                    let half = g.members.len() / 2;
+                    let (left, right) = g.members.split_at(half);
+                    self.groups.push_front(Group {
+                        members: right.to_vec(),
+                        known: Known::FailsAfterPass(failure),
+                    });
+                    self.groups.push_front(Group {
+                        members: left.to_vec(),
+                        known: Known::Untested,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The group [`Step::Test`] named passed and was merged.
+    pub fn passed(&mut self) {
+        self.groups.pop_front();
+        self.after_pass_or_gone();
+    }
+
+    /// The group [`Step::Test`] named failed, with this output.
+    pub fn failed(&mut self, failure: String) {
+        if let Some(g) = self.groups.front_mut() {
+            g.known = Known::Fails(failure);
+        }
+        // Its partner was only known to fail if this one passed.
+        if let Some(n) = self.groups.get_mut(1)
+            && let Known::FailsAfterPass(_) = n.known
+        {
+            n.known = Known::Untested;
+        }
+    }
+
+    /// A branch leaves the batch (a conflict, or it turned out merged already).
+    pub fn remove(&mut self, work_order: &str) {
+        for g in &mut self.groups {
+            g.members.retain(|m| m != work_order);
+        }
+    }
+
+    /// The group in front is gone after passing (or being reworked alone): a partner that
+    /// failed with it fails on its own now.
+    fn after_pass_or_gone(&mut self) {
+        if let Some(n) = self.groups.front_mut()
+            && let Known::FailsAfterPass(f) = &n.known
+        {
+            n.known = Known::Fails(f.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workorder::Status;
+
+    fn ready() -> ReadyObs {
+        ReadyObs {
+            message: "msg-1".into(),
+            work_order: "mp-a".into(),
+            branch: "vermas/mp-a".into(),
+            status: Some(Status::InReview),
+            blocked_for_gates: false,
+            sent_by: Some("inc-1".into()),
+            holder: Some("inc-1".into()),
+            branch_exists: true,
+        }
+    }
+
+    #[test]
+    fn triage_table() {
+        let now = Instant::now();
+        let mem = Memory::default();
+        let table: Vec<(ReadyObs, bool, bool, Triage)> = vec![
+            (ready(), true, true, Triage::Ready),
+            (
+                ReadyObs {
+                    status: None,
+                    ..ready()
+                },
+                true,
+                true,
+                Triage::Stale("mp-a not found".into()),
+            ),
+            (
+                ReadyObs {
+                    status: Some(Status::Closed),
+                    ..ready()
+                },
+                true,
+                true,
+                Triage::Stale("mp-a is closed, not in review".into()),
+            ),
+            (
+                ReadyObs {
+                    holder: Some("inc-2".into()),
+                    ..ready()
+                },
+                true,
+                true,
+                Triage::Stale("message from inc-1, but mp-a now belongs to another worker".into()),
+            ),
+            (ready(), false, true, Triage::NoGates { block: true }),
+            (
+                ReadyObs {
+                    status: Some(Status::Blocked),
+                    blocked_for_gates: true,
+                    ..ready()
+                },
+                false,
+                true,
+                Triage::NoGates { block: false },
+            ),
+            (
+                ReadyObs {
+                    status: Some(Status::Blocked),
+                    blocked_for_gates: true,
+                    ..ready()
+                },
+                true,
+                true,
+                Triage::Unblock,
+            ),
+            (ready(), false, false, Triage::Ready),
+            (
+                ReadyObs {
+                    branch_exists: false,
+                    ..ready()
+                },
+                true,
+                true,
+                Triage::Rework("branch vermas/mp-a does not exist".into()),
+            ),
+        ];
+        for (obs, gates, verification, want) in table {
+            assert_eq!(
+                triage(&obs, gates, verification, &mem, now),
+                want,
+                "{obs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_batch_waits_for_work_still_arriving_unless_it_is_full() {
+        let now = crate::clock::parse_timestamp("2026-11-27T10:00:01.000Z").unwrap();
+        let fresh = ["2026-11-27T10:00:00.500Z", "2026-11-27T10:00:00.800Z"];
+        assert_eq!(
+            settle_wait(fresh.into_iter(), 2, 8, now),
+            Some(Duration::from_millis(300))
+        );
+        assert_eq!(settle_wait(fresh.into_iter(), 8, 8, now), None, "full");
+        let old = ["2026-11-27T10:00:00.100Z"];
+        assert_eq!(
+            settle_wait(old.into_iter(), 1, 8, now),
+            None,
+            "quiet for long enough"
+        );
+    }
+
+    #[test]
+    fn errors_back_off_then_give_up_once_settled_they_are_forgotten() {
+        let t0 = Instant::now();
+        let mut mem = Memory::default();
+        mem.error("mp-a", "Committer identity unknown", t0);
+        assert_eq!(triage(&ready(), true, true, &mem, t0), Triage::Backoff);
+        assert_eq!(
+            triage(&ready(), true, true, &mem, t0 + Duration::from_secs(5)),
+            Triage::Ready
+        );
+        mem.error("mp-a", "Committer identity unknown", t0);
+        assert_eq!(
+            triage(&ready(), true, true, &mem, t0 + Duration::from_secs(19)),
+            Triage::Backoff,
+            "20 s the second time"
+        );
+        mem.error("mp-a", "Committer identity unknown", t0);
+        match triage(&ready(), true, true, &mem, t0) {
+            Triage::GiveUp(why) => assert!(why.contains("3 times") && why.contains("identity")),
+            t => panic!("{t:?}"),
+        }
+        mem.settled("mp-a");
+        assert_eq!(triage(&ready(), true, true, &mem, t0), Triage::Ready);
+    }
+
+    const P: GateOutcome = GateOutcome {
+        passed: true,
+        interrupted: false,
+    };
+    const F: GateOutcome = GateOutcome {
+        passed: false,
+        interrupted: false,
+    };
+    const I: GateOutcome = GateOutcome {
+        passed: false,
+        interrupted: true,
+    };
+
+    #[test]
+    fn verdicts_with_and_without_require_all_pass() {
+        let table: &[(&[GateOutcome], usize, bool, Verdict)] = &[
+            (&[], 2, true, Verdict::Continue),
+            (&[P], 2, true, Verdict::Continue),
+            (&[P, P], 2, true, Verdict::Pass),
+            (&[F], 2, true, Verdict::Fail(0)),
+            (&[P, F], 2, true, Verdict::Fail(1)),
+            (&[F], 2, false, Verdict::Continue),
+            (&[F, P], 2, false, Verdict::Pass),
+            (&[F, F], 2, false, Verdict::Fail(0)),
+            (&[P, I], 2, true, Verdict::Interrupted),
+            (&[I], 1, false, Verdict::Interrupted),
+        ];
+        for (results, gates, all, want) in table {
+            assert_eq!(
+                verdict(results, *gates, *all),
+                *want,
+                "{results:?} all={all}"
+            );
+        }
+    }
+
+    /// Runs a bisection against a set of bad branches (a tree fails when it holds any) and
+    /// returns the tests made, what was merged and what went back.
+    fn run(members: &[&str], bad: &[&str]) -> (Vec<Vec<String>>, Vec<String>, Vec<String>) {
+        let mut b = Bisection::new(members.iter().map(|s| s.to_string()).collect());
+        let (mut tests, mut merged, mut rework) = (Vec::new(), Vec::new(), Vec::new());
+        loop {
+            match b.step() {
+                Step::Test(g) => {
+                    tests.push(g.clone());
+                    if g.iter().any(|m| bad.contains(&m.as_str())) {
+                        b.failed(format!("gate failed with {g:?}"));
+                    } else {
+                        merged.extend(g);
+                        b.passed();
+                    }
+                }
+                Step::Rework { work_order, .. } => rework.push(work_order),
+                Step::Done => break,
+            }
+            assert!(tests.len() < 50, "terminates");
+        }
+        (tests, merged, rework)
+    }
+
+    #[test]
+    fn a_good_batch_is_one_gate_run() {
+        let (tests, merged, rework) = run(&["a", "b", "c", "d", "e", "f", "g", "h"], &[]);
+        assert_eq!(tests.len(), 1);
+        assert_eq!(merged.len(), 8);
+        assert!(rework.is_empty());
+    }
+
+    #[test]
+    fn one_bad_branch_among_eight_is_found_and_the_seven_merge_in_order() {
+        for bad in ["a", "c", "e", "h"] {
+            let all = ["a", "b", "c", "d", "e", "f", "g", "h"];
+            let (tests, merged, rework) = run(&all, &[bad]);
+            assert_eq!(rework, vec![bad.to_string()], "bad = {bad}");
+            let want: Vec<String> = all
+                .iter()
+                .filter(|m| **m != bad)
+                .map(|s| s.to_string())
+                .collect();
+            assert_eq!(merged, want, "priority order kept (bad = {bad})");
+            assert!(
+                tests.len() <= 7,
+                "bad = {bad}: {} gate runs: {tests:?}",
+                tests.len()
+            );
+        }
+        // The last one bad: its failure is inferred, never tested alone.
+        let (tests, _, _) = run(&["a", "b", "c", "d", "e", "f", "g", "h"], &["h"]);
+        assert_eq!(tests.len(), 4, "{tests:?}");
+    }
+
+    #[test]
+    fn several_bad_branches_all_go_back() {
+        let (_, merged, rework) = run(&["a", "b", "c", "d", "e"], &["b", "e"]);
+        assert_eq!(rework, vec!["b".to_string(), "e".to_string()]);
+        assert_eq!(
+            merged,
+            vec!["a".to_string(), "c".to_string(), "d".to_string()]
+        );
+        let (tests, merged, rework) = run(&["a"], &["a"]);
+        assert_eq!((tests.len(), merged.len(), rework.len()), (1, 0, 1));
+    }
+
+    #[test]
+    fn a_branch_taken_out_for_a_conflict_leaves_the_rest_to_finish() {
+        let mut b = Bisection::new(vec!["a".into(), "b".into(), "c".into()]);
+        assert_eq!(
+            b.step(),
+            Step::Test(vec!["a".into(), "b".into(), "c".into()])
+        );
+        b.remove("b");
+        b.passed();
+        assert_eq!(b.step(), Step::Done);
+        // Taken out of a half known to fail: the other half is tested, not assumed.
+        let mut b = Bisection::new(vec!["a".into(), "b".into(), "c".into(), "d".into()]);
+        b.step();
+        b.failed("x".into());
+        assert_eq!(b.step(), Step::Test(vec!["a".into(), "b".into()]));
+        b.passed();
+        assert_eq!(
+            b.step(),
+            Step::Test(vec!["c".into()]),
+            "split of the failed half"
+        );
+        b.remove("c");
+        b.remove("d");
+        assert_eq!(b.step(), Step::Done);
+    }
+}

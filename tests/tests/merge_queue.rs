@@ -1,0 +1,211 @@
+//! The batching merge queue end to end: QA merges work handed in together as one batch, gated
+//! once, bisects a batch that fails, takes only a conflicting branch out, and a QA killed mid
+//! batch leaves the target before or after a whole group.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+use vermas_tests::{World, git, wait_for};
+
+fn events_of(w: &World, ty: &str) -> Vec<serde_json::Value> {
+    w.factory_events()
+        .into_iter()
+        .filter(|e| e["event_type"] == ty)
+        .collect()
+}
+
+/// Work orders whose workers (good.sh) write `answer-<n>.txt` with `line`.
+fn answers(w: &World, lines: &[&str]) -> Vec<String> {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            w.create(
+                &format!("answer {i}"),
+                &[
+                    "--label",
+                    &format!("file:answer-{i}.txt"),
+                    "--label",
+                    &format!("line:{line}"),
+                ],
+            )
+        })
+        .collect()
+}
+
+/// Dispatches every work order and waits until each worker has handed its work in; the
+/// supervisor is not running yet, so QA later finds them all at once.
+fn hand_in(w: &World, ids: &[String]) {
+    for id in ids {
+        w.co(&["dispatch", id, "myproject"]).ok();
+    }
+    for id in ids {
+        w.wait_status(id, "in_review", 30);
+    }
+}
+
+#[test]
+fn four_branches_handed_in_together_merge_as_one_batch_with_one_gate_run() {
+    let w = World::new("good.sh", World::CHECK_GATE).fast();
+    let ids = answers(&w, &["right", "right", "right", "right"]);
+    hand_in(&w, &ids);
+    w.start_operations();
+    for id in &ids {
+        w.wait_status(id, "closed", 40);
+    }
+    let batches = events_of(&w, "qa.batch_started");
+    assert_eq!(batches.len(), 1, "{batches:?}");
+    assert_eq!(
+        batches[0]["data"]["work_orders"].as_array().unwrap().len(),
+        4
+    );
+    let gates = events_of(&w, "qa.gate_run");
+    assert_eq!(
+        gates.len(),
+        4,
+        "one gate run, recorded for each of the four"
+    );
+    let batch = batches[0]["data"]["batch"].as_str().unwrap();
+    assert!(gates.iter().all(|g| g["data"]["batch"] == batch));
+    // Each work order has its own merge commit, on main, in priority order.
+    let merges: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            w.wo(&["show", id, "--json"]).json()["merge_commit"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let mut unique = merges.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), 4, "{merges:?}");
+    assert_eq!(git(&w.factory_dir(), &["rev-parse", "main"]), merges[3]);
+    for m in &merges {
+        git(
+            &w.factory_dir(),
+            &["merge-base", "--is-ancestor", m, "main"],
+        );
+    }
+    // Each has its own evidence.
+    for id in &ids {
+        let dir = w.factory_dir().join(format!(".work/evidence/{id}/1"));
+        assert!(dir.join("check.stdout").is_file(), "{}", dir.display());
+        assert!(dir.join("batch.json").is_file());
+    }
+}
+
+#[test]
+fn a_batch_with_one_bad_branch_is_bisected_the_good_merge_and_the_bad_goes_back() {
+    let w = World::new(
+        "good.sh",
+        &format!("{}\n[worker]\nmax_attempts = 1\n", World::CHECK_GATE),
+    )
+    .fast();
+    let ids = answers(&w, &["right", "right", "wrong", "right"]);
+    hand_in(&w, &ids);
+    w.start_operations();
+    for (i, id) in ids.iter().enumerate() {
+        w.wait_status(id, if i == 2 { "failed" } else { "closed" }, 60);
+    }
+    assert!(!events_of(&w, "qa.batch_bisected").is_empty());
+    let rework = events_of(&w, "qa.rework_requested");
+    assert_eq!(rework.len(), 1);
+    assert_eq!(rework[0]["data"]["work_order"], ids[2].as_str());
+    assert_eq!(rework[0]["data"]["gate"], "check");
+    let bad = w.wo(&["show", &ids[2], "--json"]).json();
+    assert!(
+        bad["last_failure"].as_str().unwrap().contains("says wrong"),
+        "the gate's output goes back: {bad}"
+    );
+    let files = git(&w.factory_dir(), &["ls-tree", "--name-only", "main"]);
+    for i in [0, 1, 3] {
+        assert!(files.contains(&format!("answer-{i}.txt")), "{files}");
+    }
+    assert!(!files.contains("answer-2.txt"));
+    let gate_runs: std::collections::BTreeSet<String> = events_of(&w, "qa.gate_run")
+        .iter()
+        .map(|g| g["data"]["evidence"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!gate_runs.is_empty());
+}
+
+#[test]
+fn a_conflict_inside_a_batch_takes_only_that_branch_out() {
+    let w = World::new(
+        "good.sh",
+        &format!("{}\n[worker]\nmax_attempts = 1\n", World::CHECK_GATE),
+    )
+    .fast();
+    let a = w.create(
+        "A",
+        &["--label", "file:shared.txt", "--label", "line:version-A"],
+    );
+    let b = w.create(
+        "B",
+        &["--label", "file:shared.txt", "--label", "line:version-B"],
+    );
+    let c = w.create("C", &["--label", "file:other.txt", "--label", "line:fine"]);
+    let ids = vec![a.clone(), b.clone(), c.clone()];
+    hand_in(&w, &ids);
+    w.start_operations();
+    w.wait_status(&a, "closed", 40);
+    w.wait_status(&c, "closed", 40);
+    w.wait_status(&b, "failed", 40);
+    let conflicts = events_of(&w, "qa.merge_failed");
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!(conflicts[0]["data"]["work_order"], b.as_str());
+    assert_eq!(events_of(&w, "qa.batch_started").len(), 1, "one batch");
+    assert_eq!(
+        events_of(&w, "qa.gate_run").len(),
+        2,
+        "gated once, for the two that merged"
+    );
+}
+
+#[test]
+fn qa_killed_mid_batch_leaves_the_target_before_the_batch_and_merges_it_once_later() {
+    let w = World::new(
+        "good.sh",
+        "[[gates]]\nname = \"slow\"\ncommand = \"sleep 2\"\ntimeout_seconds = 30\n",
+    )
+    .fast();
+    let ids = answers(&w, &["right", "right", "right"]);
+    hand_in(&w, &ids);
+    let main_before = git(&w.factory_dir(), &["rev-parse", "main"]);
+    w.start_operations();
+    wait_for(Duration::from_secs(20), "the batch gate running", || {
+        (!events_of(&w, "qa.batch_started").is_empty()
+            && std::fs::read_to_string(w.factory_dir().join(".work/.qa.json"))
+                .is_ok_and(|s| s.contains("\"gate\": \"slow\"")))
+        .then_some(())
+    });
+    let pid = w
+        .tmux(&[
+            "display-message",
+            "-p",
+            "-t",
+            "=qa-myproject:",
+            "#{pane_pid}",
+        ])
+        .stdout
+        .trim()
+        .to_string();
+    std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap();
+    assert_eq!(
+        git(&w.factory_dir(), &["rev-parse", "main"]),
+        main_before,
+        "the target did not move"
+    );
+    for id in &ids {
+        w.wait_status(id, "closed", 60);
+    }
+    let merges: Vec<String> = w
+        .target_log()
+        .into_iter()
+        .filter(|s| s.starts_with("Merge"))
+        .collect();
+    assert_eq!(merges.len(), 3, "each merged exactly once: {merges:?}");
+}
