@@ -66,7 +66,7 @@ fn four_branches_handed_in_together_merge_as_one_batch_with_one_gate_run() {
     );
     let batch = batches[0]["data"]["batch"].as_str().unwrap();
     assert!(gates.iter().all(|g| g["data"]["batch"] == batch));
-    // Each work order has its own merge commit, on main, in priority order.
+    // Each work order has its own merge commit, all on main.
     let merges: Vec<String> = ids
         .iter()
         .map(|id| {
@@ -79,7 +79,13 @@ fn four_branches_handed_in_together_merge_as_one_batch_with_one_gate_run() {
     let mut unique = merges.clone();
     unique.dedup();
     assert_eq!(unique.len(), 4, "{merges:?}");
-    assert_eq!(git(&w.factory_dir(), &["rev-parse", "main"]), merges[3]);
+    // The target is the last merge of the batch (in the order QA merged them).
+    let last = batches[0]["data"]["work_orders"][3].as_str().unwrap();
+    let last_merge = w.wo(&["show", last, "--json"]).json()["merge_commit"].clone();
+    assert_eq!(
+        git(&w.factory_dir(), &["rev-parse", "main"]),
+        last_merge.as_str().unwrap()
+    );
     for m in &merges {
         git(
             &w.factory_dir(),

@@ -7,6 +7,7 @@
 
 use crate::actions::worker::WorkerError;
 use crate::config::ConfigError;
+use crate::control::dispatch::Refusal;
 use crate::effects::git::GitError;
 use crate::effects::tmux::TmuxError;
 use crate::mail::MailError;
@@ -67,6 +68,8 @@ pub enum Error {
     Mail(#[from] MailError),
     #[error(transparent)]
     Worker(#[from] WorkerError),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     #[error("{message}")]
     Plain { kind: Kind, message: String },
     #[error("{context}: {source}")]
@@ -109,6 +112,7 @@ impl Error {
             Error::WorkOrder(e) => e.kind(),
             Error::Mail(e) => e.kind(),
             Error::Worker(e) => e.kind(),
+            Error::Refused(e) => e.kind(),
             Error::Plain { kind, .. } => *kind,
             Error::Context { source, .. } => source.kind(),
         }

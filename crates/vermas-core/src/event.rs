@@ -123,6 +123,11 @@ impl NewEvent {
     }
 }
 
+/// A new event with a typed payload, as a crate error.
+pub(crate) fn ev(ty: &str, actor: &str, data: &impl Serialize) -> crate::Result<NewEvent> {
+    Ok(NewEvent::new(ty, actor, data).map_err(crate::store::StoreError::from)?)
+}
+
 /// The canonical event type names (design §3). One name each; no aliases are written.
 pub mod types {
     pub const WORK_ORDER_CREATED: &str = "work_order.created";

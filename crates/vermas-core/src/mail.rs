@@ -333,11 +333,7 @@ pub fn send(
         priority: out.priority,
         meta: out.meta.clone(),
     };
-    w.append(vec![crate::actions::dispatch::ev(
-        types::MAIL_SENT,
-        actor,
-        &sent,
-    )?])?;
+    w.append(vec![crate::event::ev(types::MAIL_SENT, actor, &sent)?])?;
     w.report_warnings();
     Ok((id, to))
 }
@@ -390,7 +386,7 @@ pub fn mark(
     } else {
         types::MAIL_READ
     };
-    w.append(vec![crate::actions::dispatch::ev(
+    w.append(vec![crate::event::ev(
         ty,
         actor,
         &Marked { id: id.to_string() },
@@ -437,6 +433,6 @@ pub fn nudge_if_idle(
         Some(f) => company.factory(f)?.store()?,
         None => company.store()?,
     };
-    crate::actions::dispatch::record_nudge(&store, actor, to, &out, &text, Some("mail"))?;
+    crate::actions::launch::record_nudge(&store, actor, to, &out, &text, Some("mail"))?;
     Ok(Some(out))
 }

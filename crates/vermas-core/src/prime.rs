@@ -93,7 +93,7 @@ pub fn start_ceo(company: &Company, actor: &str) -> Result<(String, bool)> {
     let dir = company.root.join("ceo");
     let prompt = dir.join(".vermas").join("PROMPT.md");
     let incarnation = crate::ids::new_incarnation_id();
-    tmux.new_session(&crate::actions::dispatch::agent_cli_session(
+    tmux.new_session(&crate::actions::launch::agent_cli_session(
         company,
         &agent,
         &rt,
@@ -101,7 +101,7 @@ pub fn start_ceo(company: &Company, actor: &str) -> Result<(String, bool)> {
         &prompt,
         &incarnation,
     )?)?;
-    company.store()?.append(vec![crate::actions::dispatch::ev(
+    company.store()?.append(vec![crate::event::ev(
         crate::event::types::AGENT_STARTED,
         actor,
         &crate::slots::AgentEvent {
@@ -113,6 +113,6 @@ pub fn start_ceo(company: &Company, actor: &str) -> Result<(String, bool)> {
             ..Default::default()
         },
     )?])?;
-    crate::actions::dispatch::start_nudge(company, &company.store()?, &rt, &agent, actor);
+    crate::actions::launch::start_nudge(company, &company.store()?, &rt, &agent, actor);
     Ok((session, true))
 }

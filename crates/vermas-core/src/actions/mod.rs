@@ -3,5 +3,7 @@
 
 pub mod dispatch;
 pub mod escalate;
+pub mod launch;
+pub mod locked;
 pub mod nudge;
 pub mod worker;

@@ -55,14 +55,7 @@ pub fn nudge(company: &Company, addr: &str, text: &str, actor: &str) -> Result<N
         text.to_string()
     };
     let outcome = tmux.nudge(&session, &typed)?;
-    crate::actions::dispatch::record_nudge(
-        &store,
-        actor,
-        &agent,
-        &outcome,
-        &typed,
-        Some("manual"),
-    )?;
+    crate::actions::launch::record_nudge(&store, actor, &agent, &outcome, &typed, Some("manual"))?;
     Ok(Nudge {
         agent: agent.to_string(),
         session,

@@ -2,7 +2,8 @@
 //! worktree and assignment), `co worker kill` (keeps unmerged work), `co worker done` (run by
 //! the worker itself), and `co assignment` (what an agent must do now).
 
-use crate::actions::dispatch::{self, Launch, Locked, ev};
+use crate::actions::launch::{self, Launch};
+use crate::actions::locked::Locked;
 use crate::agent::AgentId;
 use crate::assignment::{self, Assignment};
 use crate::clock::{format_timestamp, parse_timestamp};
@@ -10,6 +11,7 @@ use crate::company::{Company, Factory};
 use crate::effects::git;
 use crate::effects::tmux::SessionInfo;
 use crate::error::{Error, Result};
+use crate::event::ev;
 use crate::event::types;
 use crate::mail::{MailPriority, Sent};
 use crate::runtime;
@@ -567,7 +569,7 @@ pub fn spawn(
         ),
     };
     assignment::write(&apath, &a)?;
-    let session = dispatch::start_worker_session(
+    let session = launch::start_worker_session(
         &Launch {
             company,
             factory: f,
@@ -626,7 +628,7 @@ pub fn spawn(
     }
     locked.report_warnings();
     drop(locked);
-    let nudge = dispatch::start_nudge(company, &fstore, &rt, &agent, actor);
+    let nudge = launch::start_nudge(company, &fstore, &rt, &agent, actor);
     Ok(SpawnReport {
         nudge,
         attach: tmux.attach_hint(&session),

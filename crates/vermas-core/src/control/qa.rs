@@ -163,6 +163,66 @@ pub struct GateOutcome {
     pub interrupted: bool,
 }
 
+/// How merging one branch of a group onto the QA worktree went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Merged {
+    /// A merge commit.
+    Commit,
+    /// Conflicts in these paths (the merge was aborted).
+    Conflicts(Vec<String>),
+    /// Nothing new: the branch is already in what is checked out; `on_target` when it is in
+    /// the target itself (a QA that crashed after moving the target merges it again).
+    NothingNew { on_target: bool },
+    /// git failed for another reason.
+    Error(String),
+}
+
+/// What becomes of that branch in this group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterMerge {
+    /// Gated with the group.
+    Gate,
+    /// Out of the batch, back to its worker with this reason.
+    Rework(String),
+    /// Out of the batch: it is merged already; close it with the merge commit found.
+    CloseMerged,
+    /// Out of the batch for now: the error counts towards giving up on it.
+    Error(String),
+}
+
+/// Decides about one branch after merging it into the group's tree.
+pub fn after_merge(m: &Merged, branch: &str, target: &str) -> AfterMerge {
+    match m {
+        Merged::Commit | Merged::NothingNew { on_target: false } => AfterMerge::Gate,
+        Merged::NothingNew { on_target: true } => AfterMerge::CloseMerged,
+        Merged::Conflicts(paths) => AfterMerge::Rework(format!(
+            "merge conflict with {target} in: {} (bring {branch} up to date with {target} and resolve them)",
+            paths.join(", ")
+        )),
+        Merged::Error(e) => AfterMerge::Error(e.clone()),
+    }
+}
+
+/// What to do when the compare-and-swap of the target failed (`moved`) or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterRefUpdate {
+    /// The target moved to the group's merge: close each work order.
+    Close,
+    /// Someone pushed to the target meanwhile: merge the group again on the new target.
+    MergeAgain,
+    /// It keeps moving: leave the batch for the next patrol.
+    Later,
+}
+
+/// Decides after moving the target; `moves` is how often it moved under this batch before.
+pub fn after_ref_update(moved: bool, moves: u32) -> AfterRefUpdate {
+    match (moved, moves) {
+        (false, _) => AfterRefUpdate::Close,
+        (true, m) if m < MAX_TARGET_MOVES => AfterRefUpdate::MergeAgain,
+        (true, _) => AfterRefUpdate::Later,
+    }
+}
+
 /// What a batch's gate runs come to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -475,6 +535,43 @@ mod tests {
         passed: false,
         interrupted: true,
     };
+
+    #[test]
+    fn after_a_merge_a_branch_is_gated_sent_back_closed_or_counted_as_an_error() {
+        let table = [
+            (Merged::Commit, AfterMerge::Gate),
+            (Merged::NothingNew { on_target: false }, AfterMerge::Gate),
+            (Merged::NothingNew { on_target: true }, AfterMerge::CloseMerged),
+            (
+                Merged::Conflicts(vec!["a.txt".into(), "b.txt".into()]),
+                AfterMerge::Rework(
+                    "merge conflict with main in: a.txt, b.txt (bring vermas/mp-a up to date with main and resolve them)".into(),
+                ),
+            ),
+            (
+                Merged::Error("Committer identity unknown".into()),
+                AfterMerge::Error("Committer identity unknown".into()),
+            ),
+        ];
+        for (m, want) in table {
+            assert_eq!(after_merge(&m, "vermas/mp-a", "main"), want, "{m:?}");
+        }
+    }
+
+    #[test]
+    fn a_target_that_moved_during_the_merge_is_merged_again_a_few_times_then_left() {
+        assert_eq!(after_ref_update(false, 0), AfterRefUpdate::Close);
+        assert_eq!(after_ref_update(false, 5), AfterRefUpdate::Close);
+        assert_eq!(after_ref_update(true, 0), AfterRefUpdate::MergeAgain);
+        assert_eq!(
+            after_ref_update(true, MAX_TARGET_MOVES - 1),
+            AfterRefUpdate::MergeAgain
+        );
+        assert_eq!(
+            after_ref_update(true, MAX_TARGET_MOVES),
+            AfterRefUpdate::Later
+        );
+    }
 
     #[test]
     fn verdicts_with_and_without_require_all_pass() {

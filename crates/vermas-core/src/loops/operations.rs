@@ -9,14 +9,15 @@
 //! exponential backoff and jitter, and after `max_restarts` failures within the window stops and
 //! sends one ESCALATION to `ceo`. Logs go to `logs/operations.log`, one line per action.
 
-use crate::actions::dispatch::{self, ev};
 use crate::actions::escalate::{self, Escalation};
+use crate::actions::launch;
 use crate::agent::AgentId;
 use crate::company::{Company, Factory};
 use crate::control::operations as control;
 use crate::control::restart::Policy;
 use crate::effects::tmux::SessionSpec;
 use crate::error::{Error, Result};
+use crate::event::ev;
 use crate::event::types;
 use crate::loops::daemon::{self, Log, Wake};
 use crate::slots::AgentEvent;
@@ -137,13 +138,13 @@ impl Operations {
                 .join(".vermas")
                 .join(format!("{role}-PROMPT.md"));
             let spec =
-                dispatch::agent_cli_session(&self.company, agent, &rt, cwd, &prompt, incarnation)?;
+                launch::agent_cli_session(&self.company, agent, &rt, cwd, &prompt, incarnation)?;
             return Ok((spec, Some(rt)));
         }
         let spec = SessionSpec {
             name: agent.session(),
             cwd: f.dir.clone(),
-            env: dispatch::agent_env(
+            env: launch::agent_env(
                 &self.company,
                 agent,
                 None,
@@ -157,8 +158,8 @@ impl Operations {
                 "run".to_string(),
                 f.name.clone(),
             ],
-            tags: dispatch::session_tags(&self.company, agent, incarnation),
-            log_file: dispatch::session_log(&self.company, agent, incarnation),
+            tags: launch::session_tags(&self.company, agent, incarnation),
+            log_file: launch::session_log(&self.company, agent, incarnation),
         };
         Ok((spec, None))
     }
@@ -447,7 +448,7 @@ fn start_session(ops: &Operations, f: &Factory, agent: &AgentId, restart: bool) 
     )?])?;
     // An agent CLI that takes its first instruction typed in (aider, opencode) gets it now.
     if let Some(rt) = rt
-        && let Some(n) = dispatch::start_nudge(&ops.company, &store, &rt, agent, "operations")
+        && let Some(n) = launch::start_nudge(&ops.company, &store, &rt, agent, "operations")
         && !n.delivered
     {
         ops.log
@@ -609,13 +610,13 @@ pub fn start(company: &Company) -> Result<Started> {
     tmux.new_session(&SessionSpec {
         name: session.clone(),
         cwd: company.root.clone(),
-        env: dispatch::agent_env(company, &agent, None, &incarnation, None, &BTreeMap::new()),
+        env: launch::agent_env(company, &agent, None, &incarnation, None, &BTreeMap::new()),
         argv: vec![
             co_exe().display().to_string(),
             "operations".into(),
             "run".into(),
         ],
-        tags: dispatch::session_tags(company, &agent, &incarnation),
+        tags: launch::session_tags(company, &agent, &incarnation),
         log_file: Some(console.clone()),
     })?;
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -16,14 +16,15 @@
 //! the target before or after that group, retries the rest, and closes work already on the
 //! target without merging it twice.
 
-use crate::actions::dispatch::{Locked, ev};
 use crate::actions::escalate::{self, Escalation};
+use crate::actions::locked::Locked;
 use crate::agent::AgentId;
 use crate::company::{Company, Factory};
 use crate::config::Gate;
 use crate::control::qa as control;
 use crate::effects::git::{self, MergeOutcome};
 use crate::error::{Error, Result};
+use crate::event::ev;
 use crate::event::types;
 use crate::loops::daemon::{self, Log, Shutdown, Wake};
 use crate::mail::{self, MailPriority, Marked, Message, Messages, Sent};
@@ -664,16 +665,16 @@ impl Qa {
                             }
                             bisect.failed(failure);
                         }
-                        Tested::TargetMoved => {
-                            moves += 1;
-                            if moves > control::MAX_TARGET_MOVES {
+                        Tested::TargetMoved => match control::after_ref_update(true, moves) {
+                            control::AfterRefUpdate::Later => {
                                 return Err(Error::failure(format!(
                                     "{} kept moving while merging {}; will retry on the next patrol",
                                     f.target_branch(),
                                     group.join(", ")
                                 )));
                             }
-                        }
+                            _ => moves += 1,
+                        },
                         Tested::Interrupted => break,
                     }
                 }
@@ -714,22 +715,31 @@ impl Qa {
                     ("onto", &head),
                 ],
             );
-            match git::merge(&qa, &c.branch, &message, &who) {
-                Ok(MergeOutcome::Merged(commit)) => merged.push((c, commit)),
-                Ok(MergeOutcome::Conflicts(paths)) => {
+            let (result, commit, conflicts) = match git::merge(&qa, &c.branch, &message, &who) {
+                Ok(MergeOutcome::Merged(commit)) => (control::Merged::Commit, commit, vec![]),
+                Ok(MergeOutcome::Conflicts(paths)) => (
+                    control::Merged::Conflicts(paths.clone()),
+                    head.clone(),
+                    paths,
+                ),
+                Ok(MergeOutcome::AlreadyMerged) => (
+                    control::Merged::NothingNew {
+                        on_target: git::is_ancestor(&repo, &c.branch, &before),
+                    },
+                    head.clone(),
+                    vec![],
+                ),
+                Err(e) => (control::Merged::Error(e.to_string()), head.clone(), vec![]),
+            };
+            match control::after_merge(&result, &c.branch, f.target_branch()) {
+                control::AfterMerge::Gate => merged.push((c, commit)),
+                control::AfterMerge::Rework(reason) => {
                     git::reset_to(&qa, &head)?;
                     bisect.remove(&c.wo.id);
-                    let reason = format!(
-                        "merge conflict with {} in: {} (bring {} up to date with {} and resolve them)",
-                        f.target_branch(),
-                        paths.join(", "),
-                        c.branch,
-                        f.target_branch()
-                    );
-                    self.rework(f, c, &reason, None, &paths, Some(batch))?;
+                    self.rework(f, c, &reason, None, &conflicts, Some(batch))?;
                     *settled += 1;
                 }
-                Ok(MergeOutcome::AlreadyMerged) if git::is_ancestor(&repo, &c.branch, &before) => {
+                control::AfterMerge::CloseMerged => {
                     // A retry after a crash past the ref update: it is on the target already.
                     let commit = find_merge_commit(&repo, &c.branch, f.target_branch())
                         .unwrap_or_else(|| before.clone());
@@ -741,16 +751,12 @@ impl Qa {
                     self.finish_merged(f, c, &commit, Some(batch), None)?;
                     *settled += 1;
                 }
-                // Already in what this batch merged before it: nothing of its own to merge.
-                Ok(MergeOutcome::AlreadyMerged) => merged.push((c, head)),
-                Err(e) => {
+                control::AfterMerge::Error(e) => {
                     git::reset_to(&qa, &head)?;
                     bisect.remove(&c.wo.id);
-                    self.log.warn(
-                        "qa.merge_error",
-                        &[("work_order", &c.wo.id), ("error", &e.to_string())],
-                    );
-                    self.memory.error(&c.wo.id, &e.to_string(), Instant::now());
+                    self.log
+                        .warn("qa.merge_error", &[("work_order", &c.wo.id), ("error", &e)]);
+                    self.memory.error(&c.wo.id, &e, Instant::now());
                 }
             }
         }

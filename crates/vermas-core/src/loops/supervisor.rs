@@ -5,13 +5,15 @@
 //! module for the rules) and [`apply`]s them in the order given; then writes
 //! `patrol.completed` with what it checked and did.
 
-use crate::actions::dispatch::{self, DispatchOutcome, DispatchRequest, ev};
+use crate::actions::dispatch::{self, DispatchOutcome, DispatchRequest};
 use crate::actions::escalate::{self, Escalation};
+use crate::actions::launch;
 use crate::actions::worker::{self, KillOptions, Requeue, WorkerRef, Worktree};
 use crate::agent::AgentId;
 use crate::company::{Company, Factory};
 use crate::control::supervisor::{self as control, Action, Outcome, Screen, Session};
 use crate::error::Result;
+use crate::event::ev;
 use crate::event::types;
 use crate::loops::daemon::{self, Log, Wake};
 use crate::mail::{self, Message, Messages, Outgoing};
@@ -254,14 +256,7 @@ impl Supervisor {
                         ..Default::default()
                     },
                 )?])?;
-                dispatch::record_nudge(
-                    &store,
-                    &self.actor,
-                    &agent,
-                    &out,
-                    IDLE_NUDGE,
-                    Some("idle"),
-                )?;
+                launch::record_nudge(&store, &self.actor, &agent, &out, IDLE_NUDGE, Some("idle"))?;
                 self.log.info(
                     "supervisor.nudged_idle",
                     &[
