@@ -849,3 +849,7 @@ pub(crate) fn next_id(prefix: &str) -> String {
     let n = N.fetch_add(1, Ordering::SeqCst);
     format!("{prefix}{:x}{n:04x}", std::process::id())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
