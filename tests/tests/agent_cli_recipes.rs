@@ -144,7 +144,7 @@ struct Run {
 }
 
 impl Run {
-    fn new(cli: &'static str, home_fixture: Option<&str>) -> Run {
+    fn new(cli: &'static str, home_fixture: Option<&str>, scenario: Scenario) -> Run {
         let sb = Sandbox::new();
         let factory = sb.path().join("factory");
         std::fs::create_dir_all(&factory).unwrap();
@@ -204,7 +204,7 @@ impl Run {
                 .success();
             assert!(ok, "copying {}", src.display());
         }
-        let model = FakeModel::start(worker_scenario()).unwrap();
+        let model = FakeModel::start(scenario).unwrap();
         let marker = format!("{cli}-{}", sb.socket);
         Run {
             cli,
@@ -467,318 +467,449 @@ fn is_root() -> bool {
         .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
 }
 
-/// Claude Code: first instruction as the positional argument, role prompt with
-/// `--append-system-prompt`; the folder-trust dialog is skipped by `CLAUDE_CODE_SANDBOXED=1`
-/// and the bypass-permissions warning by `--settings` (both VerMAS's, not the user's files).
-fn claude_recipe(run: &Run, program: &Path, api_key: bool) -> (Vec<String>, Vec<(String, String)>) {
-    let argv = vec![
-        program.display().to_string(),
-        s("--dangerously-skip-permissions"),
-        s("--settings"),
-        s(r#"{"skipDangerousModePermissionPrompt":true}"#),
-        s("--append-system-prompt"),
-        s(worker_prompt()),
-        s(start_message()),
-    ];
-    let mut env = vec![
-        kv("ANTHROPIC_BASE_URL", run.model.base_url()),
-        kv("CLAUDE_CODE_SANDBOXED", "1"),
-        kv("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
-        kv("DISABLE_AUTOUPDATER", "1"),
-        kv("DISABLE_TELEMETRY", "1"),
-        kv("DISABLE_ERROR_REPORTING", "1"),
-    ];
-    if api_key {
-        // Approved in the home fixture (its last 20 characters).
-        env.push(kv(
-            "ANTHROPIC_API_KEY",
-            "sk-ant-vermas-fake-0123456789abcdefghij",
-        ));
-    }
-    if is_root() {
-        env.push(kv("IS_SANDBOX", "1"));
-    }
-    (argv, env)
-}
-
-fn run_claude(fixture: &str, api_key: bool) {
-    let Some(program) = cli_or_skip("claude") else {
-        return;
-    };
-    let _serial = serial();
-    let run = Run::new("claude", Some(fixture));
-    let (argv, env) = claude_recipe(&run, &program, api_key);
-    let started = run.start(&argv, &env);
-    let secs = run.wait_done(started, 50);
-    run.check(secs, true);
-    assert!(
-        run.model
-            .requests()
-            .iter()
-            .any(|r| r.api == "anthropic" && r.shell_tool.as_deref() == Some("Bash")),
-        "Claude's shell tool is Bash"
-    );
-    let left = run.kill_and_reap();
-    assert!(left.is_empty(), "claude left processes: {left:?}");
-}
-
-#[test]
-fn claude_with_an_approved_api_key() {
-    run_claude("claude-api-key", true);
-}
-
-#[test]
-fn claude_logged_in_with_an_account() {
-    run_claude("claude-oauth", false);
-}
-
 /// The TOML string for a `-c key=value` override.
 fn toml_str(v: &str) -> String {
     serde_json::to_string(v).unwrap()
 }
 
-#[test]
-fn codex() {
-    let Some(program) = cli_or_skip("codex") else {
-        return;
-    };
-    let _serial = serial();
-    let run = Run::new("codex", Some("codex-api-key"));
-    let url = run.model.base_url();
-    let factory = run.factory.canonicalize().unwrap();
-    let argv = vec![
-        program.display().to_string(),
-        // No app-server daemon: they would outlive the session.
-        s("--no-daemon"),
-        s("--dangerously-bypass-approvals-and-sandbox"),
-        // Trust for the repository root of the worktree (the factory's clone): skips the
-        // "Trust this folder?" dialog without writing the user's config.toml. The inline-table
-        // form is needed: `-c projects."<dir>".trust_level=…` does not work.
-        s("-c"),
-        format!(
-            "projects={{{}={{trust_level=\"trusted\"}}}}",
-            toml_str(&factory.display().to_string())
-        ),
-        // Commands run through `bash -lc` otherwise, and /etc/profile resets PATH (no `co`).
-        s("-c"),
-        s("allow_login_shell=false"),
-        s("-c"),
-        s("check_for_update_on_startup=false"),
-        s("-c"),
-        s("analytics.enabled=false"),
-        s("-c"),
-        format!("developer_instructions={}", toml_str(worker_prompt())),
-        // Test only: the fake model as a provider of its own (no WebSocket attempt, classic
-        // tools: the default model of this version uses "code mode" tools instead).
-        s("-c"),
-        s("model_provider=\"vermasfake\""),
-        s("-c"),
-        format!(
-            "model_providers.vermasfake={{name=\"VerMAS fake model\", base_url={}, wire_api=\"responses\", env_key=\"VERMAS_FAKE_MODEL_KEY\"}}",
-            toml_str(&format!("{url}/v1"))
-        ),
-        s("-m"),
-        s("fake-model"),
-        s(start_message()),
-    ];
-    let env = vec![kv("VERMAS_FAKE_MODEL_KEY", "sk-vermas-fake")];
-    let started = run.start(&argv, &env);
-    let secs = run.wait_done(started, 50);
-    run.check(secs, true);
-    assert!(
-        run.model
-            .requests()
-            .iter()
-            .any(|r| r.api == "responses" && r.shell_tool.as_deref() == Some("exec_command")),
-        "Codex's shell tool is exec_command"
-    );
-    let left = run.kill_and_reap();
-    assert!(left.is_empty(), "codex left processes: {left:?}");
-}
-
-#[test]
-fn gemini() {
-    let Some(program) = cli_or_skip("gemini") else {
-        return;
-    };
-    let _serial = serial();
-    let run = Run::new("gemini", Some("gemini-api-key"));
-    // VerMAS's own settings files: system settings override the user's (updates, usage
-    // statistics, telemetry); system defaults only fill what the user has not chosen (the
-    // auth type for a user who never ran the auth dialog).
-    let settings = run.owned.0.join("gemini-system-settings.json");
-    std::fs::write(
-        &settings,
-        r#"{"general": {"enableAutoUpdate": false, "enableAutoUpdateNotification": false},
- "privacy": {"usageStatisticsEnabled": false},
- "telemetry": {"enabled": false}}
-"#,
-    )
-    .unwrap();
-    let defaults = run.owned.0.join("gemini-system-defaults.json");
-    std::fs::write(
-        &defaults,
-        r#"{"security": {"auth": {"selectedType": "gemini-api-key"}}}"#,
-    )
-    .unwrap();
-    let argv = vec![
-        program.display().to_string(),
-        s("--approval-mode"),
-        s("yolo"),
-        s("-i"),
-        s(start_message()),
-    ];
-    let env = vec![
-        kv("GEMINI_API_KEY", "vermas-fake-gemini-key"),
-        kv("GOOGLE_GEMINI_BASE_URL", run.model.base_url()),
-        kv("GEMINI_CLI_TRUST_WORKSPACE", "true"),
-        // One process instead of a parent that relaunches itself: the pair survives
-        // kill-session (and SIGTERM), the single process does not.
-        kv("GEMINI_CLI_NO_RELAUNCH", "true"),
-        kv(
-            "GEMINI_CLI_SYSTEM_SETTINGS_PATH",
-            settings.display().to_string(),
-        ),
-        kv(
-            "GEMINI_CLI_SYSTEM_DEFAULTS_PATH",
-            defaults.display().to_string(),
-        ),
-    ];
-    let started = run.start(&argv, &env);
-    let secs = run.wait_done(started, 50);
-    run.check(secs, true);
-    assert!(
-        run.model
-            .requests()
-            .iter()
-            .any(|r| r.api == "gemini" && r.shell_tool.as_deref() == Some("run_shell_command")),
-        "Gemini's shell tool is run_shell_command"
-    );
-    let left = run.kill_and_reap();
-    assert!(left.is_empty(), "gemini left processes: {left:?}");
-}
-
-#[test]
-fn opencode() {
-    let Some(program) = cli_or_skip("opencode") else {
-        return;
-    };
-    let _serial = serial();
-    let run = Run::new("opencode", None);
-    let config = run.owned.0.join("opencode.json");
-    let cfg = serde_json::json!({
-        "$schema": "https://opencode.ai/config.json",
-        "autoupdate": false,
-        "share": "disabled",
-        "snapshot": false,
-        "permission": {"bash": "allow", "edit": "allow", "webfetch": "allow",
-                       "external_directory": "allow"},
-        "instructions": [".vermas/PROMPT.md"],
-        // Test only: the fake model as a provider.
-        "provider": {"vermasfake": {
-            "npm": "@ai-sdk/openai-compatible",
-            "name": "VerMAS fake model",
-            "options": {"baseURL": format!("{}/v1", run.model.base_url()), "apiKey": "vermas-fake"},
-            "models": {"fake-model": {"name": "Fake model", "tool_call": true}}}},
-        "model": "vermasfake/fake-model",
-        "small_model": "vermasfake/fake-model"
-    });
-    std::fs::write(&config, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
-    let argv = vec![
-        program.display().to_string(),
-        // No plugins from the network (test only; a user's own plugins are theirs).
-        s("--pure"),
-        s("--prompt"),
-        s(start_message()),
-    ];
-    let env = vec![
-        kv("OPENCODE_CONFIG", config.display().to_string()),
-        kv("OPENCODE_DISABLE_AUTOUPDATE", "true"),
-        kv("OPENCODE_DISABLE_SHARE", "true"),
-        // Test only: no models.dev catalog from the network.
-        kv("OPENCODE_DISABLE_MODELS_FETCH", "true"),
-        kv("OPENCODE_DISABLE_LSP_DOWNLOAD", "true"),
-    ];
-    let started = run.start(&argv, &env);
-    // OpenCode is CPU-bound at start (a bun binary, ~20 CPU-seconds before its first request):
-    // 25-45 s on an idle 2-core machine, more when it is shared.
-    let secs = run.wait_done(started, 90);
-    run.check(secs, true);
-    assert!(
-        run.model
-            .requests()
-            .iter()
-            .any(|r| r.api == "chat" && r.shell_tool.as_deref() == Some("bash")),
-        "OpenCode's shell tool is bash"
-    );
-    let left = run.kill_and_reap();
-    assert!(left.is_empty(), "opencode left processes: {left:?}");
-}
-
 /// Aider cannot run `co` itself (`--yes-always` answers no to shell commands), so a fixed
 /// wrapper does: `co assignment` into the message, Aider one-shot (`--message-file`: one
 /// exchange, edits applied and committed, then it exits), then `co worker done`.
-pub const AIDER_WRAPPER: &str = r#"set -e
+const AIDER_WRAPPER: &str = r#"set -e
 { cat .vermas/START.md; printf '\n\n$ co assignment\n'; co assignment; } > .vermas/aider-message.md
 "$@" --message-file .vermas/aider-message.md
 exec co worker done"#;
 
-#[test]
-fn aider() {
-    let Some(program) = cli_or_skip("aider") else {
+/// The variants tested: a CLI name, or `claude-oauth` (Claude Code logged in with an account
+/// instead of an API key).
+const VARIANTS: &[&str] = &[
+    "claude",
+    "claude-oauth",
+    "codex",
+    "gemini",
+    "opencode",
+    "aider",
+];
+
+/// How a variant is started and checked.
+struct Recipe {
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    /// Seconds allowed from start to `co worker done` and the commit.
+    deadline: u64,
+    /// (api, shell tool) the CLI's requests must show; `None` for Aider (no tools).
+    shell_tool: Option<(&'static str, &'static str)>,
+    /// Typed (then Enter) to leave the CLI; `None` when it exits by itself.
+    exit_command: Option<&'static str>,
+}
+
+fn program_of(variant: &str) -> &str {
+    variant.split('-').next().unwrap_or(variant)
+}
+
+/// The user's home state the variant starts from (tests/agent-clis/homes/).
+fn home_fixture(variant: &str) -> Option<&'static str> {
+    match variant {
+        "claude" => Some("claude-api-key"),
+        "claude-oauth" => Some("claude-oauth"),
+        "codex" => Some("codex-api-key"),
+        "gemini" => Some("gemini-api-key"),
+        _ => None,
+    }
+}
+
+/// The recipe of a variant for this run: argv, environment, and the VerMAS-owned files it
+/// needs (written here: settings under `run.owned`, git excludes in the factory's clone).
+/// Items marked "test only" point the CLI at the fake model; the rest is what a preset needs.
+fn recipe(variant: &str, run: &Run, program: &Path) -> Recipe {
+    let url = run.model.base_url();
+    let program = program.display().to_string();
+    match variant {
+        // Claude Code: first instruction as the positional argument, role prompt with
+        // --append-system-prompt; the folder-trust dialog is skipped by
+        // CLAUDE_CODE_SANDBOXED=1 and the bypass-permissions warning by --settings (both
+        // VerMAS's, not the user's files).
+        "claude" | "claude-oauth" => {
+            let argv = vec![
+                program,
+                s("--dangerously-skip-permissions"),
+                s("--settings"),
+                s(r#"{"skipDangerousModePermissionPrompt":true}"#),
+                s("--append-system-prompt"),
+                s(worker_prompt()),
+                s(start_message()),
+            ];
+            let mut env = vec![
+                kv("ANTHROPIC_BASE_URL", &url), // test only
+                kv("CLAUDE_CODE_SANDBOXED", "1"),
+                kv("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
+                kv("DISABLE_AUTOUPDATER", "1"),
+                kv("DISABLE_TELEMETRY", "1"),
+                kv("DISABLE_ERROR_REPORTING", "1"),
+            ];
+            if variant == "claude" {
+                // The user's key, approved in the home fixture (its last 20 characters).
+                env.push(kv(
+                    "ANTHROPIC_API_KEY",
+                    "sk-ant-vermas-fake-0123456789abcdefghij",
+                ));
+            }
+            if is_root() {
+                env.push(kv("IS_SANDBOX", "1"));
+            }
+            Recipe {
+                argv,
+                env,
+                deadline: 50,
+                shell_tool: Some(("anthropic", "Bash")),
+                exit_command: Some("/exit"),
+            }
+        }
+        "codex" => {
+            let factory = run.factory.canonicalize().unwrap();
+            let provider = format!(
+                "model_providers.vermasfake={{name=\"VerMAS fake model\", base_url={}, wire_api=\"responses\", env_key=\"VERMAS_FAKE_MODEL_KEY\"}}",
+                toml_str(&format!("{url}/v1"))
+            );
+            let argv = vec![
+                program,
+                // No app-server daemon: its processes would outlive the session.
+                s("--no-daemon"),
+                s("--dangerously-bypass-approvals-and-sandbox"),
+                // Trust for the repository root of the worktree (the factory's clone) skips
+                // "Trust this folder?" without writing the user's config.toml. Only the
+                // inline-table form works (`-c projects."<dir>".trust_level=…` does not).
+                s("-c"),
+                format!(
+                    "projects={{{}={{trust_level=\"trusted\"}}}}",
+                    toml_str(&factory.display().to_string())
+                ),
+                // Otherwise commands run through `bash -lc`: /etc/profile resets PATH.
+                s("-c"),
+                s("allow_login_shell=false"),
+                s("-c"),
+                s("check_for_update_on_startup=false"),
+                s("-c"),
+                s("analytics.enabled=false"),
+                s("-c"),
+                format!("developer_instructions={}", toml_str(worker_prompt())),
+                // Test only: the fake model as a provider of its own (no WebSocket attempts;
+                // classic tools, where the default model of this version gets "code mode").
+                s("-c"),
+                s("model_provider=\"vermasfake\""),
+                s("-c"),
+                provider,
+                s("-m"),
+                s("fake-model"),
+                s(start_message()),
+            ];
+            Recipe {
+                argv,
+                env: vec![kv("VERMAS_FAKE_MODEL_KEY", "sk-vermas-fake")], // test only
+                deadline: 50,
+                shell_tool: Some(("responses", "exec_command")),
+                exit_command: Some("/quit"),
+            }
+        }
+        "gemini" => {
+            // VerMAS's own settings files: system settings override the user's (updates,
+            // usage statistics, telemetry); system defaults only fill what the user has not
+            // chosen (the auth type of a user who never saw the auth dialog).
+            let settings = run.owned.0.join("gemini-system-settings.json");
+            std::fs::write(
+                &settings,
+                r#"{"general": {"enableAutoUpdate": false, "enableAutoUpdateNotification": false},
+ "privacy": {"usageStatisticsEnabled": false},
+ "telemetry": {"enabled": false}}
+"#,
+            )
+            .unwrap();
+            let defaults = run.owned.0.join("gemini-system-defaults.json");
+            std::fs::write(
+                &defaults,
+                r#"{"security": {"auth": {"selectedType": "gemini-api-key"}}}"#,
+            )
+            .unwrap();
+            Recipe {
+                argv: vec![
+                    program,
+                    s("--approval-mode"),
+                    s("yolo"),
+                    s("-i"),
+                    s(start_message()),
+                ],
+                env: vec![
+                    kv("GEMINI_API_KEY", "vermas-fake-gemini-key"),
+                    kv("GOOGLE_GEMINI_BASE_URL", &url), // test only
+                    kv("GEMINI_CLI_TRUST_WORKSPACE", "true"),
+                    // One process instead of a parent that relaunches itself: that pair
+                    // survives kill-session (and SIGTERM); the single process does not.
+                    kv("GEMINI_CLI_NO_RELAUNCH", "true"),
+                    kv(
+                        "GEMINI_CLI_SYSTEM_SETTINGS_PATH",
+                        settings.display().to_string(),
+                    ),
+                    kv(
+                        "GEMINI_CLI_SYSTEM_DEFAULTS_PATH",
+                        defaults.display().to_string(),
+                    ),
+                ],
+                deadline: 50,
+                shell_tool: Some(("gemini", "run_shell_command")),
+                exit_command: Some("/quit"),
+            }
+        }
+        "opencode" => {
+            let config = run.owned.0.join("opencode.json");
+            let cfg = serde_json::json!({
+                "$schema": "https://opencode.ai/config.json",
+                "autoupdate": false,
+                "share": "disabled",
+                "snapshot": false,
+                "permission": {"bash": "allow", "edit": "allow", "webfetch": "allow",
+                               "external_directory": "allow"},
+                "instructions": [".vermas/PROMPT.md"],
+                // Test only: the fake model as a provider.
+                "provider": {"vermasfake": {
+                    "npm": "@ai-sdk/openai-compatible",
+                    "name": "VerMAS fake model",
+                    "options": {"baseURL": format!("{url}/v1"), "apiKey": "vermas-fake"},
+                    "models": {"fake-model": {"name": "Fake model", "tool_call": true}}}},
+                "model": "vermasfake/fake-model",
+                "small_model": "vermasfake/fake-model"
+            });
+            std::fs::write(&config, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
+            Recipe {
+                argv: vec![
+                    program,
+                    // Test only: no plugins fetched from the network.
+                    s("--pure"),
+                    s("--prompt"),
+                    s(start_message()),
+                ],
+                env: vec![
+                    kv("OPENCODE_CONFIG", config.display().to_string()),
+                    kv("OPENCODE_DISABLE_AUTOUPDATE", "true"),
+                    kv("OPENCODE_DISABLE_SHARE", "true"),
+                    kv("OPENCODE_DISABLE_MODELS_FETCH", "true"), // test only
+                    kv("OPENCODE_DISABLE_LSP_DOWNLOAD", "true"),
+                ],
+                // OpenCode is CPU-bound at start (a bun binary, ~20 CPU-seconds before its
+                // first request): 25-45 s on an idle 2-core machine, more when it is shared.
+                deadline: 90,
+                shell_tool: Some(("chat", "bash")),
+                exit_command: Some("/exit"),
+            }
+        }
+        "aider" => {
+            // Aider's own files (.aider.tags.cache.v4/ of its repo map) stay out of git status.
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(run.factory.join(".git/info/exclude"))
+                .and_then(|mut f| std::io::Write::write_all(&mut f, b".aider*\n"))
+                .unwrap();
+            let argv = vec![
+                s("sh"),
+                s("-c"),
+                s(AIDER_WRAPPER),
+                s("vermas-aider"),
+                program,
+                s("--yes-always"),
+                s("--auto-commits"),
+                s("--no-gitignore"),
+                s("--analytics-disable"),
+                s("--no-check-update"),
+                s("--no-show-release-notes"),
+                s("--no-suggest-shell-commands"),
+                s("--no-detect-urls"),
+                s("--no-restore-chat-history"),
+                s("--chat-history-file"),
+                s(".vermas/aider.chat.history.md"),
+                s("--input-history-file"),
+                s(".vermas/aider.input.history"),
+                s("--read"),
+                s(".vermas/PROMPT.md"),
+                // Test only: the fake model (unknown to Aider's model list), in the edit
+                // format Aider uses for most real models.
+                s("--model"),
+                s("openai/fake-model"),
+                s("--edit-format"),
+                s("diff"),
+                s("--no-show-model-warnings"),
+            ];
+            Recipe {
+                argv,
+                env: vec![
+                    kv("OPENAI_API_KEY", "vermas-fake"),
+                    kv("OPENAI_API_BASE", format!("{url}/v1")), // test only
+                    kv("LITELLM_LOCAL_MODEL_COST_MAP", "True"),
+                ],
+                deadline: 50,
+                shell_tool: None,
+                exit_command: None,
+            }
+        }
+        other => panic!("no recipe for {other}"),
+    }
+}
+
+/// Runs one variant's recipe from start to `co worker done`, then checks everything.
+fn run_recipe(variant: &'static str) {
+    let cli = program_of(variant);
+    let Some(program) = cli_or_skip(cli) else {
         return;
     };
     let _serial = serial();
-    let run = Run::new("aider", None);
-    // Aider's own files (.aider.tags.cache.v4/ from its repo map) stay out of git status.
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(run.factory.join(".git/info/exclude"))
-        .and_then(|mut f| std::io::Write::write_all(&mut f, b".aider*\n"))
-        .unwrap();
-    let argv = vec![
-        s("sh"),
-        s("-c"),
-        s(AIDER_WRAPPER),
-        s("vermas-aider"),
-        program.display().to_string(),
-        s("--yes-always"),
-        s("--auto-commits"),
-        s("--no-gitignore"),
-        s("--analytics-disable"),
-        s("--no-check-update"),
-        s("--no-show-release-notes"),
-        s("--no-suggest-shell-commands"),
-        s("--no-detect-urls"),
-        s("--no-restore-chat-history"),
-        s("--chat-history-file"),
-        s(".vermas/aider.chat.history.md"),
-        s("--input-history-file"),
-        s(".vermas/aider.input.history"),
-        s("--read"),
-        s(".vermas/PROMPT.md"),
-        // Test only: the fake model (unknown to Aider's model list) in Aider's usual format.
-        s("--model"),
-        s("openai/fake-model"),
-        s("--edit-format"),
-        s("diff"),
-        s("--no-show-model-warnings"),
-    ];
-    let env = vec![
-        kv("OPENAI_API_KEY", "vermas-fake"),
-        kv("OPENAI_API_BASE", format!("{}/v1", run.model.base_url())),
-        kv("LITELLM_LOCAL_MODEL_COST_MAP", "True"),
-    ];
-    let started = run.start(&argv, &env);
-    let secs = run.wait_done(started, 50);
-    run.check(secs, false);
+    let run = Run::new(variant, home_fixture(variant), worker_scenario());
+    let r = recipe(variant, &run, &program);
+    let started = run.start(&r.argv, &r.env);
+    let secs = run.wait_done(started, r.deadline);
+    run.check(secs, r.shell_tool.is_some());
     let reqs = run.model.requests();
-    assert!(
-        reqs.iter()
-            .any(|r| r.api == "chat" && r.answer == "edit" && r.step == Some(0)),
-        "Aider got the edit: {:?}",
-        reqs.iter().map(|r| r.json.to_string()).collect::<Vec<_>>()
-    );
+    match r.shell_tool {
+        Some((api, tool)) => assert!(
+            reqs.iter()
+                .any(|q| q.api == api && q.shell_tool.as_deref() == Some(tool)),
+            "{variant}: requests to the {api} API offering the shell tool {tool}"
+        ),
+        None => assert!(
+            reqs.iter()
+                .any(|q| q.api == "chat" && q.answer == "edit" && q.step == Some(0)),
+            "{variant}: Aider got the edit: {:?}",
+            reqs.iter().map(|q| q.json.to_string()).collect::<Vec<_>>()
+        ),
+    }
     let left = run.kill_and_reap();
-    assert!(left.is_empty(), "aider left processes: {left:?}");
+    assert!(left.is_empty(), "{variant} left processes: {left:?}");
+}
+
+#[test]
+fn claude_with_an_approved_api_key() {
+    run_recipe("claude");
+}
+
+#[test]
+fn claude_logged_in_with_an_account() {
+    run_recipe("claude-oauth");
+}
+
+#[test]
+fn codex() {
+    run_recipe("codex");
+}
+
+#[test]
+fn gemini() {
+    run_recipe("gemini");
+}
+
+#[test]
+fn opencode() {
+    run_recipe("opencode");
+}
+
+#[test]
+fn aider() {
+    run_recipe("aider");
+}
+
+/// Not a test: refreshes tests/fixtures/screens/<cli>/{working,tool-running,ready-after-turn,
+/// exited}.txt (and `.raw.txt`, captured without -J) with each recipe playing a slow
+/// scenario. Run it after bumping a version in tests/agent-clis/versions.txt:
+/// `cargo test -p vermas-tests --test agent_cli_recipes -- --ignored capture_screens`
+/// (`VERMAS_CAPTURE_ONLY=codex` limits it to one CLI).
+#[test]
+#[ignore]
+fn capture_screens() {
+    let only = std::env::var("VERMAS_CAPTURE_ONLY").ok();
+    for variant in VARIANTS.iter().filter(|v| !v.contains('-')) {
+        if only.as_deref().is_some_and(|o| o != *variant) {
+            continue;
+        }
+        let Some(program) = cli_or_skip(variant) else {
+            continue;
+        };
+        let _serial = serial();
+        capture_one(variant, &program);
+    }
+}
+
+fn capture_one(variant: &'static str, program: &Path) {
+    let scenario = Scenario::from_json(
+        r#"{"steps": [
+            {"shell": "co assignment", "text": "Checking my assignment, slowly.", "slow_seconds": 5},
+            {"shell": "sleep 6; echo tool finished"},
+            {"shell": "printf 'hello from the agent\\n' > hello.txt && git add hello.txt && git commit -m 'Add hello.txt'",
+             "edit": {"path": "hello.txt", "content": "hello from the agent\n"}, "slow_seconds": 5},
+            {"shell": "co worker done"}],
+          "final": "All done."}"#,
+    )
+    .unwrap();
+    let run = Run::new(variant, home_fixture(variant), scenario);
+    let r = recipe(variant, &run, program);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/screens")
+        .join(variant);
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = format!("={}:", run.session);
+    let save = |state: &str| {
+        let joined = run
+            .sb
+            .tmux(&["capture-pane", "-p", "-J", "-t", &target])
+            .stdout;
+        let raw = run.sb.tmux(&["capture-pane", "-p", "-t", &target]).stdout;
+        std::fs::write(dir.join(format!("{state}.txt")), joined).unwrap();
+        std::fs::write(dir.join(format!("{state}.raw.txt")), raw).unwrap();
+        eprintln!("captured {variant}/{state}");
+    };
+    let started = run.start(&r.argv, &r.env);
+    run.sb.tmux(&[
+        "set-option",
+        "-t",
+        &format!("={}", run.session),
+        "remain-on-exit",
+        "on",
+    ]);
+    let answered = |step: usize| {
+        run.model
+            .requests()
+            .iter()
+            .any(|q| (q.answer == "tool" || q.answer == "edit") && q.step == Some(step))
+    };
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
+        let t = Instant::now();
+        while !f() {
+            assert!(
+                t.elapsed() < Duration::from_secs(r.deadline),
+                "{variant}: no {what}; screen:\n{}",
+                run.screen()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // The slow first answer streams filler for 5 s.
+    wait("request", &|| {
+        !run.model
+            .requests()
+            .iter()
+            .all(|q| q.answer != "tool" && q.answer != "edit")
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    save("working");
+    if r.shell_tool.is_some() {
+        wait("second step", &|| answered(1));
+        std::thread::sleep(Duration::from_millis(2500));
+        save("tool-running");
+    }
+    run.wait_done(started, r.deadline + 30);
+    std::thread::sleep(Duration::from_millis(2000));
+    save("ready-after-turn");
+    if let Some(cmd) = r.exit_command {
+        run.sb.tmux(&["send-keys", "-t", &target, "-l", cmd]);
+        std::thread::sleep(Duration::from_millis(500));
+        run.sb.tmux(&["send-keys", "-t", &target, "Enter"]);
+        std::thread::sleep(Duration::from_millis(4000));
+    }
+    save("exited");
+    run.kill_and_reap();
 }
