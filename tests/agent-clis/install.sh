@@ -45,13 +45,27 @@ install_one() { # cli kind package version dir
       # --prefix: a private node_modules; scripts stay on (some CLIs fetch their platform
       # binary as an optional dependency and check it in postinstall); no audit, fund or
       # update-notifier traffic.
+      # Few retries: an unreachable registry should be reported in seconds, not minutes.
       timeout "$limit" npm install --prefix "$dir" --no-audit --no-fund --no-update-notifier \
+        --fetch-retries=1 --fetch-retry-mintimeout=2000 --fetch-retry-maxtimeout=5000 \
         --loglevel=error "$pkg@$ver" || return 1
       ;;
     pip)
-      python3 -m venv "$dir/venv" || return 1
-      PIP_DISABLE_PIP_VERSION_CHECK=1 timeout "$limit" "$dir/venv/bin/pip" install --quiet \
-        --no-input "$pkg==$ver" || return 1
+      local pip
+      if python3 -m venv "$dir/venv"; then
+        pip=("$dir/venv/bin/pip")
+      else
+        # Debian's python3 without python3-venv has no ensurepip: make the venv without pip
+        # and install into it with the system's pip (`pip --python`, pip >= 22.3).
+        echo "install.sh: python3 -m venv failed; trying --without-pip and the system pip"
+        rm -rf "$dir/venv"
+        python3 -m venv --without-pip "$dir/venv" || return 1
+        python3 -m pip --version >/dev/null 2>&1 ||
+          { echo "no pip for python3 (apt-get install python3-venv or python3-pip)"; return 1; }
+        pip=(python3 -m pip --python "$dir/venv/bin/python")
+      fi
+      PIP_DISABLE_PIP_VERSION_CHECK=1 timeout "$limit" "${pip[@]}" install --quiet \
+        --no-input --retries 1 --timeout 20 "$pkg==$ver" || return 1
       ;;
   esac
   [ -x "$(program_path "$cli" "$kind" "$dir")" ] || { echo "no $cli program after install"; return 1; }
@@ -77,8 +91,12 @@ done
 
 for cli in "${!pids[@]}"; do
   if ! wait "${pids[$cli]}"; then
-    why=$(grep -v '^[[:space:]]*$' "${dirs[$cli]}.log" | tail -3 | tr '\n' ' ' | cut -c1-300)
-    echo "SKIPPED: $cli: install failed (${why:-no output}); full log: ${dirs[$cli]}.log" >&2
+    log="${dirs[$cli]}.log"
+    # The line that names the cause when there is one, else the last lines.
+    why=$(grep -m1 -E 'ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|E404|ETARGET|Connection refused|Name or service not known|Temporary failure|No matching distribution|Could not find a version|timed out' "$log" |
+      cut -c1-300)
+    [ -n "$why" ] || why=$(grep -v '^[[:space:]]*$' "$log" | tail -3 | tr '\n' ' ' | cut -c1-300)
+    echo "SKIPPED: $cli: install failed: ${why:-no output} (full log: $log)" >&2
   fi
 done
 

@@ -863,13 +863,8 @@ fn capture_one(variant: &'static str, program: &Path) {
         eprintln!("captured {variant}/{state}");
     };
     let started = run.start(&r.argv, &r.env);
-    run.sb.tmux(&[
-        "set-option",
-        "-t",
-        &format!("={}", run.session),
-        "remain-on-exit",
-        "on",
-    ]);
+    // Keep the pane (and its last screen) when the CLI exits.
+    run.sb.tmux(&["set-option", "-g", "remain-on-exit", "on"]);
     let answered = |step: usize| {
         run.model
             .requests()
