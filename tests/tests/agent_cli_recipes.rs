@@ -230,6 +230,8 @@ impl Run {
             self.stub_bin.display(),
             clis_bin().as_ref().unwrap().display()
         );
+        let tmp = self.sb.path().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
         let mut c = Command::new("tmux");
         c.env_clear()
             .env("HOME", &self.sb.home)
@@ -238,6 +240,9 @@ impl Run {
             .env("USER", "root")
             .env("SHELL", "/bin/bash")
             .env("TMUX_TMPDIR", &self.sb.tmux_tmpdir)
+            // The CLIs' own temporary files (claude-0/, gemini-shell-*, codex-daemon-0/,
+            // opencode/) go into the sandbox, not /tmp.
+            .env("TMPDIR", &tmp)
             .env("VERMAS_TMUX_SOCKET", &self.sb.socket)
             .env("VERMAS_AGENT_CLI_TEST", &self.marker)
             .env("GIT_AUTHOR_NAME", AUTHOR)
