@@ -186,10 +186,11 @@ impl Run {
             ),
         )
         .unwrap();
-        std::process::Command::new("chmod")
-            .args(["+x", stub_bin.join("co").to_str().unwrap()])
-            .status()
-            .unwrap();
+        std::fs::set_permissions(
+            stub_bin.join("co"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
 
         if let Some(fixture) = home_fixture {
             let src = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -445,7 +446,6 @@ impl Run {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let _ = &self.factory;
     }
 }
 
