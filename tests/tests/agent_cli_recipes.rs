@@ -616,7 +616,7 @@ fn recipe(variant: &str, run: &Run, program: &Path) -> Recipe {
                 exit_command: Some("/quit"),
             }
         }
-        "gemini" => {
+        "gemini" | "gemini-blank" => {
             // VerMAS's own settings files: system settings override the user's (updates,
             // usage statistics, telemetry); system defaults only fill what the user has not
             // chosen (the auth type of a user who never saw the auth dialog).
@@ -806,6 +806,11 @@ fn codex() {
 #[test]
 fn gemini() {
     run_recipe("gemini");
+}
+
+#[test]
+fn gemini_never_run_before() {
+    run_recipe("gemini-blank");
 }
 
 #[test]
