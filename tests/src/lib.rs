@@ -2,6 +2,8 @@
 //! per sandbox (never the user's), temporary HOME and COMPANY_ROOT, real git repositories.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fake_model;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
