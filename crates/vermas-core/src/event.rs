@@ -128,85 +128,60 @@ pub(crate) fn ev(ty: &str, actor: &str, data: &impl Serialize) -> crate::Result<
     Ok(NewEvent::new(ty, actor, data).map_err(crate::store::StoreError::from)?)
 }
 
-/// The canonical event type names (design §3). One name each; no aliases are written.
-pub mod types {
-    pub const WORK_ORDER_CREATED: &str = "work_order.created";
-    pub const WORK_ORDER_UPDATED: &str = "work_order.updated";
-    pub const WORK_ORDER_STATUS_CHANGED: &str = "work_order.status_changed";
-    pub const WORK_ORDER_ASSIGNED: &str = "work_order.assigned";
-    pub const WORK_ORDER_DEPENDENCY_ADDED: &str = "work_order.dependency_added";
-    pub const WORK_ORDER_DEPENDENCY_REMOVED: &str = "work_order.dependency_removed";
-    pub const WORK_ORDER_CLOSED: &str = "work_order.closed";
-    pub const MAIL_SENT: &str = "mail.sent";
-    pub const MAIL_READ: &str = "mail.read";
-    pub const MAIL_ARCHIVED: &str = "mail.archived";
-    pub const ASSIGNMENT_SET: &str = "assignment.set";
-    pub const ASSIGNMENT_CHECKED: &str = "assignment.checked";
-    pub const ASSIGNMENT_CLEARED: &str = "assignment.cleared";
-    pub const AGENT_STARTED: &str = "agent.started";
-    pub const AGENT_WORKING: &str = "agent.working";
-    pub const AGENT_IDLE: &str = "agent.idle";
-    pub const AGENT_NUDGED: &str = "agent.nudged";
-    pub const AGENT_STOPPED: &str = "agent.stopped";
-    pub const AGENT_RESTARTED: &str = "agent.restarted";
-    pub const AGENT_ESCALATED: &str = "agent.escalated";
-    pub const SLOT_ALLOCATED: &str = "slot.allocated";
-    pub const SLOT_RELEASED: &str = "slot.released";
-    pub const WORKTREE_CREATED: &str = "worktree.created";
-    pub const WORKTREE_REMOVED: &str = "worktree.removed";
-    pub const QA_ENQUEUED: &str = "qa.enqueued";
-    pub const QA_GATE_RUN: &str = "qa.gate_run";
-    pub const QA_MERGED: &str = "qa.merged";
-    pub const QA_MERGE_FAILED: &str = "qa.merge_failed";
-    pub const QA_REWORK_REQUESTED: &str = "qa.rework_requested";
-    pub const QA_BATCH_STARTED: &str = "qa.batch_started";
-    pub const QA_BATCH_BISECTED: &str = "qa.batch_bisected";
-    pub const FACTORY_ADDED: &str = "factory.added";
-    pub const COMPANY_INITIALIZED: &str = "company.initialized";
-    pub const OPERATIONS_STARTED: &str = "operations.started";
-    pub const OPERATIONS_STOPPED: &str = "operations.stopped";
-    pub const PATROL_COMPLETED: &str = "patrol.completed";
+/// Declares every event type once: its constant and its name. [`types::ALL`] (what `wo doctor`
+/// knows), the constants every writer and projection uses, and the check that docs/EVENTS.md
+/// names each type all come from this one list.
+macro_rules! event_types {
+    ($( $(#[doc = $doc:literal])* $konst:ident = $name:literal; )*) => {
+        /// The canonical event type names (design §3). One name each; no aliases are written.
+        pub mod types {
+            $( $(#[doc = $doc])* pub const $konst: &str = $name; )*
 
-    /// Every type this build writes, for `wo doctor`; a test checks that docs/EVENTS.md names
-    /// each one.
-    pub const ALL: &[&str] = &[
-        WORK_ORDER_CREATED,
-        WORK_ORDER_UPDATED,
-        WORK_ORDER_STATUS_CHANGED,
-        WORK_ORDER_ASSIGNED,
-        WORK_ORDER_DEPENDENCY_ADDED,
-        WORK_ORDER_DEPENDENCY_REMOVED,
-        WORK_ORDER_CLOSED,
-        MAIL_SENT,
-        MAIL_READ,
-        MAIL_ARCHIVED,
-        ASSIGNMENT_SET,
-        ASSIGNMENT_CHECKED,
-        ASSIGNMENT_CLEARED,
-        AGENT_STARTED,
-        AGENT_WORKING,
-        AGENT_IDLE,
-        AGENT_NUDGED,
-        AGENT_STOPPED,
-        AGENT_RESTARTED,
-        AGENT_ESCALATED,
-        SLOT_ALLOCATED,
-        SLOT_RELEASED,
-        WORKTREE_CREATED,
-        WORKTREE_REMOVED,
-        QA_ENQUEUED,
-        QA_GATE_RUN,
-        QA_MERGED,
-        QA_MERGE_FAILED,
-        QA_REWORK_REQUESTED,
-        QA_BATCH_STARTED,
-        QA_BATCH_BISECTED,
-        FACTORY_ADDED,
-        COMPANY_INITIALIZED,
-        OPERATIONS_STARTED,
-        OPERATIONS_STOPPED,
-        PATROL_COMPLETED,
-    ];
+            /// Every type this build writes.
+            pub const ALL: &[&str] = &[$($konst),*];
+        }
+    };
+}
+
+event_types! {
+    WORK_ORDER_CREATED = "work_order.created";
+    WORK_ORDER_UPDATED = "work_order.updated";
+    WORK_ORDER_STATUS_CHANGED = "work_order.status_changed";
+    WORK_ORDER_ASSIGNED = "work_order.assigned";
+    WORK_ORDER_DEPENDENCY_ADDED = "work_order.dependency_added";
+    WORK_ORDER_DEPENDENCY_REMOVED = "work_order.dependency_removed";
+    WORK_ORDER_CLOSED = "work_order.closed";
+    MAIL_SENT = "mail.sent";
+    MAIL_READ = "mail.read";
+    MAIL_ARCHIVED = "mail.archived";
+    ASSIGNMENT_SET = "assignment.set";
+    ASSIGNMENT_CHECKED = "assignment.checked";
+    ASSIGNMENT_CLEARED = "assignment.cleared";
+    AGENT_STARTED = "agent.started";
+    AGENT_WORKING = "agent.working";
+    AGENT_IDLE = "agent.idle";
+    AGENT_NUDGED = "agent.nudged";
+    AGENT_STOPPED = "agent.stopped";
+    AGENT_RESTARTED = "agent.restarted";
+    AGENT_ESCALATED = "agent.escalated";
+    SLOT_ALLOCATED = "slot.allocated";
+    SLOT_RELEASED = "slot.released";
+    WORKTREE_CREATED = "worktree.created";
+    WORKTREE_REMOVED = "worktree.removed";
+    QA_ENQUEUED = "qa.enqueued";
+    QA_GATE_RUN = "qa.gate_run";
+    QA_MERGED = "qa.merged";
+    QA_MERGE_FAILED = "qa.merge_failed";
+    QA_REWORK_REQUESTED = "qa.rework_requested";
+    /// QA took several branches to merge and gate together.
+    QA_BATCH_STARTED = "qa.batch_started";
+    /// A batch's gates failed and QA tests a half of it next.
+    QA_BATCH_BISECTED = "qa.batch_bisected";
+    FACTORY_ADDED = "factory.added";
+    COMPANY_INITIALIZED = "company.initialized";
+    OPERATIONS_STARTED = "operations.started";
+    OPERATIONS_STOPPED = "operations.stopped";
+    PATROL_COMPLETED = "patrol.completed";
 }
 
 /// A one-line human summary of an event's payload: the ids and the few fields that say what
@@ -317,6 +292,16 @@ mod tests {
         assert!(!type_matches(&glob, &"a".repeat(30)));
         assert!(type_matches(&glob, &format!("{}x", "a".repeat(29))));
         assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn every_event_type_is_named_once_in_the_table_and_documented() {
+        let mut seen = std::collections::BTreeSet::new();
+        for t in types::ALL {
+            assert!(seen.insert(*t), "{t} is in the table twice");
+            let (family, name) = t.split_once('.').unwrap_or_default();
+            assert!(!family.is_empty() && !name.is_empty(), "{t} is family.name");
+        }
     }
 
     #[test]

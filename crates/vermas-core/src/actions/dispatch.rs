@@ -259,7 +259,12 @@ fn reclaim_orphans(
         let agent = AgentId::worker(&f.name, s.slot);
         // Only a slot whose assignment file is gone can be an orphan; ask tmux about those.
         let assigned = f.assignment_path(&agent).exists();
-        if assigned || !control::orphaned(assigned, tmux.has_session(&agent.session())) {
+        if assigned
+            || !control::orphaned(control::SlotSeen {
+                assignment_file: assigned,
+                session: tmux.has_session(&agent.session()),
+            })
+        {
             continue;
         }
         let rel = ev(

@@ -196,8 +196,17 @@ pub fn plan(o: &Obs) -> Plan {
 
 /// A slot whose worker is gone for good: its session is gone and its assignment file was
 /// removed by hand (the guide's recovery steps). Dispatch lets it go and re-queues its work.
-pub fn orphaned(assignment_file: bool, session: bool) -> bool {
-    !assignment_file && !session
+pub fn orphaned(seen: SlotSeen) -> bool {
+    !seen.assignment_file && !seen.session
+}
+
+/// What is left of a slot's worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotSeen {
+    /// Its `.assignment-<agent>` file exists.
+    pub assignment_file: bool,
+    /// A session of its name exists.
+    pub session: bool,
 }
 
 #[cfg(test)]
@@ -338,11 +347,15 @@ mod tests {
 
     #[test]
     fn only_a_slot_with_no_session_and_no_assignment_file_is_an_orphan() {
-        assert!(orphaned(false, false));
+        let seen = |assignment_file, session| SlotSeen {
+            assignment_file,
+            session,
+        };
+        assert!(orphaned(seen(false, false)));
         assert!(
-            !orphaned(true, false),
+            !orphaned(seen(true, false)),
             "a dead worker with its assignment: respawn"
         );
-        assert!(!orphaned(false, true), "its session still runs");
+        assert!(!orphaned(seen(false, true)), "its session still runs");
     }
 }

@@ -8,7 +8,7 @@
 //! `retention_days` are archived once an hour, and a settings file edited into something
 //! invalid is escalated once (the last good settings stay in use).
 
-use super::restart::{Policy, Restarts, State, Verdict};
+use super::restart::{Policy, Restarts, Start, State, Verdict};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -215,7 +215,7 @@ fn service(s: &Snapshot, obs: &ServiceObs, svc: &mut Service, out: &mut Vec<Acti
     if !svc.known {
         // Never seen: start it (a new factory, or the daemon's first patrol).
         svc.known = true;
-        svc.restarts.started(s.now, true);
+        svc.restarts.started(s.now, Start::First);
         out.push(start(false));
         return;
     }
@@ -230,7 +230,7 @@ fn service(s: &Snapshot, obs: &ServiceObs, svc: &mut Service, out: &mut Vec<Acti
                     delay,
                 });
                 if svc.restarts.due(s.now) {
-                    svc.restarts.started(s.now, false);
+                    svc.restarts.started(s.now, Start::Again);
                     out.push(start(true));
                 }
             }
@@ -238,7 +238,7 @@ fn service(s: &Snapshot, obs: &ServiceObs, svc: &mut Service, out: &mut Vec<Acti
         },
         State::Waiting { .. } => {
             if svc.restarts.due(s.now) {
-                svc.restarts.started(s.now, false);
+                svc.restarts.started(s.now, Start::Again);
                 out.push(start(true));
             }
         }

@@ -113,8 +113,17 @@ impl Memory {
     }
 }
 
+/// What the factory's settings say about merging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// `[[gates]]` are configured.
+    pub has_gates: bool,
+    /// `[verification] enabled`: nothing merges unchecked.
+    pub verification: bool,
+}
+
 /// Decides about one `READY_FOR_QA`.
-pub fn triage(r: &ReadyObs, gates: bool, verification: bool, mem: &Memory, now: Instant) -> Triage {
+pub fn triage(r: &ReadyObs, rules: Rules, mem: &Memory, now: Instant) -> Triage {
     use crate::workorder::Status;
     let Some(status) = r.status else {
         return Triage::Stale(format!("{} not found", r.work_order));
@@ -130,7 +139,7 @@ pub fn triage(r: &ReadyObs, gates: bool, verification: bool, mem: &Memory, now: 
             r.work_order
         ));
     }
-    if !gates && verification {
+    if !rules.has_gates && rules.verification {
         return Triage::NoGates {
             block: !r.blocked_for_gates,
         };
@@ -473,11 +482,11 @@ mod tests {
             ),
         ];
         for (obs, gates, verification, want) in table {
-            assert_eq!(
-                triage(&obs, gates, verification, &mem, now),
-                want,
-                "{obs:?}"
-            );
+            let rules = Rules {
+                has_gates: gates,
+                verification,
+            };
+            assert_eq!(triage(&obs, rules, &mem, now), want, "{obs:?}");
         }
     }
 
@@ -498,29 +507,34 @@ mod tests {
         );
     }
 
+    const ON: Rules = Rules {
+        has_gates: true,
+        verification: true,
+    };
+
     #[test]
     fn errors_back_off_then_give_up_once_settled_they_are_forgotten() {
         let t0 = Instant::now();
         let mut mem = Memory::default();
         mem.error("mp-a", "Committer identity unknown", t0);
-        assert_eq!(triage(&ready(), true, true, &mem, t0), Triage::Backoff);
+        assert_eq!(triage(&ready(), ON, &mem, t0), Triage::Backoff);
         assert_eq!(
-            triage(&ready(), true, true, &mem, t0 + Duration::from_secs(5)),
+            triage(&ready(), ON, &mem, t0 + Duration::from_secs(5)),
             Triage::Ready
         );
         mem.error("mp-a", "Committer identity unknown", t0);
         assert_eq!(
-            triage(&ready(), true, true, &mem, t0 + Duration::from_secs(19)),
+            triage(&ready(), ON, &mem, t0 + Duration::from_secs(19)),
             Triage::Backoff,
             "20 s the second time"
         );
         mem.error("mp-a", "Committer identity unknown", t0);
-        match triage(&ready(), true, true, &mem, t0) {
+        match triage(&ready(), ON, &mem, t0) {
             Triage::GiveUp(why) => assert!(why.contains("3 times") && why.contains("identity")),
             t => panic!("{t:?}"),
         }
         mem.settled("mp-a");
-        assert_eq!(triage(&ready(), true, true, &mem, t0), Triage::Ready);
+        assert_eq!(triage(&ready(), ON, &mem, t0), Triage::Ready);
     }
 
     const P: GateOutcome = GateOutcome {

@@ -68,6 +68,13 @@ pub enum State {
     GaveUp,
 }
 
+/// A first start, or a restart (counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    First,
+    Again,
+}
+
 /// What to do about a death.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Verdict {
@@ -159,9 +166,9 @@ impl Restarts {
         matches!(self.state, State::Waiting { at } if now >= at)
     }
 
-    /// We started it at `now`.
-    pub fn started(&mut self, now: Instant, first: bool) {
-        if !first {
+    /// We started it at `now`, for the first time or again.
+    pub fn started(&mut self, now: Instant, start: Start) {
+        if start == Start::Again {
             self.restarts += 1;
         }
         self.state = State::Running { since: now };
@@ -206,7 +213,7 @@ mod tests {
                 v => panic!("{v:?}"),
             }
             assert!(!r.due(now));
-            r.started(now + S(20), false);
+            r.started(now + S(20), Start::Again);
         }
         assert_eq!(got, vec![S(1), S(2), S(4)]);
         assert_eq!(r.restarts, 3);
@@ -254,7 +261,7 @@ mod tests {
                 matches!(r.died(now, &p, 1.0), Verdict::RestartIn(_)),
                 "day {day}"
             );
-            r.started(now + S(2), false);
+            r.started(now + S(2), Start::Again);
         }
         assert_eq!(r.failure_count(), 1);
     }
@@ -274,7 +281,7 @@ mod tests {
                     assert_eq!(d, S(1), "a stable run restarts the streak");
                     now += d;
                     assert!(r.due(now));
-                    r.started(now, false);
+                    r.started(now, Start::Again);
                     starts += 1;
                 }
                 Verdict::GiveUp => break,

@@ -14,7 +14,7 @@
 //!   dispatched while slots are free, most urgent first; a dispatch that keeps failing backs
 //!   off and, after a few tries, is escalated once and the work order blocked.
 
-use super::restart::{Policy, Restarts, State, Verdict};
+use super::restart::{Policy, Restarts, Start, State, Verdict};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -358,7 +358,7 @@ fn dead(s: &Snapshot, w: &WorkerObs, a: &mut Attempt, limits: &Limits, out: &mut
     match a.restarts.state {
         State::Waiting { .. } => {
             if a.restarts.due(s.now) {
-                a.restarts.started(s.now, false);
+                a.restarts.started(s.now, Start::Again);
                 out.push(Action::Respawn {
                     slot: w.slot,
                     incarnation: w.incarnation.clone(),
@@ -427,7 +427,7 @@ fn dead(s: &Snapshot, w: &WorkerObs, a: &mut Attempt, limits: &Limits, out: &mut
     match a.restarts.died(s.now, &limits.restart, s.jitter) {
         Verdict::RestartIn(_) => {
             if a.restarts.due(s.now) {
-                a.restarts.started(s.now, false);
+                a.restarts.started(s.now, Start::Again);
                 out.push(Action::Respawn {
                     slot: w.slot,
                     incarnation: w.incarnation.clone(),

@@ -450,7 +450,6 @@ impl Qa {
             .cloned()
             .collect();
         let repo = f.git_dir();
-        let gates = !f.settings.gates.is_empty();
         let mut ready = Vec::new();
         for msg in queue {
             let wo_id = msg.meta.get("work_order").cloned().unwrap_or_default();
@@ -480,13 +479,11 @@ impl Qa {
                 sent_by: msg.meta.get("incarnation").cloned(),
                 holder: wo.as_ref().and_then(|w| w.incarnation.clone()),
             };
-            let t = control::triage(
-                &obs,
-                gates,
-                f.settings.verification.enabled,
-                &self.memory,
-                Instant::now(),
-            );
+            let rules = control::Rules {
+                has_gates: !f.settings.gates.is_empty(),
+                verification: f.settings.verification.enabled,
+            };
+            let t = control::triage(&obs, rules, &self.memory, Instant::now());
             let acted = match (t, wo) {
                 (control::Triage::Stale(why), _) | (control::Triage::Rework(why), None) => {
                     self.log
