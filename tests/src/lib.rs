@@ -505,10 +505,37 @@ impl World {
             }
             if start.elapsed() > Duration::from_secs(secs) {
                 let replay = self.wo(&["events", "replay", id]).stdout;
-                panic!("{id} is {s}, not {status}, after {secs}s\n{replay}");
+                panic!(
+                    "{id} is {s}, not {status}, after {secs}s\n{replay}\n{}",
+                    self.loop_logs()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The last lines of the operations, supervisor and QA logs, for a failing test to show.
+    pub fn loop_logs(&self) -> String {
+        let mut out = String::new();
+        let Ok(rd) = std::fs::read_dir(self.root.join("logs")) else {
+            return out;
+        };
+        let mut files: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            out.push_str(&format!("--- {} (last 40 lines)\n", f.display()));
+            for l in &lines[lines.len().saturating_sub(40)..] {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
     }
 
     /// Events of the factory store.
