@@ -64,6 +64,9 @@ enum Command {
     /// The built-in QA merge queue of a factory
     #[command(subcommand)]
     Qa(cmd::qa::Command),
+    /// Start an agent with its private environment (used by the sessions co starts)
+    #[command(hide = true)]
+    ExecAgent(cmd::exec_agent::Args),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         Command::Operations(c) => cmd::operations::run(c),
         Command::Supervisor(c) => cmd::supervisor::run(c),
         Command::Qa(c) => cmd::qa::run(c),
+        Command::ExecAgent(a) => cmd::exec_agent::run(a),
     };
     match result {
         Ok(code) => code,

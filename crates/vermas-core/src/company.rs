@@ -272,6 +272,19 @@ impl Company {
         let Ok(mut lg) = lg.lock() else {
             return loaded;
         };
+        // A factory's prefix is fixed when it is added: a file read without one was caught
+        // half written (an editor truncating it first), not a new setting.
+        let loaded = match (loaded, lg.factories.get(name)) {
+            (Ok(f), Some(old))
+                if f.settings.factory.prefix.is_none() && old.settings.factory.prefix.is_some() =>
+            {
+                Err(Error::usage(format!(
+                    "{}: [factory] prefix is missing (the file may be half written)",
+                    file.display()
+                )))
+            }
+            (r, _) => r,
+        };
         match loaded {
             Ok(f) => {
                 lg.factories.insert(name.to_string(), f.clone());

@@ -105,6 +105,25 @@ pub fn create_new(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Reads a whole file without following a symlink in its place.
+pub fn read_no_follow(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if is_symlink_refusal(&e) {
+                symlink_error(path)
+            } else {
+                e
+            }
+        })?;
+    let mut out = Vec::new();
+    f.read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// fsync a directory so a create or rename in it is durable.
 pub fn fsync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()

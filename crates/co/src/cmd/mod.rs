@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod dispatch;
 pub mod doctor;
+pub mod exec_agent;
 pub mod factory;
 pub mod inbox;
 pub mod init;

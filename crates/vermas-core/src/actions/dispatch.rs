@@ -312,6 +312,8 @@ fn write_deferred(deferred: Vec<(Store, NewEvent)>) -> Result<()> {
 enum Made {
     /// The empty slot directory, made so the session could start while git fills it.
     SlotDir(PathBuf),
+    /// The agent's private environment, read (and removed) by the agent when it starts.
+    EnvFile(PathBuf),
     Assignment(PathBuf),
     Worktree {
         path: PathBuf,
@@ -345,6 +347,9 @@ impl Journal {
                 Made::Worktree { path, how } => undo_worktree(repo, &path, branch, &how),
                 Made::SlotDir(p) => {
                     let _ = std::fs::remove_dir(&p);
+                }
+                Made::EnvFile(p) => {
+                    let _ = std::fs::remove_file(&p);
                 }
             }
         }
@@ -435,7 +440,9 @@ fn launch_in_slot(s: &Start<'_>, slot: u32, journal: &mut Journal) -> Result<Slo
         }
         std::fs::create_dir(&worktree).map_err(|e| StoreError::io(&worktree, e))?;
         journal.push(Made::SlotDir(worktree.clone()));
-        Some(tmux.spawn_session(&worker_session_spec(&launch, &prompt, true))?)
+        let (spec, env_file) = worker_session_spec(&launch, &prompt, true)?;
+        journal.push(Made::EnvFile(env_file));
+        Some(tmux.spawn_session(&spec)?)
     } else {
         None
     };

@@ -105,6 +105,8 @@ pub enum Ty {
     Name,
     /// An argument vector: a non-empty list of strings.
     Argv,
+    /// A list of strings (may be empty).
+    List,
     /// A table of strings.
     StrMap,
     /// One of a fixed set of words.
@@ -136,6 +138,12 @@ pub const RUNTIME_KEYS: &[KeySpec] = &[
         ty: Ty::Argv,
         default: None,
         doc: "the agent's argument vector",
+    },
+    KeySpec {
+        key: "args",
+        ty: Ty::List,
+        default: None,
+        doc: "arguments added after the preset's (a model, a provider)",
     },
     KeySpec {
         key: "prompt",
@@ -348,6 +356,9 @@ fn validate(ty: Ty, item: &toml_edit::Item) -> Result<Value, String> {
             )),
             None => Err(wrong("a string")),
         },
+        Ty::List => as_str_list(item)
+            .map(Value::List)
+            .ok_or_else(|| wrong("a list of strings, e.g. [\"--model\", \"opus\"]")),
         Ty::Argv => match as_str_list(item) {
             Some(l) if !l.is_empty() && !l[0].is_empty() => Ok(Value::List(l)),
             Some(_) => Err("must name a program: a non-empty list of strings".to_string()),

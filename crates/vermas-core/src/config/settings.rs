@@ -251,6 +251,8 @@ settings! {
         idle_timeout_minutes: Minutes = Some("5"), "no activity this long: the supervisor nudges";
         stuck_timeout_minutes: Minutes = Some("15"), "no activity this long: the supervisor kills and re-queues";
         max_attempts: Count = Some("3"), "dispatches before a work order is marked failed";
+        git_name: Text = Some("\"VerMAS worker\""), "the git author of agents when neither the environment nor ~/.gitconfig names one";
+        git_email: Text = Some("\"{slot}@{factory}.vermas\""), "their email ({slot} and {factory} are filled in)";
     }
     /// `[mail]`
     mail: MailSettings {
@@ -322,6 +324,8 @@ impl PromptMode {
 pub struct RuntimeTable {
     pub preset: Option<String>,
     pub command: Option<Vec<String>>,
+    /// Added after the argv.
+    pub args: Vec<String>,
     pub prompt: Option<PromptMode>,
     pub system_prompt_flag: Option<String>,
     pub ready_text: Option<String>,
@@ -388,6 +392,10 @@ impl Settings {
                     command: match key("command") {
                         Some(Value::List(l)) => Some(l.clone()),
                         _ => None,
+                    },
+                    args: match key("args") {
+                        Some(Value::List(l)) => l.clone(),
+                        _ => Vec::new(),
                     },
                     prompt: Text::read(key("prompt")).and_then(|p| PromptMode::parse(&p)),
                     system_prompt_flag: Text::read(key("system_prompt_flag")),

@@ -110,7 +110,9 @@ pub struct Service {
 pub struct Memory {
     pub services: BTreeMap<String, Service>,
     last_archive: Option<Instant>,
+    /// Config errors seen on the last patrol, and those escalated.
     config_errors: Vec<String>,
+    escalated_config: Vec<String>,
 }
 
 /// How an applied start went, for [`Memory::learn`].
@@ -149,11 +151,15 @@ fn session_of(a: &Action) -> Option<String> {
 /// One patrol's decisions.
 pub fn decide(s: &Snapshot, mem: &mut Memory) -> Vec<Action> {
     let mut out = Vec::new();
+    // An error seen on two patrols in a row (not a file caught while an editor writes it) is
+    // escalated once, until it goes away.
     for e in &s.config_errors {
-        if !mem.config_errors.contains(e) {
+        if mem.config_errors.contains(e) && !mem.escalated_config.contains(e) {
+            mem.escalated_config.push(e.clone());
             out.push(Action::ConfigInvalid { error: e.clone() });
         }
     }
+    mem.escalated_config.retain(|e| s.config_errors.contains(e));
     mem.config_errors = s.config_errors.clone();
     for obs in &s.services {
         let svc = mem
@@ -492,10 +498,21 @@ mod tests {
         w.mem.last_archive = None;
         w.snap.config_errors = vec!["/c/.vermas/config.toml:3: bad".into()];
         let acts = w.at(0, Seen::Running);
+        assert!(
+            !acts
+                .iter()
+                .any(|a| matches!(a, Action::ConfigInvalid { .. })),
+            "seen once: maybe a half-written file"
+        );
         assert!(acts.contains(&Action::Archive), "{acts:?}");
-        assert!(acts.contains(&Action::ConfigInvalid {
-            error: "/c/.vermas/config.toml:3: bad".into()
-        }));
+        let acts = w.at(1, Seen::Running);
+        assert_eq!(
+            acts,
+            vec![Action::ConfigInvalid {
+                error: "/c/.vermas/config.toml:3: bad".into()
+            }],
+            "still there on the next patrol"
+        );
         let acts = w.at(60, Seen::Running);
         assert!(acts.is_empty(), "{acts:?}");
         assert_eq!(w.at(3600, Seen::Running), vec![Action::Archive]);
@@ -503,8 +520,9 @@ mod tests {
         w.snap.config_errors.clear();
         w.at(3601, Seen::Running);
         w.snap.config_errors = vec!["/c/.vermas/config.toml:3: bad".into()];
+        assert!(w.at(3602, Seen::Running).is_empty());
         assert_eq!(
-            w.at(3602, Seen::Running),
+            w.at(3603, Seen::Running),
             vec![Action::ConfigInvalid {
                 error: "/c/.vermas/config.toml:3: bad".into()
             }]

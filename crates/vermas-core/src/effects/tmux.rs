@@ -128,12 +128,27 @@ pub struct SessionInfo {
 }
 
 /// How a nudge went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NudgeOutcome {
-    /// The text showed up in the pane.
+    /// The text showed up in the pane (and only then was Enter pressed).
     pub delivered: bool,
     /// Enter presses it took.
     pub enters: u32,
+    /// Not typed at all: what the screen showed instead of an input prompt (`blocked: trust`,
+    /// `working`…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+impl NudgeOutcome {
+    /// Nothing was typed because the screen showed `what`.
+    pub fn refused(what: String) -> NudgeOutcome {
+        NudgeOutcome {
+            delivered: false,
+            enters: 0,
+            refused: Some(what),
+        }
+    }
 }
 
 const FIELD_SEP: &str = "\u{1f}";
@@ -512,13 +527,27 @@ impl Tmux {
         Ok(pane.lines().nth(y).unwrap_or_default().to_string())
     }
 
-    /// Types a message into an agent and submits it: `send-keys -l` the text, a short pause,
-    /// Enter; checks with `capture-pane` that the text landed and that Enter took (the cursor
-    /// line no longer ends with it), pressing Enter again up to three times.
+    /// Types a message into an agent and submits it: `send-keys -l` the text, then checks with
+    /// `capture-pane` that it shows (ignoring box-drawing characters and wrapping, as input
+    /// boxes draw them); only then presses Enter, and again (up to three times) while the
+    /// cursor line still ends with it. Text that never shows is left unsubmitted. The caller
+    /// decides first whether the screen may be typed into at all.
     pub fn nudge(&self, session: &str, text: &str) -> Result<NudgeOutcome> {
         let flat = flatten_for_typing(text);
         self.type_text(session, &flat)?;
-        std::thread::sleep(Duration::from_millis(120));
+        let delivered = wait_until(Duration::from_millis(800), || {
+            self.capture(session, 5)
+                .map(|p| crate::runtime::screen::shows_typed(&p, &flat))
+                .unwrap_or(false)
+        });
+        let mut out = NudgeOutcome {
+            delivered,
+            enters: 0,
+            refused: None,
+        };
+        if !delivered {
+            return Ok(out);
+        }
         let probe: String = flat
             .chars()
             .rev()
@@ -528,22 +557,16 @@ impl Tmux {
             .rev()
             .collect();
         let probe = probe.trim().to_string();
-        let delivered = wait_until(Duration::from_millis(600), || {
-            self.capture(session, 5)
-                .map(|p| p.replace('\n', "").contains(&probe))
-                .unwrap_or(false)
-        });
-        let mut enters = 0;
         for _ in 0..3 {
             self.press_enter(session)?;
-            enters += 1;
+            out.enters += 1;
             std::thread::sleep(Duration::from_millis(150));
             let line = self.cursor_line(session).unwrap_or_default();
             if probe.is_empty() || !line.trim_end().ends_with(&probe) {
                 break;
             }
         }
-        Ok(NudgeOutcome { delivered, enters })
+        Ok(out)
     }
 }
 

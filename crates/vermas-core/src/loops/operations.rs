@@ -141,23 +141,23 @@ impl Operations {
                 launch::agent_cli_session(&self.company, agent, &rt, cwd, &prompt, incarnation)?;
             return Ok((spec, Some(rt)));
         }
-        let spec = SessionSpec {
-            name: agent.session(),
-            cwd: f.dir.clone(),
-            env: launch::agent_env(
-                &self.company,
-                agent,
-                None,
-                incarnation,
-                None,
-                &BTreeMap::new(),
-            ),
-            argv: vec![
+        let env = launch::agent_env(&self.company, agent, None, incarnation, None, &[]);
+        let p = launch::private_session(
+            &self.company,
+            incarnation,
+            &env,
+            vec![
                 self.co.display().to_string(),
                 role.to_string(),
                 "run".to_string(),
                 f.name.clone(),
             ],
+        )?;
+        let spec = SessionSpec {
+            name: agent.session(),
+            cwd: f.dir.clone(),
+            env: p.env,
+            argv: p.argv,
             tags: launch::session_tags(&self.company, agent, incarnation),
             log_file: launch::session_log(&self.company, agent, incarnation),
         };
@@ -607,18 +607,28 @@ pub fn start(company: &Company) -> Result<Started> {
     let logs = company.logs_dir().join("operations");
     std::fs::create_dir_all(&logs).map_err(|e| StoreError::io(&logs, e))?;
     let console = logs.join(format!("{incarnation}.log"));
-    tmux.new_session(&SessionSpec {
-        name: session.clone(),
-        cwd: company.root.clone(),
-        env: launch::agent_env(company, &agent, None, &incarnation, None, &BTreeMap::new()),
-        argv: vec![
+    let env = launch::agent_env(company, &agent, None, &incarnation, None, &[]);
+    let p = launch::private_session(
+        company,
+        &incarnation,
+        &env,
+        vec![
             co_exe().display().to_string(),
             "operations".into(),
             "run".into(),
         ],
+    )?;
+    if let Err(e) = tmux.new_session(&SessionSpec {
+        name: session.clone(),
+        cwd: company.root.clone(),
+        env: p.env,
+        argv: p.argv,
         tags: launch::session_tags(company, &agent, &incarnation),
         log_file: Some(console.clone()),
-    })?;
+    }) {
+        let _ = std::fs::remove_file(&p.file);
+        return Err(e.into());
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(h) = daemon::running(&lock_path(company)) {

@@ -453,11 +453,24 @@ impl Qa {
         let mut ready = Vec::new();
         for msg in queue {
             let wo_id = msg.meta.get("work_order").cloned().unwrap_or_default();
-            let home = self.company.store_for_work_order(&wo_id).ok();
-            let wo = home
-                .as_ref()
-                .and_then(|h| h.load::<WorkOrders>().ok())
-                .and_then(|l| l.state.get(&wo_id));
+            // A store that cannot be read now (a config file being written) is not a work
+            // order that is gone: look again on the next patrol.
+            let wo = match self
+                .company
+                .store_for_work_order(&wo_id)
+                .and_then(|h| Ok(h.load::<WorkOrders>()?.state.get(&wo_id)))
+            {
+                Ok(wo) => wo,
+                Err(e) if wo_id.is_empty() || e.kind() == crate::error::Kind::NotFound => None,
+                Err(e) => {
+                    self.log.warn(
+                        "qa.unreadable",
+                        &[("work_order", &wo_id), ("error", &e.message())],
+                    );
+                    skip.push(msg.id.clone());
+                    continue;
+                }
+            };
             let branch = msg
                 .meta
                 .get("branch")

@@ -450,11 +450,16 @@ fn observe(company: &Company, factory: &str) -> Result<(control::Snapshot, Seen)
         }
         let get = |k: &str| m.meta.get(k).cloned().unwrap_or_default();
         let (wo_id, branch) = (get("work_order"), get("branch"));
-        let wo = company
+        // A store that cannot be read now (a config file being written) is not a work order
+        // that is gone: the message waits for the next patrol.
+        let wo = match company
             .store_for_work_order(&wo_id)
-            .ok()
-            .and_then(|h| h.load::<WorkOrders>().ok())
-            .and_then(|l| l.state.get(&wo_id));
+            .and_then(|h| Ok(h.load::<WorkOrders>()?.state.get(&wo_id)))
+        {
+            Ok(wo) => wo,
+            Err(e) if e.kind() == crate::error::Kind::NotFound => None,
+            Err(_) => continue,
+        };
         let branch_exists = crate::effects::git::branch_exists(&repo, &branch);
         done.push(control::DoneObs {
             message: m.id.clone(),
