@@ -181,7 +181,23 @@ fn load_run_thirty_work_orders_over_two_factories_with_a_mix_of_agents() {
         w.co(&["dispatch", id, factory]).ok();
     }
     let done = |s: &str| s == "closed" || s == "failed";
+    let mut answered = BTreeSet::new();
     wait_for(Duration::from_secs(240), "every work order to end", || {
+        // A worker waiting at a question is left to a person (never nudged, never killed):
+        // here the person answers it.
+        for wk in w
+            .co(&["worker", "list", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+        {
+            if wk["status"] == "blocked" && wk["blocked"] == "y/n" {
+                let agent = wk["agent"].as_str().unwrap().to_string();
+                if answered.insert((agent.clone(), wk["incarnation"].to_string())) {
+                    w.co(&["nudge", &agent, "y"]);
+                }
+            }
+        }
         all.iter()
             .all(|(id, f, _)| {
                 let s = w.wo_in(f, &["show", id, "--json"]).json()["status"]
@@ -209,7 +225,7 @@ fn load_run_thirty_work_orders_over_two_factories_with_a_mix_of_agents() {
         }
         outcome.entry(agent).or_default().insert(status);
     }
-    for good in ["good", "wrong-then-right"] {
+    for good in ["good", "wrong-then-right", "question"] {
         assert_eq!(
             outcome[good],
             BTreeSet::from(["closed".to_string()]),

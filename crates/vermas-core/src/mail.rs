@@ -428,7 +428,14 @@ pub fn nudge_if_idle(
         crate::text::escape_control(from),
         msg_id
     );
-    let out = tmux.nudge(&to.session(), &text)?;
+    let rt = crate::actions::nudge::runtime_of(company, to);
+    let out = crate::actions::nudge::guarded(
+        &tmux,
+        &to.session(),
+        rt.as_ref(),
+        &text,
+        crate::actions::nudge::Nudger::Loop,
+    )?;
     let store = match to.factory() {
         Some(f) => company.factory(f)?.store()?,
         None => company.store()?,

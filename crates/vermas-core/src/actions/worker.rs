@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::event::ev;
 use crate::event::types;
 use crate::mail::{MailPriority, Sent};
-use crate::runtime;
+use crate::runtime::{self, Screen};
 use crate::slots::{AgentEvent, AssignmentEvent, Slot, SlotReleased, Slots, WorktreeEvent};
 use crate::store::Store;
 use crate::workorder::{self, Assigned, Status, WorkOrder, WorkOrders};
@@ -29,6 +29,8 @@ pub enum WorkerStatus {
     Idle,
     Stuck,
     Dead,
+    /// At a dialog or question only a person should answer (see `blocked` for which).
+    Blocked,
 }
 
 impl WorkerStatus {
@@ -38,6 +40,7 @@ impl WorkerStatus {
             WorkerStatus::Idle => "idle",
             WorkerStatus::Stuck => "stuck",
             WorkerStatus::Dead => "dead",
+            WorkerStatus::Blocked => "blocked",
         }
     }
     pub fn parse(s: &str) -> Option<WorkerStatus> {
@@ -46,6 +49,7 @@ impl WorkerStatus {
             WorkerStatus::Idle,
             WorkerStatus::Stuck,
             WorkerStatus::Dead,
+            WorkerStatus::Blocked,
         ]
         .into_iter()
         .find(|w| w.as_str() == s)
@@ -67,6 +71,9 @@ pub struct WorkerView {
     /// Seconds since the last sign of activity.
     pub idle_seconds: i64,
     pub session_alive: bool,
+    /// The dialog it waits at, when blocked (`trust`, `api-key`, `y/n`…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
     pub started_at: String,
     pub worktree: String,
     pub branch: String,
@@ -79,6 +86,13 @@ pub const NUDGE_ECHO_SECONDS: i64 = 3;
 /// The last sign of life of a worker: its own events, its start, and pane output that is not
 /// just the echo of our last nudge.
 pub fn last_activity(slot: &Slot, session: Option<&SessionInfo>) -> i64 {
+    last_sign(slot, session.map(|s| s.activity))
+}
+
+/// [`last_activity`] with the time of the agent's last output given: `window_activity` for a
+/// screen VerMAS cannot read, or when its screen last changed apart from spinners (a model
+/// that hangs keeps a spinner turning).
+pub fn last_sign(slot: &Slot, output_at: Option<i64>) -> i64 {
     let ts = |s: &Option<String>| {
         s.as_deref()
             .and_then(parse_timestamp)
@@ -93,11 +107,11 @@ pub fn last_activity(slot: &Slot, session: Option<&SessionInfo>) -> i64 {
     {
         last = last.max(t);
     }
-    if let Some(s) = session {
+    if let Some(at) = output_at {
         let nudged = ts(&slot.nudged_at);
-        let echo = nudged.is_some_and(|n| s.activity >= n && s.activity <= n + NUDGE_ECHO_SECONDS);
+        let echo = nudged.is_some_and(|n| at >= n && at <= n + NUDGE_ECHO_SECONDS);
         if !echo {
-            last = last.max(s.activity);
+            last = last.max(at);
         }
     }
     last
@@ -137,7 +151,16 @@ pub fn list(company: &Company, factories: &[Factory]) -> Result<Vec<WorkerView>>
         for s in slots.all() {
             let agent = AgentId::worker(&f.name, s.slot);
             let sess = sessions.iter().find(|x| x.name == agent.session());
-            let (status, idle) = classify(f, s, sess, now);
+            let (mut status, idle) = classify(f, s, sess, now);
+            let mut blocked = None;
+            if status != WorkerStatus::Dead
+                && let Ok(rt) = runtime::resolve(&f.settings, &s.runtime, "worker")
+                && let Ok(pane) = company.tmux().capture(&agent.session(), 0)
+                && let Screen::Dialog { name, .. } = rt.classify(&pane)
+            {
+                status = WorkerStatus::Blocked;
+                blocked = Some(name);
+            }
             out.push(WorkerView {
                 factory: f.name.clone(),
                 slot: s.slot,
@@ -150,6 +173,7 @@ pub fn list(company: &Company, factories: &[Factory]) -> Result<Vec<WorkerView>>
                 status,
                 idle_seconds: idle,
                 session_alive: sess.is_some_and(|x| !x.pane_dead),
+                blocked,
                 started_at: s.started_at.clone(),
                 worktree: s.worktree.clone(),
                 branch: s.branch.clone(),

@@ -44,22 +44,7 @@ impl Limits {
     }
 }
 
-/// What a worker's screen shows (from its runtime's screen patterns; `Unknown` when its
-/// runtime has none or it was not looked at).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Screen {
-    Unknown,
-    /// At its input prompt, waiting for text.
-    Ready,
-    /// Thinking, running a tool, printing.
-    Working,
-    /// A dialog or question that needs a person: its name (`trust`, `bypass`, `y/n`…) and
-    /// the screen text for the escalation.
-    Dialog {
-        name: String,
-        text: String,
-    },
-}
+pub use crate::runtime::Screen;
 
 /// The worker's tmux session.
 #[derive(Debug, Clone, PartialEq, Eq)]

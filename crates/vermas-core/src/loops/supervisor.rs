@@ -68,6 +68,83 @@ pub struct Supervisor {
     memory: control::Memory,
     last_heartbeat: Option<Instant>,
     status: daemon::LoopStatus,
+    screens: ScreenWatch,
+}
+
+/// What the supervisor last saw on each worker's screen (by incarnation): a worker's output is
+/// a sign of life only when its screen changed apart from spinners and counters, and a dialog
+/// is seen even when nothing is printed.
+#[derive(Debug, Default)]
+struct ScreenWatch {
+    seen: BTreeMap<String, SeenScreen>,
+}
+
+#[derive(Debug, Clone)]
+struct SeenScreen {
+    /// `window_activity` when it was captured: unchanged means the screen is unchanged.
+    activity: i64,
+    looked_at: i64,
+    fingerprint: u64,
+    /// When the screen last changed (unix seconds).
+    changed_at: i64,
+    screen: Screen,
+    /// Our nudge was typed since: the next change is its echo, not the agent.
+    echo: bool,
+}
+
+/// Even with no output, a screen is looked at again this often (seconds).
+const LOOK_AGAIN: i64 = 30;
+
+impl ScreenWatch {
+    /// The screen of a live worker whose runtime VerMAS can read, and when it last changed.
+    fn look(
+        &mut self,
+        tmux: &crate::effects::tmux::Tmux,
+        session: &crate::effects::tmux::SessionInfo,
+        rt: &crate::runtime::Runtime,
+        wall: i64,
+    ) -> (Screen, i64) {
+        let prev = self.seen.get(&session.incarnation);
+        if let Some(p) = prev
+            && p.activity == session.activity
+            && wall - p.looked_at < LOOK_AGAIN
+        {
+            return (p.screen.clone(), p.changed_at);
+        }
+        let Ok(text) = tmux.capture(&session.name, 0) else {
+            return (Screen::Unknown, session.activity);
+        };
+        let fingerprint = crate::runtime::screen::fingerprint(&rt.preset.screens, &text);
+        let changed_at = match prev {
+            Some(p) if p.fingerprint == fingerprint || p.echo => p.changed_at,
+            Some(_) => session.activity.max(wall - 1).min(wall),
+            None => session.activity,
+        };
+        let screen = rt.classify(&text);
+        self.seen.insert(
+            session.incarnation.clone(),
+            SeenScreen {
+                activity: session.activity,
+                looked_at: wall,
+                fingerprint,
+                changed_at,
+                screen: screen.clone(),
+                echo: false,
+            },
+        );
+        (screen, changed_at)
+    }
+
+    /// After our own nudge: its echo is not the agent doing something.
+    fn nudged(&mut self, incarnation: &str) {
+        if let Some(p) = self.seen.get_mut(incarnation) {
+            p.echo = true;
+        }
+    }
+
+    fn retain(&mut self, live: &[String]) {
+        self.seen.retain(|k, _| live.contains(k));
+    }
 }
 
 /// What a patrol saw beyond the snapshot, for the apply step.
@@ -97,6 +174,7 @@ impl Supervisor {
             memory: control::Memory::default(),
             last_heartbeat: None,
             status: daemon::LoopStatus::new(),
+            screens: ScreenWatch::default(),
         })
     }
 
@@ -108,7 +186,7 @@ impl Supervisor {
                 .info("config.reloaded", &[("file", ".vermas/config.toml")]);
             self.company = c;
         }
-        let (snap, seen) = observe(&self.company, &self.name)?;
+        let (snap, seen) = observe(&self.company, &self.name, &mut self.screens)?;
         self.status.write(
             &seen.factory.work_dir().join(".supervisor.json"),
             self.company.config_errors(),
@@ -144,7 +222,7 @@ impl Supervisor {
     }
 
     /// Carries out one action.
-    fn apply(&self, seen: &Seen, a: &Action, r: &mut PatrolReport) -> Result<()> {
+    fn apply(&mut self, seen: &Seen, a: &Action, r: &mut PatrolReport) -> Result<()> {
         let (company, f) = (&self.company, &seen.factory);
         match a {
             Action::ForwardToQa {
@@ -240,7 +318,15 @@ impl Supervisor {
                 count,
             } => {
                 let agent = AgentId::worker(&f.name, *slot);
-                let out = company.tmux().nudge(&agent.session(), IDLE_NUDGE)?;
+                let rt = crate::actions::nudge::runtime_of(company, &agent);
+                let out = crate::actions::nudge::guarded(
+                    &company.tmux(),
+                    &agent.session(),
+                    rt.as_ref(),
+                    IDLE_NUDGE,
+                    crate::actions::nudge::Nudger::Loop,
+                )?;
+                self.screens.nudged(incarnation);
                 let store = f.store()?;
                 let idle = crate::clock::human_age(idle_for.as_secs() as i64);
                 store.append(vec![ev(
@@ -426,7 +512,11 @@ fn action_name(a: &Action) -> &'static str {
 
 /// Reads everything one patrol decides on: the supervisor's mail, its workers' slots and
 /// sessions, and the work waiting for this factory in every store of the company.
-fn observe(company: &Company, factory: &str) -> Result<(control::Snapshot, Seen)> {
+fn observe(
+    company: &Company,
+    factory: &str,
+    screens: &mut ScreenWatch,
+) -> Result<(control::Snapshot, Seen)> {
     let f = company.factory(factory)?;
     let actor = AgentId::Supervisor {
         factory: f.name.clone(),
@@ -478,10 +568,18 @@ fn observe(company: &Company, factory: &str) -> Result<(control::Snapshot, Seen)
             target: f.target_branch().to_string(),
         });
     }
-    let sessions = company.tmux().sessions()?;
+    let tmux = company.tmux();
+    let sessions = tmux.sessions()?;
     let slots = fstore.load::<Slots>()?.state;
     let wall = chrono::Utc::now().timestamp();
     let mut workers = Vec::new();
+    screens.retain(
+        &slots
+            .all()
+            .map(|s| s.incarnation.clone())
+            .collect::<Vec<_>>(),
+    );
+    let mut runtimes: BTreeMap<String, Option<crate::runtime::Runtime>> = BTreeMap::new();
     for slot in slots.all() {
         let agent = AgentId::worker(&f.name, slot.slot);
         let sess = sessions.iter().find(|s| s.name == agent.session());
@@ -498,17 +596,44 @@ fn observe(company: &Company, factory: &str) -> Result<(control::Snapshot, Seen)
                 .join(format!("{}.log", slot.incarnation));
             crate::text::last_lines(&tail_of_file(&log, 8192), 12)
         };
+        let rt = runtimes
+            .entry(slot.runtime.clone())
+            .or_insert_with(|| {
+                crate::runtime::resolve(&f.settings, &slot.runtime, "worker")
+                    .ok()
+                    .filter(|rt| rt.reads_screen())
+            })
+            .as_ref();
+        let (screen, output_at) = match (sess, rt) {
+            (Some(s), Some(rt)) if alive => {
+                let (screen, changed) = screens.look(&tmux, s, rt, wall);
+                (screen, Some(changed))
+            }
+            (Some(s), None) if alive => {
+                // A screen VerMAS cannot read: only a question on its last line is known.
+                let screen = tmux
+                    .capture(&s.name, 0)
+                    .ok()
+                    .map(|t| {
+                        crate::runtime::screen::classify(
+                            &crate::runtime::presets::Screens::NONE,
+                            &t,
+                        )
+                    })
+                    .unwrap_or(Screen::Unknown);
+                (screen, Some(s.activity))
+            }
+            (s, _) => (Screen::Unknown, s.map(|s| s.activity)),
+        };
         workers.push(control::WorkerObs {
             slot: slot.slot,
             incarnation: slot.incarnation.clone(),
             work_order: slot.work_order.clone(),
             attempt: slot.attempt,
             started_at,
-            last_sign: worker::last_activity(slot, sess),
+            last_sign: worker::last_sign(slot, output_at),
             session: if alive {
-                Session::Alive {
-                    screen: Screen::Unknown,
-                }
+                Session::Alive { screen }
             } else {
                 Session::Dead
             },
