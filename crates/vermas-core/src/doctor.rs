@@ -55,13 +55,8 @@ pub fn run(company: &Company, fix: bool) -> Result<Report> {
         r.notes.push(finding(w.clone()));
     }
     let sessions = tmux.sessions().unwrap_or_default();
-    // Runtimes of the company-level roles.
-    let ceo_rt = company.settings.roles.ceo.as_str();
-    if let Err(e) = crate::runtime::resolve(&company.settings, ceo_rt, "ceo")
-        .and_then(|rt| rt.check_installed())
-    {
-        r.notes.push(finding(format!("co ceo will not start: {e}")));
-    }
+    runtime_findings(company, &mut r);
+    leftover_findings(company, &mut r, fix);
     let store = company.store()?;
     store_findings(&mut r, &store, ".work")?;
     for name in company.factory_names() {
@@ -77,17 +72,11 @@ pub fn run(company: &Company, fix: bool) -> Result<Report> {
                 r.notes.push(finding(w.clone()));
             }
         }
-        for role in ["worker", "supervisor", "qa"] {
-            let rt = f.settings.roles.of(role);
-            if rt == crate::runtime::BUILTIN {
-                continue;
-            }
-            if let Err(e) =
-                crate::runtime::resolve(&f.settings, rt, role).and_then(|rt| rt.check_installed())
-            {
-                r.problems.push(finding(format!("factory {name}: {e}")));
-            }
-        }
+        let (gname, gemail) =
+            crate::actions::launch::git_identity(&AgentId::worker(&name, 0), &f.settings);
+        r.notes.push(finding(format!(
+            "factory {name}: agents commit as {gname} <{gemail}>, QA merges as VerMAS QA <qa@{name}.vermas>"
+        )));
         let fstore = f.store()?;
         store_findings(&mut r, &fstore, &format!("{name}/.work"))?;
         let slots = fstore.load::<Slots>()?.state;
@@ -172,6 +161,94 @@ pub fn run(company: &Company, fix: bool) -> Result<Report> {
     }
     r.ok = r.problems.is_empty();
     Ok(r)
+}
+
+/// Each runtime the company's roles use, once: installed, its version, and the state of the
+/// user's own CLI (first run done, key approved, logged in).
+fn runtime_findings(company: &Company, r: &mut Report) {
+    use crate::runtime::check::{Found, UserState, check, version};
+    let user = UserState::of_this_process();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut uses = vec![(company.settings.clone(), "ceo".to_string(), None)];
+    for name in company.factory_names() {
+        if let Ok(f) = company.factory(&name) {
+            for role in ["worker", "supervisor", "qa"] {
+                uses.push((f.settings.clone(), role.to_string(), Some(name.clone())));
+            }
+        }
+    }
+    for (settings, role, factory) in uses {
+        let name = settings.roles.of(&role).to_string();
+        if name == crate::runtime::BUILTIN || !seen.insert(name.clone()) {
+            continue;
+        }
+        let rt = match crate::runtime::resolve(&settings, &name, &role) {
+            Ok(rt) => rt,
+            Err(e) => {
+                let wherefrom = factory
+                    .map(|f| format!("factory {f}: "))
+                    .unwrap_or_default();
+                let f = finding(format!("{wherefrom}{e}"));
+                if role == "ceo" {
+                    r.notes.push(f);
+                } else {
+                    r.problems.push(f);
+                }
+                continue;
+            }
+        };
+        for found in check(&rt, &user, version(&rt).as_deref(), &company.root) {
+            match found {
+                Found::Note(n) => r.notes.push(finding(n)),
+                // The CEO's runtime only matters to `co ceo`.
+                Found::Problem(p) if role == "ceo" => r.notes.push(finding(format!("co ceo: {p}"))),
+                Found::Problem(p) => r.problems.push(finding(p)),
+            }
+        }
+    }
+}
+
+/// Processes that outlived their agent (daemons some CLIs start in sessions of their own):
+/// a worker's incarnation that no slot holds any more. `--fix` ends them.
+fn leftover_findings(company: &Company, r: &mut Report, fix: bool) {
+    let root = company.root.display().to_string();
+    let pids = crate::effects::process::with_env(&[("COMPANY_ROOT", &root), ("CO_ROLE", "worker")]);
+    if pids.is_empty() {
+        return;
+    }
+    let mut current = std::collections::BTreeSet::new();
+    for f in company.factories().unwrap_or_default() {
+        if let Ok(s) = f.store().and_then(|s| Ok(s.load::<Slots>()?.state)) {
+            current.extend(s.all().map(|s| s.incarnation.clone()));
+        }
+    }
+    let left: Vec<u32> = pids
+        .into_iter()
+        .filter(|p| {
+            crate::effects::process::env_value(*p, "VERMAS_INCARNATION")
+                .is_some_and(|i| !current.contains(&i))
+        })
+        .collect();
+    if left.is_empty() {
+        return;
+    }
+    let list = left
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if fix {
+        crate::effects::process::end(&left, std::time::Duration::from_secs(2));
+        r.fixed.push(format!(
+            "ended {} process(es) left by agents that ended: {list}",
+            left.len()
+        ));
+    } else {
+        r.problems.push(finding(format!(
+            "{} process(es) left by agents that ended: {list} (fix: co doctor --fix)",
+            left.len()
+        )));
+    }
 }
 
 fn store_findings(r: &mut Report, store: &crate::store::Store, label: &str) -> Result<()> {

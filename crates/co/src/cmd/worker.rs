@@ -60,6 +60,9 @@ pub enum Command {
         /// Remove the worktree even with uncommitted or unmerged work (its branch is kept)
         #[arg(long)]
         force: bool,
+        /// Print what was done as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Run by a worker when its work is committed: hands it to QA and ends the session
     Done,
@@ -180,6 +183,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             factory,
             slot,
             force,
+            json,
         } => {
             let f = c.factory(&factory)?;
             let r = worker::kill(
@@ -197,6 +201,10 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                     actor: &ctx::actor(),
                 },
             )?;
+            if json {
+                ctx::json(&r)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let mut msg = format!(
                 "Killed {}{}",
                 r.session,
@@ -208,6 +216,12 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             );
             if r.requeued {
                 msg.push_str(&format!("; {} re-queued in {factory}", r.work_order));
+            }
+            if r.leftovers > 0 {
+                msg.push_str(&format!(
+                    "; ended {} process(es) it had left outside its session",
+                    r.leftovers
+                ));
             }
             println!("{msg}");
             if let Some(k) = &r.worktree_kept {

@@ -288,6 +288,8 @@ pub struct KillReport {
     pub session: String,
     pub work_order: String,
     pub session_killed: bool,
+    /// Processes of the agent that had left its session, ended.
+    pub leftovers: usize,
     /// Where the worktree now is, when it was kept.
     pub worktree_kept: Option<String>,
     pub worktree_removed: bool,
@@ -479,9 +481,13 @@ pub fn kill(
     }
     locked.append(he, fe)?;
     locked.report_warnings();
+    drop(locked);
+    // Daemons some CLIs start in sessions of their own outlive the tmux session.
+    let leftovers = crate::effects::process::end_incarnation(&company.root, &slot.incarnation);
     Ok(KillReport {
         session,
         work_order: slot.work_order,
+        leftovers: leftovers.len(),
         session_killed,
         worktree_kept,
         worktree_removed,

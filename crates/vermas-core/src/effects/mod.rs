@@ -6,6 +6,7 @@
 //! every call instead of running tmux or git.
 
 pub mod git;
+pub mod process;
 pub mod tmux;
 
 #[cfg(test)]

@@ -242,32 +242,6 @@ impl LoopStatus {
     }
 }
 
-/// Sends a signal to a process.
-#[allow(unsafe_code)]
-pub fn signal(pid: u32, sig: i32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
-    unsafe { libc::kill(pid, sig) == 0 }
-}
-
-/// Kills a whole process group (gate runs start their own).
-#[allow(unsafe_code)]
-pub fn kill_group(pgid: u32) {
-    if let Ok(p) = i32::try_from(pgid)
-        && p > 0
-    {
-        // SAFETY: as above; a negative pid names the process group.
-        unsafe {
-            libc::kill(-p, libc::SIGKILL);
-        }
-    }
-}
-
 /// A structured log line: `2026-11-21T12:00:00.123Z INFO action key=value …`, appended to a
 /// log file (and echoed to stderr, which tmux shows in the session).
 #[derive(Debug)]

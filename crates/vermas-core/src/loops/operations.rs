@@ -670,11 +670,11 @@ pub fn stop(company: &Company, actor: &str) -> Result<Stopped> {
     let holder = daemon::running(&lock_path(company));
     let mut forced = false;
     if let Some(h) = &holder {
-        daemon::signal(h.pid, libc::SIGTERM);
+        crate::effects::process::signal(h.pid, libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(10);
         while daemon::running(&lock_path(company)).is_some() {
             if Instant::now() > deadline {
-                daemon::signal(h.pid, libc::SIGKILL);
+                crate::effects::process::signal(h.pid, libc::SIGKILL);
                 forced = true;
                 std::thread::sleep(Duration::from_millis(200));
                 break;

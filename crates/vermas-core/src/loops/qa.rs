@@ -184,7 +184,7 @@ pub fn run_gate(
             if start.elapsed() >= timeout || shutdown.requested() {
                 timed_out = !shutdown.requested();
                 interrupted = shutdown.requested();
-                daemon::kill_group(child.id());
+                crate::effects::process::kill_group(child.id());
                 let _ = child.kill();
                 let _ = child.wait();
                 break;

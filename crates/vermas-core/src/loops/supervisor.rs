@@ -69,6 +69,10 @@ pub struct Supervisor {
     last_heartbeat: Option<Instant>,
     status: daemon::LoopStatus,
     screens: ScreenWatch,
+    /// Incarnations in the slots at the last patrol; and ended ones whose leftover processes
+    /// are to be looked for (now, and again a little later: daemons start late).
+    incarnations: std::collections::BTreeSet<String>,
+    reap: Vec<(String, Instant)>,
 }
 
 /// What the supervisor last saw on each worker's screen (by incarnation): a worker's output is
@@ -175,6 +179,8 @@ impl Supervisor {
             last_heartbeat: None,
             status: daemon::LoopStatus::new(),
             screens: ScreenWatch::default(),
+            incarnations: Default::default(),
+            reap: Vec::new(),
         })
     }
 
@@ -191,6 +197,7 @@ impl Supervisor {
             &seen.factory.work_dir().join(".supervisor.json"),
             self.company.config_errors(),
         );
+        self.reap_ended(&snap);
         let limits = control::Limits::of(&seen.factory.settings);
         let actions = control::decide(&snap, &mut self.memory, &limits);
         let mut r = PatrolReport {
@@ -464,6 +471,38 @@ impl Supervisor {
             }
         }
         Ok(())
+    }
+
+    /// Ends the processes agents left behind when their slot was let go (done, killed,
+    /// replaced): some CLIs start daemons that outlive their tmux session.
+    fn reap_ended(&mut self, snap: &control::Snapshot) {
+        let now: std::collections::BTreeSet<String> =
+            snap.workers.iter().map(|w| w.incarnation.clone()).collect();
+        for gone in self.incarnations.difference(&now) {
+            self.reap.push((gone.clone(), snap.now));
+            self.reap
+                .push((gone.clone(), snap.now + Duration::from_secs(10)));
+        }
+        self.incarnations = now;
+        let due: Vec<String> = self
+            .reap
+            .iter()
+            .filter(|(_, at)| *at <= snap.now)
+            .map(|(i, _)| i.clone())
+            .collect();
+        self.reap.retain(|(_, at)| *at > snap.now);
+        for inc in due {
+            let ended = crate::effects::process::end_incarnation(&self.company.root, &inc);
+            if !ended.is_empty() {
+                self.log.info(
+                    "supervisor.ended_leftovers",
+                    &[
+                        ("incarnation", &inc),
+                        ("processes", &ended.len().to_string()),
+                    ],
+                );
+            }
+        }
     }
 
     /// Moves a work order (in whichever store owns it) to `to`, unless it is there already.

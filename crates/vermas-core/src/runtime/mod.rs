@@ -9,6 +9,7 @@
 //! where the CLI has a way, into its system prompt. The first instruction only names files:
 //! nothing from a work order is ever on a command line.
 
+pub mod check;
 pub mod presets;
 pub mod screen;
 
