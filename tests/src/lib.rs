@@ -2,6 +2,7 @@
 //! per sandbox (never the user's), temporary HOME and COMPANY_ROOT, real git repositories.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod agent_clis;
 pub mod fake_model;
 
 use std::path::{Path, PathBuf};
@@ -113,9 +114,15 @@ impl Default for Sandbox {
 
 impl Sandbox {
     pub fn new() -> Sandbox {
+        Sandbox::new_in(&std::env::temp_dir())
+    }
+
+    /// A sandbox under `parent` (the agent CLI tests use the target directory: Gemini CLI
+    /// ignores settings files under a directory others may write to, as /tmp is).
+    pub fn new_in(parent: &Path) -> Sandbox {
         let dir = tempfile::Builder::new()
             .prefix("vermas-test-")
-            .tempdir()
+            .tempdir_in(parent)
             .unwrap();
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
@@ -342,7 +349,22 @@ impl World {
     /// `agent` is a script name in `tests/agents/` (with arguments after spaces, e.g.
     /// `hang.sh commit`); `factory_extra` is appended to the factory's config.toml.
     pub fn new(agent: &str, factory_extra: &str) -> World {
-        let sb = Sandbox::new();
+        let w = World::bare_in(Sandbox::new());
+        let mut parts = agent.split(' ');
+        let script = agents_dir().join(parts.next().unwrap());
+        let mut argv = vec!["bash".to_string(), script.display().to_string()];
+        argv.extend(parts.map(str::to_string));
+        let argv: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
+        w.append_factory_config(&format!(
+            "\n[runtimes.scripted]\ncommand = [{}]\n\n[roles.worker]\nruntime = \"scripted\"\n\n{factory_extra}\n",
+            argv.join(", ")
+        ));
+        w
+    }
+
+    /// A company with the factory `myproject` and no runtime configured (the built-in presets
+    /// apply), in `sb`.
+    pub fn bare_in(sb: Sandbox) -> World {
         let origin = sb.path().join("origin");
         std::fs::create_dir_all(&origin).unwrap();
         git(&origin, &["init", "-q", "-b", "main"]);
@@ -368,15 +390,6 @@ impl World {
             "mp",
         ])
         .ok();
-        let mut parts = agent.split(' ');
-        let script = agents_dir().join(parts.next().unwrap());
-        let mut argv = vec!["bash".to_string(), script.display().to_string()];
-        argv.extend(parts.map(str::to_string));
-        let argv: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
-        w.append_factory_config(&format!(
-            "\n[runtimes.scripted]\ncommand = [{}]\n\n[roles.worker]\nruntime = \"scripted\"\n\n{factory_extra}\n",
-            argv.join(", ")
-        ));
         w
     }
 
@@ -464,6 +477,16 @@ impl World {
 
     pub fn co(&self, args: &[&str]) -> Out {
         self.sb.run_in(&self.root, "co", args)
+    }
+
+    /// `co` at the company root with more variables (a PATH holding an agent CLI, its key).
+    pub fn co_env(&self, env: &[(String, String)], args: &[&str]) -> Out {
+        let mut c = self.sb.command(bin("co"));
+        c.args(args).current_dir(&self.root);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        Out::from(c.output().unwrap())
     }
 
     /// `co` as an agent would run it: `AGENT_ID` (and any other variables) set, in `cwd`.

@@ -13,79 +13,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 use vermas_tests::fake_model::{FakeModel, Scenario};
 use vermas_tests::{Sandbox, git, pids_with_env};
 
-/// One CLI at a time: they are heavy (node, bun, python) and the machine has 2 cores.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The installer's bin directory, or why there is none.
-fn clis_bin() -> &'static Result<PathBuf, String> {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if std::env::var("VERMAS_AGENT_CLIS").is_ok_and(|v| v == "skip") {
-            return Err("VERMAS_AGENT_CLIS=skip".into());
-        }
-        if let Some(dir) = std::env::var_os("VERMAS_AGENT_CLIS_BIN") {
-            let dir = PathBuf::from(dir);
-            return if dir.is_dir() {
-                Ok(dir)
-            } else {
-                Err(format!(
-                    "VERMAS_AGENT_CLIS_BIN={} is not a directory",
-                    dir.display()
-                ))
-            };
-        }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("agent-clis/install.sh");
-        eprintln!(
-            "agent CLIs: running {} (set VERMAS_AGENT_CLIS_BIN to skip this)",
-            script.display()
-        );
-        let out = Command::new("bash")
-            .arg(&script)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !stderr.trim().is_empty() {
-            eprintln!("{stderr}");
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        match stdout.lines().last().map(str::trim) {
-            Some(dir) if out.status.success() && Path::new(dir).is_dir() => Ok(PathBuf::from(dir)),
-            _ => Err(format!("the installer failed: {}", stderr.trim())),
-        }
-    })
-}
-
-/// The program of `cli`, or `None` after saying loudly why its test is skipped.
-fn cli_or_skip(cli: &str) -> Option<PathBuf> {
-    match clis_bin() {
-        Err(why) => {
-            eprintln!("SKIPPED: {cli}: no agent CLIs ({why})");
-            None
-        }
-        Ok(dir) => {
-            let p = dir.join(cli);
-            if p.exists() {
-                Some(p)
-            } else {
-                eprintln!(
-                    "SKIPPED: {cli}: not installed in {} (see the installer's SKIPPED lines)",
-                    dir.display()
-                );
-                None
-            }
-        }
-    }
-}
+use vermas_tests::agent_clis::{bin_dir as clis_bin, cli_or_skip, serial};
 
 /// A directory VerMAS owns for a CLI's settings. Gemini CLI ignores a system settings file
 /// whose parent directories are writable by others (/tmp is), so this lives under the target

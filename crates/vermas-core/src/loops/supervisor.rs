@@ -109,8 +109,11 @@ impl ScreenWatch {
         wall: i64,
     ) -> (Screen, i64) {
         let prev = self.seen.get(&session.incarnation);
+        // Unchanged since we looked: no output since, and the last output was in an earlier
+        // second than our look (`window_activity` counts whole seconds).
         if let Some(p) = prev
             && p.activity == session.activity
+            && session.activity < p.looked_at
             && wall - p.looked_at < LOOK_AGAIN
         {
             return (p.screen.clone(), p.changed_at);

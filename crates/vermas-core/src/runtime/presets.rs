@@ -120,7 +120,7 @@ pub const FORWARD_ALWAYS: &[&str] = &[
     "LC_ALL",
     "LC_CTYPE",
     "TZ",
-    "TERM",
+    "TMPDIR",
     "XDG_CONFIG_HOME",
     "XDG_DATA_HOME",
     "XDG_CACHE_HOME",
