@@ -70,6 +70,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    vermas_core::effects::process::quiet_on_closed_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(a) => cmd::demo::run(a),

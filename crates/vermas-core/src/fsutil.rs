@@ -42,6 +42,28 @@ pub fn ensure_dir(path: &Path) -> io::Result<()> {
     }
 }
 
+/// `base/rel` as a real directory: every level below `base` is checked (and made 0700 when
+/// missing), so a symlink planted anywhere below `base` is refused, not written through.
+/// `base` itself may be a link (a store moved to fast storage, as the guide suggests).
+pub fn ensure_dir_under(base: &Path, rel: &Path) -> io::Result<std::path::PathBuf> {
+    let mut p = base.to_path_buf();
+    for c in rel.components() {
+        match c {
+            std::path::Component::Normal(n) => {
+                p.push(n);
+                ensure_dir(&p)?;
+            }
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{}: not a plain relative path", rel.display()),
+                ));
+            }
+        }
+    }
+    Ok(p)
+}
+
 /// Like [`ensure_dir`] for every missing level of `path` (each made 0700, none a symlink).
 pub fn ensure_dir_all(path: &Path) -> io::Result<()> {
     let mut missing = Vec::new();

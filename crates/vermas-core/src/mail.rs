@@ -313,6 +313,18 @@ fn validate(out: &Outgoing) -> Result<(), MailError> {
     Ok(())
 }
 
+/// The meta key naming the worker incarnation a message to a slot was sent to.
+pub const TO_INCARNATION: &str = "to_incarnation";
+
+/// Whether a message is for this incarnation of its recipient: mail sent to a worker's slot
+/// belongs to the worker that held the slot then (`None`: anyone reading as that address).
+pub fn is_for(m: &Message, incarnation: Option<&str>) -> bool {
+    match (m.meta.get(TO_INCARNATION), incarnation) {
+        (Some(to), Some(me)) => to == me,
+        _ => true,
+    }
+}
+
 /// Sends a message: one `mail.sent` in the recipient's store. Returns its id and recipient.
 pub fn send(
     company: &crate::company::Company,
@@ -323,6 +335,13 @@ pub fn send(
     let (to, store) = resolve_address(company, &out.to)?;
     let mut w = store.lock()?;
     let id = unused_message_id(&store)?;
+    let mut meta = out.meta.clone();
+    // Mail to a worker's slot is for the worker there now, not the next one to take the slot.
+    if let crate::agent::AgentId::Worker { slot, .. } = &to
+        && let Some(s) = store.load::<crate::slots::Slots>()?.state.get(*slot)
+    {
+        meta.insert(TO_INCARNATION.to_string(), s.incarnation.clone());
+    }
     let sent = Sent {
         id: id.clone(),
         from: out.from.clone(),
@@ -331,7 +350,7 @@ pub fn send(
         body: out.body.clone(),
         kind: out.kind.clone(),
         priority: out.priority,
-        meta: out.meta.clone(),
+        meta,
     };
     w.append(vec![crate::event::ev(types::MAIL_SENT, actor, &sent)?])?;
     w.report_warnings();

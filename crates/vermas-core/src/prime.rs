@@ -57,7 +57,12 @@ pub fn prime(company: &Company, me: &AgentId) -> Result<String> {
         }
     }
     let msgs = store.load::<Messages>()?.state;
-    let inbox = msgs.inbox(&me.to_string(), false);
+    let incarnation = std::env::var("VERMAS_INCARNATION").ok();
+    let inbox: Vec<_> = msgs
+        .inbox(&me.to_string(), false)
+        .into_iter()
+        .filter(|m| crate::mail::is_for(m, incarnation.as_deref()))
+        .collect();
     let _ = writeln!(out, "\n## Unread mail ({})\n", inbox.len());
     for m in inbox {
         let _ = writeln!(

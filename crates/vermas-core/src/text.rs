@@ -1,8 +1,26 @@
 //! Showing stored text safely: titles, bodies and descriptions may hold escape sequences and
 //! control characters; a terminal must never interpret them.
 
-/// Replaces control characters (C0, DEL, C1) with visible escapes: `\e`, `\t`, `\n`, `\x07`…
-/// Printable text, including any Unicode, is left as it is.
+/// Characters that change how text around them looks without being seen: bidirectional
+/// overrides and isolates (which can make `rm -rf` read as something else), zero-width
+/// characters, and the line and paragraph separators some terminals break lines at.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{FEFF}'
+            | '\u{061C}'
+    )
+}
+
+/// Replaces control characters (C0, DEL, C1) and invisible formatting characters
+/// ([`is_invisible`]) with visible escapes: `\e`, `\t`, `\n`, `\x07`, `\u{202e}`…
+/// Printable text, including any other Unicode, is left as it is.
 pub fn escape_control(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -11,7 +29,7 @@ pub fn escape_control(s: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             '\x1b' => out.push_str("\\e"),
-            c if c.is_control() => {
+            c if c.is_control() || is_invisible(c) => {
                 let n = c as u32;
                 if n <= 0xff {
                     out.push_str(&format!("\\x{n:02x}"));
@@ -137,6 +155,15 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invisible_formatting_is_shown_escaped() {
+        assert_eq!(
+            escape_control("a\u{202E}b\u{2066}c\u{200B}d\u{2028}e\u{FEFF}"),
+            "a\\u{202e}b\\u{2066}c\\u{200b}d\\u{2028}e\\u{feff}"
+        );
+        assert_eq!(escape_control("naïve 日本"), "naïve 日本");
+    }
 
     #[test]
     fn terminal_output_reads_as_lines() {

@@ -56,6 +56,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    vermas_core::effects::process::quiet_on_closed_pipe();
     let cli = Cli::parse();
     let g = ctx::Global {
         work_dir: cli.work_dir,

@@ -21,7 +21,12 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let me = ctx::me()?;
     let (_, store) = vermas_core::mail::resolve_address(&c, &me.to_string())?;
     let msgs = store.load::<Messages>()?.state;
-    let inbox = msgs.inbox(&me.to_string(), a.all);
+    let incarnation = std::env::var("VERMAS_INCARNATION").ok();
+    let inbox: Vec<_> = msgs
+        .inbox(&me.to_string(), a.all)
+        .into_iter()
+        .filter(|m| vermas_core::mail::is_for(m, incarnation.as_deref()))
+        .collect();
     if a.json {
         ctx::json(&inbox)?;
     } else if inbox.is_empty() {

@@ -352,11 +352,28 @@ pub fn write_prompt(path: &Path, text: &str) -> Result<()> {
 
 /// `logs/<session>/<incarnation>.log`, where a session's output is kept (`None` when the
 /// directory cannot be made: the session starts anyway, without a log).
+///
+/// The directory is 0700 and the file is made 0600 before tmux appends to it (the log holds
+/// whatever the agent printed, keys included); a symlink in their place is refused (the
+/// session then runs without a log, and stderr says why).
 pub fn session_log(company: &Company, agent: &AgentId, incarnation: &str) -> Option<PathBuf> {
-    let logs = company.logs_dir().join(agent.session());
-    std::fs::create_dir_all(&logs)
-        .ok()
-        .map(|_| logs.join(format!("{incarnation}.log")))
+    let logs = company.logs_dir();
+    let made = crate::fsutil::ensure_dir_all(&logs)
+        .and_then(|_| crate::fsutil::ensure_dir_under(&logs, Path::new(&agent.session())))
+        .and_then(|dir| {
+            let file = dir.join(format!("{incarnation}.log"));
+            crate::fsutil::open_append(&file).map(|_| file)
+        });
+    match made {
+        Ok(file) => Some(file),
+        Err(e) => {
+            eprintln!(
+                "warning: no session log for {}: {e}",
+                crate::text::escape_control(&agent.session())
+            );
+            None
+        }
+    }
 }
 
 /// The session of an agent run by an agent CLI outside a worktree (the CEO, or a supervisor or

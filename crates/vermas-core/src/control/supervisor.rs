@@ -72,6 +72,8 @@ pub struct WorkerObs {
     /// For a dead worker: the last lines it printed, and what they mean if its runtime knows.
     pub last_output: String,
     pub hint: Option<String>,
+    /// Its work order's status (`None` when it could not be read).
+    pub wo_status: Option<crate::workorder::Status>,
 }
 
 impl WorkerObs {
@@ -323,9 +325,20 @@ fn decide_mail(s: &Snapshot, out: &mut Vec<Action>) {
 }
 
 fn decide_workers(s: &Snapshot, mem: &mut Memory, limits: &Limits, out: &mut Vec<Action>) {
+    use crate::workorder::Status;
     let live: BTreeSet<Lineage> = s.workers.iter().map(WorkerObs::lineage).collect();
     mem.attempts.retain(|k, _| live.contains(k));
     for w in &s.workers {
+        // A person cancelled (or closed, or gave up on) the work: its worker stops.
+        if let Some(st @ (Status::Cancelled | Status::Closed | Status::Failed)) = w.wo_status {
+            out.push(Action::Kill {
+                slot: w.slot,
+                incarnation: w.incarnation.clone(),
+                reason: format!("its work order is {st}"),
+                requeue: false,
+            });
+            continue;
+        }
         let a = mem.attempts.entry(w.lineage()).or_insert_with(|| Attempt {
             restarts: Restarts::running(s.now),
             idle_nudges: 0,

@@ -22,6 +22,17 @@ pub fn signal(pid: u32, sig: i32) -> bool {
     unsafe { libc::kill(pid, sig) == 0 }
 }
 
+/// A closed pipe on stdout (`co status | head -1`) ends the process quietly, as it does `cat`
+/// and `grep`, instead of a panic: Rust ignores SIGPIPE by default, so each binary's `main`
+/// puts it back first.
+#[allow(unsafe_code)]
+pub fn quiet_on_closed_pipe() {
+    // SAFETY: setting a signal's disposition to its default touches no memory of ours.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Kills a whole process group (gate runs start their own).
 #[allow(unsafe_code)]
 pub fn kill_group(pgid: u32) {

@@ -137,7 +137,7 @@ pub fn run_gate(
     work_order: &str,
     shutdown: &Shutdown,
 ) -> Result<GateResult> {
-    crate::fsutil::ensure_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+    crate::fsutil::ensure_dir(dir).map_err(|e| StoreError::io(dir, e))?;
     let out_path = dir.join(format!("{}.stdout", gate.name));
     let err_path = dir.join(format!("{}.stderr", gate.name));
     let open = |p: &Path| {
@@ -241,9 +241,12 @@ impl Candidate {
     fn attempt(&self) -> u32 {
         self.wo.attempts.max(1)
     }
+    /// `.work/evidence/<wo>/<attempt>`.
     fn evidence(&self, f: &Factory) -> PathBuf {
-        f.work_dir()
-            .join("evidence")
+        f.work_dir().join(self.evidence_rel())
+    }
+    fn evidence_rel(&self) -> PathBuf {
+        Path::new("evidence")
             .join(&self.wo.id)
             .join(self.attempt().to_string())
     }
@@ -775,15 +778,17 @@ impl Qa {
         };
         // Gate the merged tree once for the whole group.
         let gates = f.settings.gates.clone();
-        let dir = if merged.len() == 1 {
-            merged[0].0.evidence(f)
+        let rel = if merged.len() == 1 {
+            merged[0].0.evidence_rel()
         } else {
-            f.work_dir()
-                .join("evidence")
+            Path::new("evidence")
                 .join("batches")
                 .join(batch)
                 .join(test.to_string())
         };
+        // Every level below .work is a real directory: a symlink planted there is refused.
+        let dir = crate::fsutil::ensure_dir_under(&f.work_dir(), &rel)
+            .map_err(|e| StoreError::io(&f.work_dir().join(&rel), e))?;
         let wos: Vec<String> = merged.iter().map(|(c, _)| c.wo.id.clone()).collect();
         let mut results: Vec<GateResult> = Vec::new();
         let mut outcomes = Vec::new();
@@ -818,7 +823,9 @@ impl Qa {
         };
         if merged.len() > 1 {
             for (c, _) in &merged {
-                link_evidence(&dir, &c.evidence(f), batch, &wos);
+                if let Ok(to) = crate::fsutil::ensure_dir_under(&f.work_dir(), &c.evidence_rel()) {
+                    link_evidence(&dir, &to, batch, &wos);
+                }
             }
         }
         match verdict {
@@ -1153,9 +1160,6 @@ struct FailedGate {
 /// Gives a member of a batch its own evidence: the batch's gate files linked (or copied) into
 /// `evidence/<wo>/<attempt>/`, with `batch.json` naming the batch and its members.
 fn link_evidence(from: &Path, to: &Path, batch: &str, members: &[String]) {
-    if crate::fsutil::ensure_dir_all(to).is_err() {
-        return;
-    }
     if let Ok(rd) = std::fs::read_dir(from) {
         for e in rd.flatten() {
             let dest = to.join(e.file_name());

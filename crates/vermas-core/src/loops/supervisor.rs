@@ -681,11 +681,17 @@ fn observe(
             },
             hint: crate::runtime::diagnose(&last_output).map(str::to_string),
             last_output,
+            wo_status: None,
         });
     }
     let mut found = Vec::new();
     for store in company.stores_for_reading()? {
         let wos = store.load::<WorkOrders>()?.state;
+        for w in workers.iter_mut().filter(|w| w.wo_status.is_none()) {
+            if let Some(wo) = wos.get(&w.work_order) {
+                w.wo_status = Some(wo.status);
+            }
+        }
         for w in wos.all() {
             if matches!(w.status, Status::Rework | Status::Queued)
                 && w.factory.as_deref() == Some(f.name.as_str())

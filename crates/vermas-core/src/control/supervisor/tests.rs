@@ -68,6 +68,7 @@ fn worker(slot: u32, session: Session, last_sign: i64) -> WorkerObs {
         session,
         last_output: String::new(),
         hint: None,
+        wo_status: Some(Status::InProgress),
     }
 }
 
@@ -160,6 +161,26 @@ fn other_mail_is_marked_read() {
             message: "msg-9".into()
         }]
     );
+}
+
+#[test]
+fn a_worker_whose_work_order_was_cancelled_is_stopped_and_its_work_kept() {
+    for st in [Status::Cancelled, Status::Closed, Status::Failed] {
+        let mut w = World::new();
+        w.snap.workers = vec![WorkerObs {
+            wo_status: Some(st),
+            ..worker(0, alive(Screen::Working), T0)
+        }];
+        assert_eq!(
+            w.decide(),
+            vec![Action::Kill {
+                slot: 0,
+                incarnation: "inc-0".into(),
+                reason: format!("its work order is {st}"),
+                requeue: false,
+            }]
+        );
+    }
 }
 
 #[test]
