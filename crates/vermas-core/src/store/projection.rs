@@ -25,6 +25,10 @@ pub struct Checkpoint {
     pub offset: u64,
     /// The event's 1-based line number in that file.
     pub line: u64,
+    /// The highest `seq` in the log up to here, when it is above `seq` (only in a damaged log,
+    /// where an event with a lower `seq` came later and was applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_seq: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
