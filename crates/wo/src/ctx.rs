@@ -29,7 +29,7 @@ pub fn open_for(g: &Global, id: &str) -> Result<StoreContext> {
     g.open()?.for_id(id)
 }
 
-/// Tells the user (once, on stderr) that the log has lines readers skip.
+/// Tells the user (once, on stderr) that the log has damaged or repeated lines.
 pub fn warn_issues(issues: &[Issue]) {
     if let Some(first) = issues.first() {
         let more = if issues.len() > 1 {
@@ -38,7 +38,7 @@ pub fn warn_issues(issues: &[Issue]) {
             String::new()
         };
         eprintln!(
-            "warning: the event log has problems readers skip: {}{more}; run `wo doctor`",
+            "warning: the event log has problems (damaged or repeated lines): {}{more}; run `wo doctor`",
             vermas_core::text::escape_control(&first.to_string())
         );
     }
