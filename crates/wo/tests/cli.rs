@@ -917,3 +917,45 @@ fn doctor_names_the_line_of_a_payload_of_the_wrong_shape() {
         "{j}"
     );
 }
+
+#[test]
+fn a_durable_create_whose_id_index_fails_to_sync_is_reported_as_done() {
+    if !cfg!(debug_assertions) {
+        eprintln!("skipped: failpoints exist only in debug builds");
+        return;
+    }
+    let sb = Sandbox::new();
+    let work = init(&sb);
+    create(&sb, "before");
+    let out = sb
+        .command(vermas_tests::bin("wo"))
+        .args(["create", "--title", "durable", "--json"])
+        .env("VERMAS_FAILPOINT", "ids-fsync")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the create happened: {stderr}");
+    assert!(
+        stderr.contains("warning:") && stderr.contains("work_orders.ids"),
+        "{stderr}"
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = shown["id"].as_str().unwrap().to_string();
+    assert_eq!(shown["title"], "durable");
+    // Exactly one create of it, visible to readers; the index was marked for a rebuild.
+    let creates = read_events(&work)
+        .iter()
+        .filter(|e| e["data"]["id"] == id.as_str())
+        .count();
+    assert_eq!(creates, 1);
+    assert_eq!(fs::metadata(work.join("work_orders.ids")).unwrap().len(), 0);
+    sb.wo(&["show", &id]).ok();
+    // The next create rebuilds the index and goes on.
+    let next = create(&sb, "after");
+    assert_ne!(next, id);
+    assert_eq!(
+        fs::metadata(work.join("work_orders.ids")).unwrap().len(),
+        4096 + (1 << 20)
+    );
+    sb.wo(&["doctor"]).ok();
+}

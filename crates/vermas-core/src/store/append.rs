@@ -471,11 +471,23 @@ fn complete_len(file: &File, len: u64) -> std::io::Result<u64> {
     Ok(0)
 }
 
+/// Whether the test failpoint `name` is set (`VERMAS_FAILPOINT=name`, or several names with
+/// commas). Debug builds only: a release build never fails on purpose.
+#[cfg(debug_assertions)]
+pub fn failpoint(name: &str) -> bool {
+    std::env::var("VERMAS_FAILPOINT").is_ok_and(|v| v.split(',').any(|f| f == name))
+}
+
+#[cfg(not(debug_assertions))]
+pub fn failpoint(_name: &str) -> bool {
+    false
+}
+
 /// Test failpoint (debug builds only): `VERMAS_FAILPOINT=torn-write` writes half of the batch
 /// and aborts, like a writer killed mid-line.
 #[cfg(debug_assertions)]
 fn failpoint_torn_write(file: &File, buf: &[u8]) {
-    if std::env::var_os("VERMAS_FAILPOINT").is_some_and(|v| v == "torn-write") {
+    if failpoint("torn-write") {
         let mut f = file;
         let _ = f.write_all(&buf[..buf.len() / 2]);
         let _ = f.sync_data();

@@ -94,7 +94,7 @@ pub fn create(
             labels.push(l.clone());
         }
     }
-    let mut index = IdIndex::open(w)?;
+    let mut index = IdIndex::open_or_warn(w);
     let id = match &req.parent {
         Some(parent) => {
             let wos = w.store().load::<WorkOrders>()?.state;
@@ -111,7 +111,11 @@ pub fn create(
             let mut loaded: Option<WorkOrders> = None;
             loop {
                 let id = ids::new_work_order_id(prefix);
-                if !index.maybe_taken(&id)? {
+                let free = match &index {
+                    Some(i) => !i.maybe_taken(&id)?,
+                    None => false,
+                };
+                if free {
                     break id;
                 }
                 if loaded.is_none() {
@@ -138,7 +142,17 @@ pub fn create(
     )
     .map_err(crate::store::StoreError::from)?;
     let events = w.append(vec![ev])?;
-    index.record(&id, w)?;
+    // The event is durable: from here on nothing may turn the create into a failure (a retry
+    // would create it twice). The id index is a cache; when it cannot record the id, it is
+    // marked for a rebuild and the user is told.
+    if let Some(index) = &mut index
+        && let Err(e) = index.record(&id, w)
+    {
+        index.invalidate();
+        w.warnings.push(format!(
+            "{id} was created, but the id index .work/work_orders.ids could not record it ({e}); it will be rebuilt from the log"
+        ));
+    }
     Ok(events)
 }
 
