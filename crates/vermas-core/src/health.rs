@@ -202,6 +202,17 @@ pub fn check_store(store: &Store) -> Result<StoreHealth> {
     h.work_orders = wos.len();
     h.messages = rebuilt_msgs.state.len();
 
+    for p in store.stale_temp_files() {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        h.notes.push(at(
+            format!(".work/{name}"),
+            None,
+            "left by a projection write that was killed before it finished; never read, removed by the next write or `wo rebuild-projections`",
+        ));
+    }
     if let Ok(rd) = std::fs::read_dir(store.quarantine_dir()) {
         for e in rd.flatten() {
             h.notes.push(at(
@@ -271,11 +282,27 @@ fn compare_projection<P: Projection>(
             None,
             "not written yet; it is built on the next read",
         )),
-        Err(why) => h.problems.push(at(
-            file,
-            None,
-            format!("cannot be used ({why}); run `wo rebuild-projections`"),
-        )),
+        Err(why) => {
+            // Where it departs from what a rebuild writes, when the records can be compared.
+            let mut want = Vec::new();
+            rebuilt
+                .state
+                .write_records(&mut want)
+                .map_err(StoreError::from)?;
+            let line = std::fs::read(store.projection_path::<P>())
+                .ok()
+                .and_then(|bytes| {
+                    let body = memchr::memchr(b'\n', &bytes).map(|i| bytes[i + 1..].to_vec())?;
+                    (body != want).then(|| first_difference(&body, &want) + 1)
+                });
+            let problem = match line {
+                Some(_) => format!(
+                    "differs from a fresh rebuild from the log; it cannot be used ({why}); run `wo rebuild-projections`"
+                ),
+                None => format!("cannot be used ({why}); run `wo rebuild-projections`"),
+            };
+            h.problems.push(at(file, line, problem));
+        }
         Ok(loaded) => {
             if !store.same_state(&loaded, rebuilt)? {
                 let (mut a, mut b) = (Vec::new(), Vec::new());

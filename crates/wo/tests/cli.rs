@@ -959,3 +959,36 @@ fn a_durable_create_whose_id_index_fails_to_sync_is_reported_as_done() {
     );
     sb.wo(&["doctor"]).ok();
 }
+
+#[test]
+fn a_damaged_projection_file_is_rebuilt_by_the_next_list() {
+    let sb = Sandbox::new();
+    let work = init(&sb);
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(create(&sb, &format!("w{i}")));
+    }
+    sb.wo(&["rebuild-projections"]).ok();
+    let p = work.join("work_orders.jsonl");
+    let good = fs::read_to_string(&p).unwrap();
+    let lines: Vec<&str> = good.lines().collect();
+    let cut: String = lines[..5].iter().map(|l| format!("{l}\n")).collect();
+    let flipped = good.replacen("\"status\":\"open\"", "\"status\":\"closed\"", 1);
+    for (what, bad) in [("cut at a line", cut), ("a status flipped", flipped)] {
+        fs::write(&p, bad).unwrap();
+        let list = sb.wo(&["list", "--json"]).json();
+        assert_eq!(list.as_array().unwrap().len(), 12, "{what}");
+        assert_eq!(fs::read_to_string(&p).unwrap(), good, "{what}: rewritten");
+    }
+    // A killed rebuild's temp file: reported by doctor, removed by the next rebuild.
+    let tmp = work.join(".work_orders.jsonl.tmp-999999999-inc-crashed");
+    fs::write(&tmp, &good[..good.len() / 3]).unwrap();
+    let doc = sb.wo(&["doctor"]);
+    assert!(
+        doc.stdout.contains(".work_orders.jsonl.tmp-999999999"),
+        "{}",
+        doc.stdout
+    );
+    sb.wo(&["rebuild-projections"]).ok();
+    assert!(!tmp.exists());
+}

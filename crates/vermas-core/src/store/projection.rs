@@ -37,8 +37,88 @@ struct Header {
     version: u32,
     #[serde(flatten)]
     checkpoint: Checkpoint,
+    /// How many records follow, and a checksum of their bytes ([`records_checksum`]): a file
+    /// cut short, edited or missing a record is rebuilt, never served.
+    records: u64,
+    checksum: String,
     /// Problems met while building it, so every reader keeps reporting them.
     issues: Vec<Issue>,
+}
+
+/// Fletcher-style sums over the record bytes as 64-bit words (each multiplied by an odd
+/// constant first): `a` sums the words, `b` sums the running `a`, so a changed, missing or
+/// moved byte changes the result. Cheap enough to check on every load (one multiply and two
+/// adds per 8 bytes), and two halves combine, so a big file is summed on two threads.
+#[derive(Clone, Copy, Default)]
+struct Sums {
+    a: u64,
+    b: u64,
+    words: u64,
+}
+
+const SUM_MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl Sums {
+    fn of(bytes: &[u8]) -> Sums {
+        let mut s = Sums::default();
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            s.a =
+                s.a.wrapping_add(u64::from_le_bytes(w).wrapping_mul(SUM_MUL));
+            s.b = s.b.wrapping_add(s.a);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            s.a =
+                s.a.wrapping_add(u64::from_le_bytes(w).wrapping_mul(SUM_MUL));
+            s.b = s.b.wrapping_add(s.a);
+        }
+        s.words = bytes.len().div_ceil(8) as u64;
+        s
+    }
+
+    /// The sums of `first` followed by `then` (`first` a whole number of words).
+    fn then(self, then: Sums) -> Sums {
+        Sums {
+            a: self.a.wrapping_add(then.a),
+            b: self
+                .b
+                .wrapping_add(then.b)
+                .wrapping_add(then.words.wrapping_mul(self.a)),
+            words: self.words + then.words,
+        }
+    }
+}
+
+/// The checksum of a projection's record bytes, as the header writes it (16 hex digits).
+fn records_checksum(bytes: &[u8]) -> String {
+    const SPLIT_MIN: usize = 4 << 20;
+    let sums = if bytes.len() >= SPLIT_MIN {
+        let mid = bytes.len() / 2 / 8 * 8;
+        let (x, y) = bytes.split_at(mid);
+        std::thread::scope(|s| {
+            let other = std::thread::Builder::new()
+                .name("checksum".into())
+                .spawn_scoped(s, || Sums::of(y));
+            let first = Sums::of(x);
+            let second = match other {
+                Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                Err(_) => Sums::of(y),
+            };
+            first.then(second)
+        })
+    } else {
+        Sums::of(bytes)
+    };
+    let len = bytes.len() as u64;
+    format!(
+        "{:016x}",
+        sums.a ^ sums.b.rotate_left(29) ^ len.wrapping_mul(SUM_MUL)
+    )
 }
 
 /// A state derived from events.
@@ -73,6 +153,8 @@ pub trait Projection: Default {
     }
     /// Writes every record, one per line, deterministically.
     fn write_records(&self, out: &mut Vec<u8>) -> std::result::Result<(), serde_json::Error>;
+    /// How many records [`Projection::write_records`] writes.
+    fn record_count(&self) -> usize;
 }
 
 /// A projection brought up to date with the log.
@@ -276,15 +358,29 @@ impl Store {
 
     /// The exact bytes of a projection file for this state.
     pub fn render<P: Projection>(&self, l: &Loaded<P>) -> Result<Vec<u8>> {
-        let header = Header {
+        let mut header = Header {
             projection: P::NAME.to_string(),
             version: P::VERSION,
             checkpoint: l.checkpoint.clone(),
+            records: l.state.record_count() as u64,
+            checksum: "0".repeat(16),
             issues: l.issues.clone(),
         };
+        // The header goes first but sums what follows: written with a placeholder of the
+        // same width, then again in place.
         let mut out = serde_json::to_vec(&header)?;
         out.push(b'\n');
+        let start = out.len();
         l.state.write_records(&mut out)?;
+        header.checksum = records_checksum(&out[start..]);
+        let mut line = serde_json::to_vec(&header)?;
+        line.push(b'\n');
+        if line.len() != start {
+            return Err(StoreError::Serialize(serde::ser::Error::custom(
+                "projection header changed width",
+            )));
+        }
+        out[..start].copy_from_slice(&line);
         Ok(out)
     }
 
@@ -300,11 +396,51 @@ impl Store {
         Ok(x == y)
     }
 
-    /// Writes a projection file atomically.
+    /// Writes a projection file atomically, then removes what crashed writes left behind.
     pub fn save<P: Projection>(&self, l: &Loaded<P>) -> Result<()> {
         let bytes = self.render(l)?;
         let path = self.projection_path::<P>();
-        fsutil::atomic_write(&path, &bytes).map_err(|e| StoreError::io(&path, e))
+        fsutil::atomic_write(&path, &bytes).map_err(|e| StoreError::io(&path, e))?;
+        self.remove_stale_temp_files();
+        Ok(())
+    }
+
+    /// The temporary files of projection writes whose process is gone (a rebuild killed
+    /// before its rename): never read as projections (their names differ), but they hold the
+    /// disk. Returns their names.
+    pub fn stale_temp_files(&self) -> Vec<std::path::PathBuf> {
+        let Ok(rd) = std::fs::read_dir(self.dir()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            // `.work_orders.jsonl.tmp-<pid>-<random>` (fsutil::atomic_write).
+            let Some(rest) = name
+                .strip_prefix('.')
+                .and_then(|n| n.split_once(".jsonl.tmp-"))
+                .map(|(_, rest)| rest)
+            else {
+                continue;
+            };
+            let pid = rest.split('-').next().unwrap_or_default();
+            let alive = !pid.is_empty()
+                && pid.bytes().all(|b| b.is_ascii_digit())
+                && std::path::Path::new("/proc").join(pid).exists();
+            if !alive {
+                out.push(e.path());
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Removes [`Store::stale_temp_files`]; returns how many were removed.
+    pub fn remove_stale_temp_files(&self) -> usize {
+        self.stale_temp_files()
+            .into_iter()
+            .filter(|p| std::fs::remove_file(p).is_ok())
+            .count()
     }
 
     /// Best-effort refresh by a reader: a reader that cannot write (permissions, a full disk)
@@ -373,10 +509,21 @@ fn read_file<P: Projection>(bytes: Vec<u8>) -> std::result::Result<FileState<P>,
     if bytes.last() != Some(&b'\n') {
         return Err("file does not end with a newline".to_string());
     }
+    let start = (header_end + 1).min(bytes.len());
+    if records_checksum(&bytes[start..]) != header.checksum {
+        return Err("its records do not match the checksum in its header (cut short, edited or a record missing)".to_string());
+    }
     let mut state = P::default();
     state
-        .load_records(bytes, header_end + 1)
+        .load_records(bytes, start)
         .map_err(|(line, e)| format!("record on line {line} unreadable ({e})"))?;
+    if state.record_count() as u64 != header.records {
+        return Err(format!(
+            "it holds {} records where its header says {}",
+            state.record_count(),
+            header.records
+        ));
+    }
     Ok((state, header.checkpoint, header.issues))
 }
 

@@ -515,3 +515,132 @@ fn garbage_and_duplicates_before_a_checkpoint_keep_loads_equal_to_rebuilds() {
     let (seqs, _) = all_events(&store);
     assert_eq!(seqs, (1..=16).collect::<Vec<u64>>());
 }
+
+// --- A damaged projection is never served ---------------------------------------------------
+
+/// A store with work orders, messages and a slot, every projection saved.
+fn store_with_projections(dir: &Path) -> Store {
+    let store = store_in(dir);
+    for i in 0..6 {
+        create(&store, &format!("w{i}"));
+    }
+    let mut events = Vec::new();
+    for n in 0..4 {
+        events.push(
+            NewEvent::new(
+                crate::event::types::MAIL_SENT,
+                "f/workers/slot1",
+                &crate::mail::Sent {
+                    id: format!("msg-{n:010}"),
+                    from: "f/workers/slot1".into(),
+                    to: "f/qa".into(),
+                    subject: "s".into(),
+                    body: "b".into(),
+                    kind: "message".into(),
+                    priority: crate::mail::MailPriority::Normal,
+                    meta: Default::default(),
+                },
+            )
+            .unwrap(),
+        );
+    }
+    for slot in 0..3 {
+        events.push(
+            NewEvent::new(
+                crate::event::types::SLOT_ALLOCATED,
+                "f/supervisor",
+                &crate::slots::SlotAllocated {
+                    slot,
+                    agent: format!("f/workers/slot{slot}"),
+                    work_order: "wo-x".into(),
+                    incarnation: format!("inc-{slot}"),
+                    attempt: 1,
+                    branch: "b".into(),
+                    worktree: "w".into(),
+                    runtime: "r".into(),
+                },
+            )
+            .unwrap(),
+        );
+    }
+    store.append(events).unwrap();
+    store.save(&store.rebuild::<WorkOrders>().unwrap()).unwrap();
+    store.save(&store.rebuild::<Messages>().unwrap()).unwrap();
+    store
+        .save(&store.rebuild::<crate::slots::Slots>().unwrap())
+        .unwrap();
+    store
+}
+
+/// Damages: cut after line 2, only the header, a changed value inside a record, a record gone.
+fn damages(bytes: &[u8], from: &str, to: &str) -> Vec<(&'static str, Vec<u8>)> {
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let join = |ls: &[&str]| ls.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let mut without = lines.clone();
+    without.remove(2);
+    assert!(text.contains(from), "{from} in {text}");
+    vec![
+        ("truncated at a line", join(&lines[..2]).into_bytes()),
+        ("header only", join(&lines[..1]).into_bytes()),
+        ("a value flipped", text.replacen(from, to, 1).into_bytes()),
+        ("a record deleted", join(&without).into_bytes()),
+    ]
+}
+
+fn check_damages<P: Projection>(store: &Store, from: &str, to: &str) {
+    let path = store.projection_path::<P>();
+    let good = fs::read(&path).unwrap();
+    let want = store.render(&store.rebuild::<P>().unwrap()).unwrap();
+    assert_eq!(good, want);
+    for (what, bad) in damages(&good, from, to) {
+        fs::write(&path, &bad).unwrap();
+        let l = store.load::<P>().unwrap();
+        assert!(l.rebuilt.is_some(), "{}: {what} was served", P::NAME);
+        assert_eq!(store.render(&l).unwrap(), want, "{}: {what}", P::NAME);
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            want,
+            "{}: {what} rewritten",
+            P::NAME
+        );
+        // `wo doctor`'s view of the damaged file: it cannot be used.
+        fs::write(&path, &bad).unwrap();
+        assert!(store.load_file::<P>().unwrap().is_err(), "{what}");
+    }
+    fs::write(&path, &good).unwrap();
+    assert!(
+        store.load::<P>().unwrap().rebuilt.is_none(),
+        "a good file is used"
+    );
+}
+
+#[test]
+fn a_damaged_projection_is_rebuilt_never_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_projections(dir.path());
+    check_damages::<WorkOrders>(&store, "\"status\":\"open\"", "\"status\":\"closed\"");
+    check_damages::<Messages>(&store, "\"subject\":\"s\"", "\"subject\":\"t\"");
+    check_damages::<crate::slots::Slots>(&store, "\"attempt\":1", "\"attempt\":2");
+}
+
+#[test]
+fn temp_files_of_crashed_rebuilds_are_removed_and_never_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_projections(dir.path());
+    let good = fs::read(store.projection_path::<WorkOrders>()).unwrap();
+    // A rebuild killed before its rename (pid 0 never runs a process here) left a half file.
+    let stale = store.dir().join(".work_orders.jsonl.tmp-999999999-inc-x");
+    fs::write(&stale, &good[..good.len() / 2]).unwrap();
+    let mine = store
+        .dir()
+        .join(format!(".messages.jsonl.tmp-{}-inc-y", std::process::id()));
+    fs::write(&mine, b"in progress").unwrap();
+    assert_eq!(store.stale_temp_files(), vec![stale.clone()]);
+    let l = store.load::<WorkOrders>().unwrap();
+    assert!(l.rebuilt.is_none());
+    assert_eq!(l.state.len(), 6);
+    store.save(&l).unwrap();
+    assert!(!stale.exists(), "removed by the next save");
+    assert!(mine.exists(), "a live process's temp file is left alone");
+}
