@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use vermas_core::context::{self, Env, StoreContext};
 use vermas_core::store::{Issue, Loaded};
-use vermas_core::workorder::WorkOrders;
+use vermas_core::workorder::{Lookup, WorkOrders};
 use vermas_core::{Error, Result};
 
 /// Flags that apply to every subcommand.
@@ -48,5 +48,12 @@ pub fn warn_issues(issues: &[Issue]) {
 pub fn work_orders(c: &StoreContext) -> Result<Loaded<WorkOrders>> {
     let l = c.store.load::<WorkOrders>()?;
     warn_issues(&l.issues);
+    Ok(l)
+}
+
+/// The work orders for a command that reads a few of them (the index), with warnings shown.
+pub fn lookup(c: &StoreContext) -> Result<Lookup> {
+    let l = Lookup::open(&c.store)?;
+    warn_issues(l.issues());
     Ok(l)
 }

@@ -497,7 +497,7 @@ impl Gen {
                 Step::Event(self.status(l, Open, Queued, None))
             }
             1 => Step::Skip,
-            2 if l.n % every.max(1) == 0 => Step::End,
+            2 if l.n.is_multiple_of(every.max(1)) => Step::End,
             2 => {
                 let actor = format!("{}/qa", l.factory);
                 let c = ClosedPayload {

@@ -687,12 +687,9 @@ fn enough(i: usize, started: Instant) -> bool {
     i + 1 >= 5 && started.elapsed() > Duration::from_secs(30)
 }
 
-/// Loads one work order the way a command does; true when it was found.
+/// Loads one work order the way a command does (a point look-up); true when it was found.
 fn load_one(store: &Store, id: &str) -> bool {
-    store
-        .load::<vermas_core::workorder::WorkOrders>()
-        .expect("load the work orders")
-        .state
-        .get(id)
+    workorder::lookup(store, id)
+        .expect("look up the work order")
         .is_some()
 }

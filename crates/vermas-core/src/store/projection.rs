@@ -169,6 +169,37 @@ pub struct Loaded<P> {
     pub rebuilt: Option<String>,
 }
 
+impl<P: Projection> Loaded<P> {
+    /// Applies the events appended since this state's checkpoint, so a long-running process
+    /// can keep a projection in memory and pay only for what is new instead of loading it
+    /// again. A log that no longer matches the checkpoint (files replaced or restored) means a
+    /// rebuild, as on load. Returns how many events were applied.
+    pub fn refresh(&mut self, store: &Store) -> Result<u64> {
+        let from = self.checkpoint.clone();
+        let state = &mut self.state;
+        let mut apply = |ev: &EventRef<'_>, _: &super::LineInfo<'_>| {
+            if P::wants(&ev.event_type) {
+                state.apply(ev)
+            } else {
+                Ok(())
+            }
+        };
+        match store.scan(&from, None, &mut apply)? {
+            Ok(o) => {
+                self.checkpoint = o.end;
+                push_issues(&mut self.issues, o.issues);
+                self.caught_up += o.events;
+                Ok(o.events)
+            }
+            Err(mismatch) => {
+                *self = store.rebuild::<P>()?;
+                self.rebuilt = Some(mismatch.0);
+                Ok(self.caught_up)
+            }
+        }
+    }
+}
+
 /// A reader rewrites a projection file when it had to apply this many events on top of it.
 const REFRESH_AFTER_EVENTS: u64 = 256;
 /// Cap on the issues kept in a header (the count of problems is what matters past that).

@@ -1,7 +1,6 @@
 //! `wo list`: open work by default, sorted by priority then age.
 
 use crate::ctx::{self, Global};
-use crate::print;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -9,7 +8,8 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::process::ExitCode;
 use vermas_core::clock::parse_timestamp;
-use vermas_core::workorder::{Status, WoType, WorkOrder};
+use vermas_core::store::Issue;
+use vermas_core::workorder::{Index, Status, WoType};
 use vermas_core::{Error, Result};
 
 #[derive(clap::Args)]
@@ -178,11 +178,54 @@ fn summary(raw: &[u8]) -> Option<Summary<'_>> {
 /// Work orders at or above this count are filtered on two threads.
 const PARALLEL_MIN: usize = 4096;
 
+/// Whether the filters can only match open work (not closed or cancelled): then the index's
+/// list of open work orders holds every answer.
+fn open_only(a: &Args) -> bool {
+    if a.status.is_empty() {
+        !a.all
+    } else {
+        a.status.iter().all(|s| !s.is_done())
+    }
+}
+
+/// The record lines of the open work orders from the index, when there are few of them
+/// (under a quarter of all): then reading them costs what they are, not the whole history.
+/// `None`: read the projection (also when the index cannot be used).
+fn open_from_index(c: &vermas_core::context::StoreContext) -> Option<(Vec<Vec<u8>>, Vec<Issue>)> {
+    let idx = Index::open(&c.store).ok()?;
+    let total = idx.count().ok()?;
+    let limit = total / 4 + 1;
+    if idx.count_open(limit).ok()? >= limit {
+        return None;
+    }
+    let lines = idx
+        .open_records()
+        .ok()?
+        .into_iter()
+        .map(String::into_bytes)
+        .collect();
+    Some((lines, idx.issues().to_vec()))
+}
+
 pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     let c = g.open()?;
-    let wos = ctx::work_orders(&c)?;
     let now = chrono::Utc::now();
-    let lines: Vec<Cow<'_, [u8]>> = wos.state.raw_lines().collect();
+    let from_index = if open_only(&a) {
+        open_from_index(&c)
+    } else {
+        None
+    };
+    let loaded;
+    let lines: Vec<Cow<'_, [u8]>> = match &from_index {
+        Some((lines, issues)) => {
+            ctx::warn_issues(issues);
+            lines.iter().map(|l| Cow::Borrowed(&l[..])).collect()
+        }
+        None => {
+            loaded = ctx::work_orders(&c)?;
+            loaded.state.raw_lines().collect()
+        }
+    };
     let mut kept = if lines.len() >= PARALLEL_MIN {
         // The second half on another thread; the halves are joined in order.
         let (first, second) = lines.split_at(lines.len() / 2);
@@ -210,13 +253,158 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     } else if kept.is_empty() {
         eprintln!("No work orders match.");
     } else {
-        let list: Vec<WorkOrder> = kept
-            .iter()
-            .filter_map(|k| serde_json::from_slice(k.2).ok())
-            .collect();
-        print!("{}", print::work_order_table(&list));
+        let lines: Vec<&[u8]> = kept.iter().map(|k| k.2).collect();
+        let out = table::render(&lines, now);
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(out.as_bytes())
+            .and_then(|_| stdout.flush())
+            .map_err(|e| Error::failure(format!("writing output: {e}")))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The work order table, made straight from the record lines: only the seven fields it shows
+/// are read (borrowed, no whole record parsed), on two threads for long lists, and the table is
+/// written into one buffer. The same text as `print::work_order_table`.
+mod table {
+    use super::PARALLEL_MIN;
+    use chrono::{DateTime, Utc};
+    use serde::Deserialize;
+    use std::borrow::Cow;
+    use vermas_core::clock::{human_age, parse_timestamp};
+    use vermas_core::text::{escape_control, truncate};
+    use vermas_core::workorder::{Status, WoType, WorkOrder};
+
+    #[derive(Deserialize)]
+    struct Shown<'a> {
+        #[serde(borrow)]
+        id: Cow<'a, str>,
+        #[serde(borrow)]
+        title: Cow<'a, str>,
+        #[serde(rename = "type")]
+        kind: WoType,
+        priority: u8,
+        status: Status,
+        #[serde(borrow, default)]
+        assignee: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        created_at: Cow<'a, str>,
+    }
+
+    const HEADER: [&str; 7] = ["ID", "PRI", "TYPE", "STATUS", "ASSIGNEE", "AGE", "TITLE"];
+
+    type Cells = [String; 7];
+
+    fn cells(line: &[u8], now: DateTime<Utc>) -> Option<Cells> {
+        let w: Shown = match serde_json::from_slice(line) {
+            Ok(w) => w,
+            // Listed lines were read as work orders; this cannot fail, but would not panic.
+            Err(_) => {
+                let w: WorkOrder = serde_json::from_slice(line).ok()?;
+                return cells(serde_json::to_vec(&w).ok()?.as_slice(), now);
+            }
+        };
+        let age = parse_timestamp(&w.created_at)
+            .map(|t| human_age((now - t).num_seconds()))
+            .unwrap_or_else(|| "?".into());
+        Some([
+            w.id.into_owned(),
+            format!("P{}", w.priority),
+            w.kind.as_str().to_string(),
+            w.status.as_str().to_string(),
+            w.assignee
+                .as_deref()
+                .map(escape_control)
+                .unwrap_or_else(|| "-".into()),
+            age,
+            truncate(&escape_control(&w.title), 80),
+        ])
+    }
+
+    fn rows(lines: &[&[u8]], now: DateTime<Utc>) -> Vec<Cells> {
+        lines.iter().filter_map(|l| cells(l, now)).collect()
+    }
+
+    /// The table of these record lines, as `vermas_core::text::table` lays it out.
+    pub fn render(lines: &[&[u8]], now: DateTime<Utc>) -> String {
+        let rows = if lines.len() >= PARALLEL_MIN {
+            let (first, second) = lines.split_at(lines.len() / 2);
+            std::thread::scope(|s| {
+                let other = std::thread::Builder::new()
+                    .name("list-table".into())
+                    .spawn_scoped(s, || rows(second, now));
+                let mut all = rows(first, now);
+                match other {
+                    Ok(h) => match h.join() {
+                        Ok(rest) => all.extend(rest),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    },
+                    Err(_) => all.extend(rows(second, now)),
+                }
+                all
+            })
+        } else {
+            rows(lines, now)
+        };
+        let width = |s: &str| {
+            if s.is_ascii() {
+                s.len()
+            } else {
+                s.chars().count()
+            }
+        };
+        let mut widths = HEADER.map(width);
+        for r in &rows {
+            for (w, cell) in widths.iter_mut().zip(r) {
+                *w = (*w).max(width(cell));
+            }
+        }
+        let mut out = String::with_capacity((rows.len() + 1) * (widths.iter().sum::<usize>() + 16));
+        let mut line = |cells: [&str; 7]| {
+            let start = out.len();
+            for (i, cell) in cells.iter().enumerate() {
+                out.push_str(cell);
+                if i + 1 < cells.len() {
+                    for _ in 0..widths[i] - width(cell) + 2 {
+                        out.push(' ');
+                    }
+                }
+            }
+            let kept = out[start..].trim_end().len();
+            out.truncate(start + kept);
+            out.push('\n');
+        };
+        line(HEADER);
+        for r in &rows {
+            line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]]);
+        }
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_table_is_the_one_print_makes() {
+            let mut a: WorkOrder = serde_json::from_str(r#"{"id":"wo-abc123","title":"Fix \"it\"\n\ttab ü ✓ \u001b[31m","type":"bug","priority":1,"status":"in_progress","description":"d","labels":[],"parent":null,"depends_on":[],"assignee":"f/workers/slot1","factory":"f","attempts":2,"incarnation":null,"branch":null,"merge_commit":null,"close_reason":null,"last_failure":null,"children":0,"created_by":"human","created_at":"2026-11-21T12:00:00.000Z","updated_at":"2026-11-21T12:00:00.000Z","status_changed_at":"2026-11-21T12:00:00.000Z","closed_at":null,"seq":42}"#).unwrap();
+            let mut b = a.clone();
+            b.id = "wo-b".into();
+            b.assignee = None;
+            b.title = "x".repeat(120);
+            b.created_at = "not a time".into();
+            a.title.push_str("  ");
+            let list = vec![a, b];
+            let lines: Vec<Vec<u8>> = list
+                .iter()
+                .map(|w| serde_json::to_vec(w).unwrap())
+                .collect();
+            let refs: Vec<&[u8]> = lines.iter().map(|l| &l[..]).collect();
+            let want = crate::print::work_order_table(&list);
+            assert_eq!(render(&refs, Utc::now()), want);
+        }
+    }
 }
 
 /// Stable sort by priority, then creation time. Records are kept in creation order, so within
@@ -524,6 +712,7 @@ mod fast {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vermas_core::workorder::WorkOrder;
 
     fn same(line: &str) {
         let fast = fast::summary(line.as_bytes());
