@@ -177,6 +177,8 @@ pub fn check_store(store: &Store) -> Result<StoreHealth> {
     compare_projection(store, &rebuilt_msgs, &mut h)?;
     compare_projection(store, &rebuilt_slots, &mut h)?;
 
+    check_index(store, &rebuilt_wos, &mut h);
+
     // Dangling references.
     let wos = &rebuilt_wos.state;
     for wo in wos.all() {
@@ -224,6 +226,34 @@ pub fn check_store(store: &Store) -> Result<StoreHealth> {
     }
     h.ok = h.problems.is_empty();
     Ok(h)
+}
+
+/// The work order index (`work_orders.db`) must hold what the projection holds; one that is
+/// not there yet is only a note (the next look-up builds it).
+fn check_index(store: &Store, rebuilt: &Loaded<WorkOrders>, h: &mut StoreHealth) {
+    let file = format!(".work/{}", crate::workorder::INDEX_FILE);
+    if std::fs::symlink_metadata(store.dir().join(crate::workorder::INDEX_FILE)).is_err() {
+        h.notes
+            .push(at(file, None, "not built yet; the next look-up builds it"));
+        return;
+    }
+    let problem = match crate::workorder::Index::open(store) {
+        Err(e) => Some(format!("cannot be used ({e})")),
+        Ok(idx)
+            if idx.checkpoint().seq != rebuilt.checkpoint.seq
+                || idx.checkpoint().event_id != rebuilt.checkpoint.event_id =>
+        {
+            Some("does not cover the end of the log".to_string())
+        }
+        Ok(idx) => match idx.differs_from(&rebuilt.state) {
+            Ok(d) => d.map(|d| format!("differs from a fresh rebuild from the log: {d}")),
+            Err(e) => Some(format!("cannot be read ({e})")),
+        },
+    };
+    if let Some(p) = problem {
+        h.problems
+            .push(at(file, None, format!("{p}; run `wo rebuild-projections`")));
+    }
 }
 
 /// Checks a payload against what its (known) event type carries: the payload types the
@@ -357,6 +387,17 @@ pub fn rebuild_mismatched(store: &Store) -> Result<Vec<String>> {
     if fix_one::<Slots>(store)? {
         out.push(format!("{}.jsonl", Slots::NAME));
     }
+    let rebuilt = store.rebuild::<WorkOrders>()?;
+    let index_ok = std::fs::symlink_metadata(store.dir().join(crate::workorder::INDEX_FILE))
+        .is_err()
+        || crate::workorder::Index::open(store)
+            .ok()
+            .and_then(|i| i.differs_from(&rebuilt.state).ok())
+            .is_some_and(|d| d.is_none());
+    if !index_ok {
+        crate::workorder::Index::invalidate(store)?;
+        out.push(crate::workorder::INDEX_FILE.to_string());
+    }
     Ok(out)
 }
 
@@ -389,6 +430,7 @@ pub fn rebuild_all(store: &Store) -> Result<Rebuilt> {
     store.save(&msgs)?;
     let slots = store.rebuild::<Slots>()?;
     store.save(&slots)?;
+    crate::workorder::Index::invalidate(store)?;
     Ok(Rebuilt {
         work_orders: wos.state.len(),
         messages: msgs.state.len(),

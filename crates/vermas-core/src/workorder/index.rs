@@ -323,6 +323,47 @@ impl Index {
         Ok(())
     }
 
+    /// Makes the next opener build the index again from the log (`wo rebuild-projections`):
+    /// its checkpoint is removed inside a transaction, so processes that have it open are
+    /// never left with a file removed under them. Nothing to do when there is no index.
+    pub fn invalidate(store: &Store) -> Result<()> {
+        let path = store.dir().join(INDEX_FILE);
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Ok(());
+        }
+        let sql = |e| IndexError::Sqlite {
+            path: path.clone(),
+            source: e,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let conn = Connection::open_with_flags(&path, flags).map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(sql)?;
+        conn.execute_batch("BEGIN IMMEDIATE; DROP TABLE IF EXISTS meta; COMMIT;")
+            .map_err(sql)
+    }
+
+    /// The first difference between the index and `rebuilt` (a fresh rebuild of the log at the
+    /// index's checkpoint), for `wo doctor`; `None` when they hold the same work orders.
+    pub fn differs_from(&self, rebuilt: &WorkOrders) -> Result<Option<String>> {
+        let mut n = 0u64;
+        for line in rebuilt.raw_lines() {
+            n += 1;
+            let Some(wo) = serde_json::from_slice::<WorkOrder>(&line).ok() else {
+                continue;
+            };
+            match self.record(&wo.id)? {
+                Some(r) if r.as_bytes() == &line[..] => {}
+                Some(_) => return Ok(Some(format!("the record of {} differs", wo.id))),
+                None => return Ok(Some(format!("{} is missing", wo.id))),
+            }
+        }
+        let have = self.count()?;
+        Ok((have != n).then(|| format!("it holds {have} work orders where the log has {n}")))
+    }
+
     /// Problems met in the log while building the index (as a projection reports them).
     pub fn issues(&self) -> &[Issue] {
         &self.issues
@@ -849,5 +890,66 @@ mod tests {
         assert!(l.state.contains(&b));
         let fresh = store.rebuild::<WorkOrders>().unwrap();
         assert!(store.same_state(&l, &fresh).unwrap());
+    }
+}
+
+#[cfg(test)]
+mod doctor_tests {
+    use super::*;
+    use crate::store::StoreOptions;
+    use crate::workorder::{self, CreateRequest, WoType};
+
+    #[test]
+    fn doctor_reports_a_damaged_index_and_a_rebuild_resets_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(&dir.path().join(".work"), StoreOptions::default()).unwrap();
+        let mut ids = Vec::new();
+        for t in ["a", "b"] {
+            let mut w = store.lock().unwrap();
+            let evs = workorder::create(
+                &mut w,
+                "wo",
+                "t",
+                CreateRequest {
+                    title: t.into(),
+                    kind: WoType::Task,
+                    priority: 2,
+                    description: String::new(),
+                    labels: vec![],
+                    parent: None,
+                },
+            )
+            .unwrap();
+            ids.push(evs[0].data_value()["id"].as_str().unwrap().to_string());
+        }
+        crate::health::rebuild_all(&store).unwrap();
+        drop(Index::open(&store).unwrap());
+        assert!(crate::health::check_store(&store).unwrap().ok);
+        // A record flipped inside the database.
+        let conn = Connection::open(store.dir().join(INDEX_FILE)).unwrap();
+        conn.execute(
+            "UPDATE wo SET record = replace(record, '\"open\"', '\"closed\"'), status='closed' WHERE id=?1",
+            [&ids[1]],
+        )
+        .unwrap();
+        drop(conn);
+        let h = crate::health::check_store(&store).unwrap();
+        assert!(!h.ok);
+        let p = h
+            .problems
+            .iter()
+            .find(|p| p.file.as_deref() == Some(".work/work_orders.db"))
+            .unwrap_or_else(|| panic!("{:?}", h.problems));
+        assert!(p.problem.contains(&ids[1]), "{}", p.problem);
+        // `wo rebuild-projections` (and `co doctor --fix`) make the next look-up build it again.
+        let fixed = crate::health::rebuild_mismatched(&store).unwrap();
+        assert_eq!(fixed, vec![INDEX_FILE.to_string()]);
+        let idx = Index::open(&store).unwrap();
+        assert_eq!(
+            idx.get(&ids[1]).unwrap().unwrap().status,
+            crate::workorder::Status::Open
+        );
+        drop(idx);
+        assert!(crate::health::check_store(&store).unwrap().ok);
     }
 }

@@ -56,6 +56,8 @@ pub fn run(g: &Global, _a: Args) -> Result<ExitCode> {
         }
         Ok(())
     })?;
+    // The look-up index is built again by the next look-up, from the log.
+    vermas_core::workorder::Index::invalidate(&c.store)?;
     println!(
         "Rebuilt work_orders.jsonl ({} work orders), messages.jsonl ({} messages) and slots.jsonl from {} events in {:.0?}",
         wos.state.len(),
