@@ -992,3 +992,47 @@ fn a_damaged_projection_file_is_rebuilt_by_the_next_list() {
     sb.wo(&["rebuild-projections"]).ok();
     assert!(!tmp.exists());
 }
+
+#[test]
+fn open_work_read_from_the_index_is_what_the_projection_lists() {
+    let sb = Sandbox::new();
+    let work = init(&sb);
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(create(&sb, &format!("w{i}")));
+    }
+    let mut close = vec!["close"];
+    close.extend(ids[..10].iter().map(String::as_str));
+    sb.wo(&close).ok();
+    sb.wo(&[
+        "update",
+        &ids[11],
+        "--priority",
+        "0",
+        "--assignee",
+        "x/workers/slot1",
+    ])
+    .ok();
+    let all = sb.wo(&["list", "--all", "--json"]).json();
+    let open: Vec<&serde_json::Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| !["closed", "cancelled"].contains(&w["status"].as_str().unwrap()))
+        .collect();
+    let listed = sb.wo(&["list", "--json"]).json();
+    assert!(work.join("work_orders.db").exists(), "read from the index");
+    assert_eq!(listed.as_array().unwrap().iter().collect::<Vec<_>>(), open);
+    assert_eq!(listed[0]["id"], ids[11].as_str(), "most urgent first");
+    let table = sb.wo(&["list"]).ok().to_string();
+    assert_eq!(table.lines().count(), 3, "{table}");
+    let mine = sb
+        .wo(&["list", "--json", "--assignee", "x/workers/slot1"])
+        .json();
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    // An index built again from the log gives the same answers.
+    fs::remove_file(work.join("work_orders.db")).unwrap();
+    let again = sb.wo(&["list", "--json"]).json();
+    assert_eq!(again, listed);
+    assert_eq!(sb.wo(&["list"]).ok(), table);
+}

@@ -525,7 +525,7 @@ pub fn writer_wo_main(work: &Path, count: u64) {
     }
 }
 
-/// `__fill DIR open|lifecycle N`: a store to profile by hand.
+/// `__fill DIR open|lifecycle|history N`: a store to profile by hand.
 pub fn fill_main(dir: &Path, mix: &str, n: u64) {
     let wo = bin("wo");
     std::fs::create_dir_all(dir).expect("make the directory");
@@ -533,7 +533,14 @@ pub fn fill_main(dir: &Path, mix: &str, n: u64) {
     let f = match mix {
         "open" => fill::fill(&work, Mix::OpenWork, Amount::WorkOrders(n), 10, n),
         "lifecycle" => fill::fill(&work, Mix::Lifecycle, Amount::Events(n), 30, 7),
-        _ => panic!("mix is open or lifecycle"),
+        "history" => fill::fill(
+            &work,
+            Mix::History((n / LOOKUP_OPEN).max(1)),
+            Amount::WorkOrders(n),
+            30,
+            n,
+        ),
+        _ => panic!("mix is open, lifecycle or history"),
     };
     rebuild_projections(&wo, dir);
     println!(

@@ -54,12 +54,13 @@ struct Summary<'a> {
     labels: Vec<Cow<'a, str>>,
     #[serde(borrow)]
     created_at: Cow<'a, str>,
+    // What the table shows besides.
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    title: Cow<'a, str>,
     // The other fields a record must have (a line without them is not a work order and is
     // not listed, as when records were parsed whole).
-    #[serde(rename = "id")]
-    _id: IgnoredAny,
-    #[serde(rename = "title")]
-    _title: IgnoredAny,
     #[serde(rename = "description")]
     _description: IgnoredAny,
     #[serde(rename = "depends_on")]
@@ -153,8 +154,8 @@ pub fn write_json_lines(lines: &[&[u8]]) -> Result<()> {
     out.flush().map_err(io)
 }
 
-/// One work order that passed the filters: its sort key and its line.
-type Kept<'a> = (u8, Cow<'a, str>, &'a [u8]);
+/// One work order that passed the filters: what was read of it and its line.
+type Kept<'a> = (Summary<'a>, &'a [u8]);
 
 /// Filters record lines (in order), parsing only the summary of each.
 fn filter<'a>(a: &Args, lines: &'a [Cow<'a, [u8]>], now: DateTime<Utc>) -> Vec<Kept<'a>> {
@@ -163,7 +164,7 @@ fn filter<'a>(a: &Args, lines: &'a [Cow<'a, [u8]>], now: DateTime<Utc>) -> Vec<K
         if let Some(w) = summary(raw)
             && a.keep(&w, now)
         {
-            kept.push((w.priority, w.created_at, &raw[..]));
+            kept.push((w, &raw[..]));
         }
     }
     kept
@@ -248,13 +249,13 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     };
     sort(&mut kept);
     if a.json {
-        let lines: Vec<&[u8]> = kept.iter().map(|k| k.2).collect();
+        let lines: Vec<&[u8]> = kept.iter().map(|k| k.1).collect();
         write_json_lines(&lines)?;
     } else if kept.is_empty() {
         eprintln!("No work orders match.");
     } else {
-        let lines: Vec<&[u8]> = kept.iter().map(|k| k.2).collect();
-        let out = table::render(&lines, now);
+        let shown: Vec<&Summary<'_>> = kept.iter().map(|k| &k.0).collect();
+        let out = table::render(&shown, now);
         let mut stdout = std::io::stdout().lock();
         stdout
             .write_all(out.as_bytes())
@@ -268,48 +269,21 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
 /// are read (borrowed, no whole record parsed), on two threads for long lists, and the table is
 /// written into one buffer. The same text as `print::work_order_table`.
 mod table {
-    use super::PARALLEL_MIN;
+    use super::{PARALLEL_MIN, Summary};
     use chrono::{DateTime, Utc};
-    use serde::Deserialize;
-    use std::borrow::Cow;
     use vermas_core::clock::{human_age, parse_timestamp};
     use vermas_core::text::{escape_control, truncate};
-    use vermas_core::workorder::{Status, WoType, WorkOrder};
-
-    #[derive(Deserialize)]
-    struct Shown<'a> {
-        #[serde(borrow)]
-        id: Cow<'a, str>,
-        #[serde(borrow)]
-        title: Cow<'a, str>,
-        #[serde(rename = "type")]
-        kind: WoType,
-        priority: u8,
-        status: Status,
-        #[serde(borrow, default)]
-        assignee: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        created_at: Cow<'a, str>,
-    }
 
     const HEADER: [&str; 7] = ["ID", "PRI", "TYPE", "STATUS", "ASSIGNEE", "AGE", "TITLE"];
 
     type Cells = [String; 7];
 
-    fn cells(line: &[u8], now: DateTime<Utc>) -> Option<Cells> {
-        let w: Shown = match serde_json::from_slice(line) {
-            Ok(w) => w,
-            // Listed lines were read as work orders; this cannot fail, but would not panic.
-            Err(_) => {
-                let w: WorkOrder = serde_json::from_slice(line).ok()?;
-                return cells(serde_json::to_vec(&w).ok()?.as_slice(), now);
-            }
-        };
+    fn cells(w: &Summary<'_>, now: DateTime<Utc>) -> Cells {
         let age = parse_timestamp(&w.created_at)
             .map(|t| human_age((now - t).num_seconds()))
             .unwrap_or_else(|| "?".into());
-        Some([
-            w.id.into_owned(),
+        [
+            w.id.to_string(),
             format!("P{}", w.priority),
             w.kind.as_str().to_string(),
             w.status.as_str().to_string(),
@@ -319,15 +293,15 @@ mod table {
                 .unwrap_or_else(|| "-".into()),
             age,
             truncate(&escape_control(&w.title), 80),
-        ])
+        ]
     }
 
-    fn rows(lines: &[&[u8]], now: DateTime<Utc>) -> Vec<Cells> {
-        lines.iter().filter_map(|l| cells(l, now)).collect()
+    fn rows(list: &[&Summary<'_>], now: DateTime<Utc>) -> Vec<Cells> {
+        list.iter().map(|w| cells(w, now)).collect()
     }
 
-    /// The table of these record lines, as `vermas_core::text::table` lays it out.
-    pub fn render(lines: &[&[u8]], now: DateTime<Utc>) -> String {
+    /// The table of these work orders, as `vermas_core::text::table` lays it out.
+    pub(super) fn render(lines: &[&Summary<'_>], now: DateTime<Utc>) -> String {
         let rows = if lines.len() >= PARALLEL_MIN {
             let (first, second) = lines.split_at(lines.len() / 2);
             std::thread::scope(|s| {
@@ -385,6 +359,7 @@ mod table {
     #[cfg(test)]
     mod tests {
         use super::*;
+        use vermas_core::workorder::WorkOrder;
 
         #[test]
         fn the_table_is_the_one_print_makes() {
@@ -400,7 +375,11 @@ mod table {
                 .iter()
                 .map(|w| serde_json::to_vec(w).unwrap())
                 .collect();
-            let refs: Vec<&[u8]> = lines.iter().map(|l| &l[..]).collect();
+            let shown: Vec<super::Summary<'_>> = lines
+                .iter()
+                .map(|l| crate::cmd::list::summary(l).unwrap())
+                .collect();
+            let refs: Vec<&super::Summary<'_>> = shown.iter().collect();
             let want = crate::print::work_order_table(&list);
             assert_eq!(render(&refs, Utc::now()), want);
         }
@@ -410,10 +389,10 @@ mod table {
 /// Stable sort by priority, then creation time. Records are kept in creation order, so within
 /// a priority they are usually in time order already, and only the priorities need sorting.
 fn sort(kept: &mut [Kept<'_>]) {
-    kept.sort_by_key(|k| k.0);
-    for run in kept.chunk_by_mut(|x, y| x.0 == y.0) {
-        if !run.is_sorted_by(|x, y| x.1 <= y.1) {
-            run.sort_by(|x, y| x.1.cmp(&y.1));
+    kept.sort_by_key(|k| k.0.priority);
+    for run in kept.chunk_by_mut(|x, y| x.0.priority == y.0.priority) {
+        if !run.is_sorted_by(|x, y| x.0.created_at <= y.0.created_at) {
+            run.sort_by(|x, y| x.0.created_at.cmp(&y.0.created_at));
         }
     }
 }
@@ -643,6 +622,7 @@ mod fast {
         let mut seen = 0u32;
         let (mut status, mut kind, mut priority) = (None, None, None);
         let (mut assignee, mut labels, mut created_at) = (None, None, None);
+        let (mut id, mut title) = (None, None);
         let mut next = 0;
         loop {
             let key = match c.string()? {
@@ -670,6 +650,8 @@ mod fast {
                         }
                         4 => labels = Some(c.plain_array()?),
                         5 => created_at = Some(Cow::Borrowed(c.plain()?)),
+                        6 => id = Some(Cow::Borrowed(c.plain()?)),
+                        7 => title = Some(Cow::Borrowed(c.plain()?)),
                         _ => c.skip()?,
                     }
                 }
@@ -695,8 +677,8 @@ mod fast {
             assignee,
             labels: labels?,
             created_at: created_at?,
-            _id: IgnoredAny,
-            _title: IgnoredAny,
+            id: id?,
+            title: title?,
             _description: IgnoredAny,
             _depends_on: IgnoredAny,
             _attempts: IgnoredAny,
@@ -728,7 +710,9 @@ mod tests {
                     f.priority,
                     &f.assignee,
                     &f.labels,
-                    &f.created_at
+                    &f.created_at,
+                    &f.id,
+                    &f.title
                 ),
                 (
                     s.status,
@@ -736,7 +720,9 @@ mod tests {
                     s.priority,
                     &s.assignee,
                     &s.labels,
-                    &s.created_at
+                    &s.created_at,
+                    &s.id,
+                    &s.title
                 ),
                 "{line}"
             );
@@ -748,7 +734,7 @@ mod tests {
     }
 
     fn sample() -> WorkOrder {
-        serde_json::from_str(r#"{"id":"wo-abc123","title":"Fix \"it\"\n\ttab","type":"bug","priority":1,"status":"in_progress","description":"line\nline \\ back / slash é ✓","labels":["ui","backend"],"parent":null,"depends_on":["wo-x"],"assignee":"f/workers/slot1","factory":"f","attempts":2,"incarnation":null,"branch":null,"merge_commit":null,"close_reason":null,"last_failure":null,"children":0,"created_by":"human","created_at":"2026-11-21T12:00:00.000Z","updated_at":"2026-11-21T12:00:00.000Z","status_changed_at":"2026-11-21T12:00:00.000Z","closed_at":null,"seq":42}"#).unwrap()
+        serde_json::from_str(r#"{"id":"wo-abc123","title":"Fix it / é ✓","type":"bug","priority":1,"status":"in_progress","description":"line\nline \\ back / slash é ✓","labels":["ui","backend"],"parent":null,"depends_on":["wo-x"],"assignee":"f/workers/slot1","factory":"f","attempts":2,"incarnation":null,"branch":null,"merge_commit":null,"close_reason":null,"last_failure":null,"children":0,"created_by":"human","created_at":"2026-11-21T12:00:00.000Z","updated_at":"2026-11-21T12:00:00.000Z","status_changed_at":"2026-11-21T12:00:00.000Z","closed_at":null,"seq":42}"#).unwrap()
     }
 
     #[test]
@@ -762,6 +748,14 @@ mod tests {
         assert_eq!(f.assignee.as_deref(), Some("f/workers/slot1"));
         assert_eq!(f.labels, vec!["ui", "backend"]);
         assert_eq!(f.created_at, "2026-11-21T12:00:00.000Z");
+        assert_eq!((&*f.id, &*f.title), ("wo-abc123", "Fix it / é ✓"));
+        same(&line);
+        // A title with escapes is left to serde, which reads it exactly.
+        let mut quoted = wo.clone();
+        quoted.title = "Fix \"it\"\n\ttab".into();
+        let line = record(&quoted);
+        assert!(fast::summary(line.as_bytes()).is_none());
+        assert_eq!(summary(line.as_bytes()).unwrap().title, quoted.title);
         same(&line);
         let mut none = wo.clone();
         none.assignee = None;
