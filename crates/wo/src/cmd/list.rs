@@ -227,7 +227,7 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
             loaded.state.raw_lines().collect()
         }
     };
-    let mut kept = if lines.len() >= PARALLEL_MIN {
+    let kept = if lines.len() >= PARALLEL_MIN {
         // The second half on another thread; the halves are joined in order.
         let (first, second) = lines.split_at(lines.len() / 2);
         std::thread::scope(|s| {
@@ -247,14 +247,14 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     } else {
         filter(&a, &lines, now)
     };
-    sort(&mut kept);
+    let order = sorted(&kept);
     if a.json {
-        let lines: Vec<&[u8]> = kept.iter().map(|k| k.1).collect();
+        let lines: Vec<&[u8]> = order.iter().map(|&i| kept[i].1).collect();
         write_json_lines(&lines)?;
     } else if kept.is_empty() {
         eprintln!("No work orders match.");
     } else {
-        let shown: Vec<&Summary<'_>> = kept.iter().map(|k| &k.0).collect();
+        let shown: Vec<&Summary<'_>> = order.iter().map(|&i| &kept[i].0).collect();
         let out = table::render(&shown, now);
         let mut stdout = std::io::stdout().lock();
         stdout
@@ -271,37 +271,76 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
 mod table {
     use super::{PARALLEL_MIN, Summary};
     use chrono::{DateTime, Utc};
+    use std::borrow::Cow;
     use vermas_core::clock::{human_age, parse_timestamp};
     use vermas_core::text::{escape_control, truncate};
 
     const HEADER: [&str; 7] = ["ID", "PRI", "TYPE", "STATUS", "ASSIGNEE", "AGE", "TITLE"];
 
-    type Cells = [String; 7];
+    type Cells<'a> = [Cow<'a, str>; 7];
 
-    fn cells(w: &Summary<'_>, now: DateTime<Utc>) -> Cells {
-        let age = parse_timestamp(&w.created_at)
-            .map(|t| human_age((now - t).num_seconds()))
-            .unwrap_or_else(|| "?".into());
+    /// A stored string as the table shows it: borrowed unless it holds a control character
+    /// or is too long (nearly always borrowed).
+    fn shown(s: &str, max: Option<usize>) -> Cow<'_, str> {
+        // Control characters are below 0x20, 0x7f, or U+0080..U+009F (0xc2 0x80..0x9f):
+        // bytes rule most strings out without decoding them.
+        let plain = !s.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2)
+            || !s.chars().any(char::is_control);
+        let fits = max.is_none_or(|m| s.len() <= m || s.chars().count() <= m);
+        match (plain, max) {
+            (true, _) if fits => Cow::Borrowed(s),
+            (true, Some(m)) => Cow::Owned(truncate(s, m)),
+            (false, Some(m)) => Cow::Owned(truncate(&escape_control(s), m)),
+            (_, None) => Cow::Owned(escape_control(s)),
+        }
+    }
+
+    /// `2026-11-21T12:00:00.123Z`, the form the store writes, read without the general
+    /// RFC 3339 parser (the same instant; anything else goes to that parser).
+    fn stored_time(s: &str) -> Option<DateTime<Utc>> {
+        let b = s.as_bytes();
+        if b.len() != 24 || [b[4], b[7], b[10], b[13], b[16], b[19], b[23]] != *b"--T::.Z" {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            b[r].iter().try_fold(0u32, |n, &c| {
+                c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+            })
+        };
+        let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+        let t = date.and_hms_milli_opt(num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?)?;
+        Some(t.and_utc())
+    }
+
+    fn cells<'a>(w: &'a Summary<'_>, now: DateTime<Utc>) -> Cells<'a> {
+        let age = match stored_time(&w.created_at).or_else(|| parse_timestamp(&w.created_at)) {
+            Some(t) => Cow::Owned(human_age((now - t).num_seconds())),
+            None => Cow::Borrowed("?"),
+        };
+        const PRI: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
         [
-            w.id.to_string(),
-            format!("P{}", w.priority),
-            w.kind.as_str().to_string(),
-            w.status.as_str().to_string(),
+            Cow::Borrowed(&*w.id),
+            PRI.get(usize::from(w.priority)).map_or_else(
+                || Cow::Owned(format!("P{}", w.priority)),
+                |p| Cow::Borrowed(*p),
+            ),
+            Cow::Borrowed(w.kind.as_str()),
+            Cow::Borrowed(w.status.as_str()),
             w.assignee
                 .as_deref()
-                .map(escape_control)
-                .unwrap_or_else(|| "-".into()),
+                .map_or(Cow::Borrowed("-"), |a| shown(a, None)),
             age,
-            truncate(&escape_control(&w.title), 80),
+            shown(&w.title, Some(80)),
         ]
     }
 
-    fn rows(list: &[&Summary<'_>], now: DateTime<Utc>) -> Vec<Cells> {
+    fn rows<'a>(list: &[&'a Summary<'_>], now: DateTime<Utc>) -> Vec<Cells<'a>> {
         list.iter().map(|w| cells(w, now)).collect()
     }
 
     /// The table of these work orders, as `vermas_core::text::table` lays it out.
     pub(super) fn render(lines: &[&Summary<'_>], now: DateTime<Utc>) -> String {
+        // Rows are made on two threads for long lists; they borrow from `lines`.
         let rows = if lines.len() >= PARALLEL_MIN {
             let (first, second) = lines.split_at(lines.len() / 2);
             std::thread::scope(|s| {
@@ -340,8 +379,13 @@ mod table {
             for (i, cell) in cells.iter().enumerate() {
                 out.push_str(cell);
                 if i + 1 < cells.len() {
-                    for _ in 0..widths[i] - width(cell) + 2 {
-                        out.push(' ');
+                    const SPACES: &str =
+                        "                                                                ";
+                    let mut pad = widths[i] - width(cell) + 2;
+                    while pad > 0 {
+                        let n = pad.min(SPACES.len());
+                        out.push_str(&SPACES[..n]);
+                        pad -= n;
                     }
                 }
             }
@@ -383,18 +427,42 @@ mod table {
             let want = crate::print::work_order_table(&list);
             assert_eq!(render(&refs, Utc::now()), want);
         }
+
+        #[test]
+        fn stored_times_read_as_the_rfc_3339_parser_reads_them() {
+            for s in [
+                "2026-11-21T12:00:00.123Z",
+                "2024-02-29T23:59:59.999Z",
+                "1970-01-01T00:00:00.000Z",
+            ] {
+                assert_eq!(stored_time(s), parse_timestamp(s), "{s}");
+            }
+            for s in [
+                "2026-02-30T12:00:00.000Z",
+                "2026-11-21T24:00:00.000Z",
+                "2026-11-21T12:00:00.000+01:00",
+                "2026-11-21 12:00:00.000Z",
+                "2026-1x-21T12:00:00.000Z",
+            ] {
+                assert_eq!(stored_time(s), None, "{s}");
+            }
+        }
     }
 }
 
 /// Stable sort by priority, then creation time. Records are kept in creation order, so within
 /// a priority they are usually in time order already, and only the priorities need sorting.
-fn sort(kept: &mut [Kept<'_>]) {
-    kept.sort_by_key(|k| k.0.priority);
-    for run in kept.chunk_by_mut(|x, y| x.0.priority == y.0.priority) {
-        if !run.is_sorted_by(|x, y| x.0.created_at <= y.0.created_at) {
-            run.sort_by(|x, y| x.0.created_at.cmp(&y.0.created_at));
+/// Returns indices, so the (large) summaries themselves never move.
+fn sorted(kept: &[Kept<'_>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..kept.len()).collect();
+    let at = |i: usize| &kept[i].0;
+    order.sort_by_key(|&i| at(i).priority);
+    for run in order.chunk_by_mut(|&x, &y| at(x).priority == at(y).priority) {
+        if !run.is_sorted_by(|&x, &y| at(x).created_at <= at(y).created_at) {
+            run.sort_by(|&x, &y| at(x).created_at.cmp(&at(y).created_at));
         }
     }
+    order
 }
 
 /// A scanner for record lines exactly as `wo` writes them: one compact JSON object of strings,
