@@ -430,7 +430,14 @@ pub fn rebuild_all(store: &Store) -> Result<Rebuilt> {
     store.save(&msgs)?;
     let slots = store.rebuild::<Slots>()?;
     store.save(&slots)?;
-    crate::workorder::Index::invalidate(store)?;
+    let index = store.dir().join(crate::workorder::INDEX_FILE);
+    if index.exists()
+        && !crate::workorder::Index::open(store)
+            .and_then(|i| i.differs_from(&wos.state))
+            .is_ok_and(|d| d.is_none())
+    {
+        crate::workorder::Index::invalidate(store)?;
+    }
     Ok(Rebuilt {
         work_orders: wos.state.len(),
         messages: msgs.state.len(),

@@ -154,17 +154,38 @@ pub fn write_json_lines(lines: &[&[u8]]) -> Result<()> {
     out.flush().map_err(io)
 }
 
-/// One work order that passed the filters: what was read of it and its line.
-type Kept<'a> = (Summary<'a>, &'a [u8]);
+/// One work order that passed the filters: its sort key, its line, and for the table what
+/// was read of it (JSON output keeps this small: 100,000 of them are sorted and moved).
+struct Kept<'a> {
+    priority: u8,
+    created_at: Cow<'a, str>,
+    line: &'a [u8],
+    shown: Option<Box<Summary<'a>>>,
+}
 
 /// Filters record lines (in order), parsing only the summary of each.
 fn filter<'a>(a: &Args, lines: &'a [Cow<'a, [u8]>], now: DateTime<Utc>) -> Vec<Kept<'a>> {
+    let text = !a.json;
     let mut kept = Vec::new();
     for raw in lines {
-        if let Some(w) = summary(raw)
+        if let Some(w) = summary_for(raw, text)
             && a.keep(&w, now)
         {
-            kept.push((w, &raw[..]));
+            kept.push(if text {
+                Kept {
+                    priority: w.priority,
+                    created_at: w.created_at.clone(),
+                    line: &raw[..],
+                    shown: Some(Box::new(w)),
+                }
+            } else {
+                Kept {
+                    priority: w.priority,
+                    created_at: w.created_at,
+                    line: &raw[..],
+                    shown: None,
+                }
+            });
         }
     }
     kept
@@ -172,8 +193,15 @@ fn filter<'a>(a: &Args, lines: &'a [Cow<'a, [u8]>], now: DateTime<Utc>) -> Vec<K
 
 /// The summary of a record line: the fast scanner for lines as `wo` writes them, serde for
 /// anything else (and for records that are not work orders, `None`).
+#[cfg(test)]
 fn summary(raw: &[u8]) -> Option<Summary<'_>> {
-    fast::summary(raw).or_else(|| serde_json::from_slice(raw).ok())
+    summary_for(raw, true)
+}
+
+/// [`summary`]; without `text` (JSON output) the fast scanner leaves `id` and `title` empty
+/// (checked, not read: only the table shows them).
+fn summary_for(raw: &[u8], text: bool) -> Option<Summary<'_>> {
+    fast::summary_for(raw, text).or_else(|| serde_json::from_slice(raw).ok())
 }
 
 /// Work orders at or above this count are filtered on two threads.
@@ -193,6 +221,12 @@ fn open_only(a: &Args) -> bool {
 /// (under a quarter of all): then reading them costs what they are, not the whole history.
 /// `None`: read the projection (also when the index cannot be used).
 fn open_from_index(c: &vermas_core::context::StoreContext) -> Option<(Vec<Vec<u8>>, Vec<Issue>)> {
+    // A small projection is read whole in about the time the index takes to open.
+    const SMALL: u64 = 4 << 20;
+    let projection = c.store.dir().join("work_orders.jsonl");
+    if std::fs::metadata(&projection).is_ok_and(|m| m.len() < SMALL) {
+        return None;
+    }
     let idx = Index::open(&c.store).ok()?;
     let total = idx.count().ok()?;
     let limit = total / 4 + 1;
@@ -249,12 +283,15 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     };
     let order = sorted(&kept);
     if a.json {
-        let lines: Vec<&[u8]> = order.iter().map(|&i| kept[i].1).collect();
+        let lines: Vec<&[u8]> = order.iter().map(|&i| kept[i].line).collect();
         write_json_lines(&lines)?;
     } else if kept.is_empty() {
         eprintln!("No work orders match.");
     } else {
-        let shown: Vec<&Summary<'_>> = order.iter().map(|&i| &kept[i].0).collect();
+        let shown: Vec<&Summary<'_>> = order
+            .iter()
+            .filter_map(|&i| kept[i].shown.as_deref())
+            .collect();
         let out = table::render(&shown, now);
         let mut stdout = std::io::stdout().lock();
         stdout
@@ -455,7 +492,7 @@ mod table {
 /// Returns indices, so the (large) summaries themselves never move.
 fn sorted(kept: &[Kept<'_>]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..kept.len()).collect();
-    let at = |i: usize| &kept[i].0;
+    let at = |i: usize| &kept[i];
     order.sort_by_key(|&i| at(i).priority);
     for run in order.chunk_by_mut(|&x, &y| at(x).priority == at(y).priority) {
         if !run.is_sorted_by(|&x, &y| at(x).created_at <= at(y).created_at) {
@@ -684,7 +721,12 @@ mod fast {
         WoType::ALL.into_iter().find(|x| x.as_str().as_bytes() == s)
     }
 
+    #[cfg(test)]
     pub(super) fn summary(line: &[u8]) -> Option<Summary<'_>> {
+        summary_for(line, true)
+    }
+
+    pub(super) fn summary_for(line: &[u8], text: bool) -> Option<Summary<'_>> {
         let mut c = Cursor { b: line, i: 0 };
         c.eat(b'{')?;
         let mut seen = 0u32;
@@ -718,6 +760,14 @@ mod fast {
                         }
                         4 => labels = Some(c.plain_array()?),
                         5 => created_at = Some(Cow::Borrowed(c.plain()?)),
+                        6 | 7 if !text => {
+                            c.skip()?;
+                            if bit == 6 {
+                                id = Some(Cow::Borrowed(""));
+                            } else {
+                                title = Some(Cow::Borrowed(""));
+                            }
+                        }
                         6 => id = Some(Cow::Borrowed(c.plain()?)),
                         7 => title = Some(Cow::Borrowed(c.plain()?)),
                         _ => c.skip()?,
