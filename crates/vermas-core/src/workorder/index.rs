@@ -28,7 +28,7 @@ use std::path::PathBuf;
 /// The file name of the index inside `.work`.
 pub const INDEX_FILE: &str = "work_orders.db";
 /// Bumped when the tables change; an index of another schema is rebuilt.
-const SCHEMA: &str = "2";
+const SCHEMA: &str = "3";
 /// Cap on the issues kept (as in a projection header).
 const MAX_KEPT_ISSUES: usize = 1000;
 
@@ -104,6 +104,7 @@ fn indexes_sql() -> String {
         "CREATE UNIQUE INDEX IF NOT EXISTS wo_id ON wo(id);
          CREATE INDEX IF NOT EXISTS wo_open ON wo(priority, created_at, n, record)
              WHERE status NOT IN {DONE};
+         CREATE INDEX IF NOT EXISTS wo_open_n ON wo(n) WHERE status NOT IN {DONE};
          CREATE INDEX IF NOT EXISTS wo_queued ON wo(factory, priority, created_at, n)
              WHERE status = 'queued';
          CREATE INDEX IF NOT EXISTS wo_parent ON wo(parent, n) WHERE parent IS NOT NULL;
@@ -453,7 +454,7 @@ impl Index {
         self.conn
             .query_row(
                 &format!(
-                    "SELECT count(*) FROM (SELECT 1 FROM wo WHERE status NOT IN {DONE} LIMIT ?1)"
+                    "SELECT count(*) FROM (SELECT n FROM wo INDEXED BY wo_open_n WHERE status NOT IN {DONE} LIMIT ?1)"
                 ),
                 [limit as i64],
                 |r| r.get::<_, i64>(0),
