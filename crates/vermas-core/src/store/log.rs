@@ -123,24 +123,36 @@ fn event_millis(n: u128) -> u64 {
 const SEARCH_SLACK_MS: u64 = 2_000;
 
 /// The event ids a scan has applied: numbers for ids as writers make them (no string per
-/// event), strings for any other.
+/// event), strings for any other. Writers make ids in time order, so nearly every number is
+/// larger than all before it: those are appended to a sorted list (no hashing, no rehashing of
+/// a million entries), and only the few that arrive out of order go into a hash set.
 #[derive(Default)]
 struct Seen {
-    numbers: std::collections::HashSet<u128, std::hash::BuildHasherDefault<IdHasher>>,
+    sorted: Vec<u128>,
+    scattered: std::collections::HashSet<u128, std::hash::BuildHasherDefault<IdHasher>>,
     other: std::collections::HashSet<String>,
 }
 
 impl Seen {
     fn contains(&self, number: Option<u128>, id: &str) -> bool {
         match number {
-            Some(n) => self.numbers.contains(&n),
+            Some(n) => match self.sorted.last() {
+                Some(&last) if n <= last => {
+                    self.sorted.binary_search(&n).is_ok() || self.scattered.contains(&n)
+                }
+                _ => false,
+            },
             None => self.other.contains(id),
         }
     }
     fn insert(&mut self, number: Option<u128>, id: &str) {
         match number {
             Some(n) => {
-                self.numbers.insert(n);
+                if self.sorted.last().is_none_or(|&last| n > last) {
+                    self.sorted.push(n);
+                } else {
+                    self.scattered.insert(n);
+                }
             }
             None => {
                 self.other.insert(id.to_string());
