@@ -610,7 +610,12 @@ fn lookups(p: &Plan, wo: &Path, r: &mut Report) {
         )
         .baseline(format!("grep -m1 the id {}", fmt_dur(g)))
         .ratio(if s < g {
-            format!("{:.0}× faster", g.as_secs_f64() / s.as_secs_f64())
+            let x = g.as_secs_f64() / s.as_secs_f64();
+            if x < 10.0 {
+                format!("{x:.1}× faster")
+            } else {
+                format!("{x:.0}× faster")
+            }
         } else {
             ratio(s, g)
         });
