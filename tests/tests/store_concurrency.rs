@@ -62,6 +62,25 @@ fn eight_processes_two_thousand_writes_each() {
     // Projection (refreshed on read) equals a rebuild; doctor agrees.
     let list = sb.wo(&["list", "--all", "--json"]).json();
     assert_eq!(list.as_array().unwrap().len(), total);
+    // Readers racing to build the look-up index all get the right answer.
+    let wo = vermas_tests::bin("wo");
+    let readers: Vec<_> = ids
+        .iter()
+        .step_by(total / 6)
+        .map(|&id| {
+            sb.command(&wo)
+                .args(["show", id, "--json"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (r, &id) in readers.into_iter().zip(ids.iter().step_by(total / 6)) {
+        let out = r.wait_with_output().unwrap();
+        assert!(out.status.success(), "wo show {id}");
+        let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(shown["id"], id);
+    }
     let doctor = sb.wo(&["doctor", "--json"]);
     assert_eq!(doctor.json()["ok"], true, "{}", doctor.stdout);
 }

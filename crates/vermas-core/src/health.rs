@@ -80,10 +80,13 @@ pub fn check_store(store: &Store) -> Result<StoreHealth> {
         .sum();
 
     let mut rb = Fresh::default();
-    let mut wo_issues = Vec::new();
-    let mut msg_issues = Vec::new();
+    // Problems of single events (a payload of the wrong shape, one a projection could not
+    // apply), with the line they are on.
+    let mut event_problems: Vec<Finding> = Vec::new();
     let mut unknown_types = std::collections::BTreeMap::<String, u64>::new();
     let mut visit = |ev: &EventRef<'_>, info: &LineInfo<'_>| {
+        let file = format!(".work/{}", store.relative(info.log));
+        let here = |problem: String| at(file.clone(), Some(info.line), problem);
         if crate::clock::parse_timestamp(&ev.timestamp).is_none() {
             return Err(format!("timestamp {:?} is not RFC 3339", ev.timestamp));
         }
@@ -93,17 +96,27 @@ pub fn check_store(store: &Store) -> Result<StoreHealth> {
         {
             *unknown_types.entry(ev.event_type.to_string()).or_default() += 1;
         }
-        if WorkOrders::wants(&ev.event_type)
-            && let Err(e) = rb.wos.apply(ev)
-        {
-            wo_issues.push((info.line, e));
+        let shape = payload_shape(ev);
+        if let Err(e) = &shape {
+            event_problems.push(here(format!(
+                "{} payload has the wrong shape: {e}",
+                ev.event_type
+            )));
         }
-        if Messages::wants(&ev.event_type)
-            && let Err(e) = rb.msgs.apply(ev)
-        {
-            msg_issues.push((info.line, e));
+        let mut applied = Vec::new();
+        if WorkOrders::wants(&ev.event_type) {
+            applied.push(rb.wos.apply(ev));
+        }
+        if Messages::wants(&ev.event_type) {
+            applied.push(rb.msgs.apply(ev));
         }
         let _ = rb.slots.apply(ev);
+        // A payload of the wrong shape is reported once, above.
+        if shape.is_ok() {
+            for e in applied.into_iter().filter_map(|r| r.err()) {
+                event_problems.push(here(e));
+            }
+        }
         Ok(())
     };
     let outcome = match store.scan(&Checkpoint::default(), None, &mut visit)? {
@@ -137,15 +150,7 @@ pub fn check_store(store: &Store) -> Result<StoreHealth> {
             problem: format!("{n} event(s) of type {ty:?}, which this version does not know"),
         });
     }
-    // Apply failures already appear among the scan issues only when the visitor failed; these
-    // come from the projections themselves.
-    for (line, e) in wo_issues.into_iter().chain(msg_issues) {
-        h.problems.push(Finding {
-            file: None,
-            line: Some(line),
-            problem: e,
-        });
-    }
+    h.problems.extend(event_problems);
 
     let rebuilt_wos = Loaded {
         state: rb.wos,
@@ -172,6 +177,8 @@ pub fn check_store(store: &Store) -> Result<StoreHealth> {
     compare_projection(store, &rebuilt_msgs, &mut h)?;
     compare_projection(store, &rebuilt_slots, &mut h)?;
 
+    check_index(store, &rebuilt_wos, &mut h);
+
     // Dangling references.
     let wos = &rebuilt_wos.state;
     for wo in wos.all() {
@@ -197,6 +204,17 @@ pub fn check_store(store: &Store) -> Result<StoreHealth> {
     h.work_orders = wos.len();
     h.messages = rebuilt_msgs.state.len();
 
+    for p in store.stale_temp_files() {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        h.notes.push(at(
+            format!(".work/{name}"),
+            None,
+            "left by a projection write that was killed before it finished; never read, removed by the next write or `wo rebuild-projections`",
+        ));
+    }
     if let Ok(rd) = std::fs::read_dir(store.quarantine_dir()) {
         for e in rd.flatten() {
             h.notes.push(at(
@@ -208,6 +226,78 @@ pub fn check_store(store: &Store) -> Result<StoreHealth> {
     }
     h.ok = h.problems.is_empty();
     Ok(h)
+}
+
+/// The work order index (`work_orders.db`) must hold what the projection holds; one that is
+/// not there yet is only a note (the next look-up builds it).
+fn check_index(store: &Store, rebuilt: &Loaded<WorkOrders>, h: &mut StoreHealth) {
+    let file = format!(".work/{}", crate::workorder::INDEX_FILE);
+    if std::fs::symlink_metadata(store.dir().join(crate::workorder::INDEX_FILE)).is_err() {
+        h.notes
+            .push(at(file, None, "not built yet; the next look-up builds it"));
+        return;
+    }
+    let problem = match crate::workorder::Index::open(store) {
+        Err(e) => Some(format!("cannot be used ({e})")),
+        Ok(idx)
+            if idx.checkpoint().seq != rebuilt.checkpoint.seq
+                || idx.checkpoint().event_id != rebuilt.checkpoint.event_id =>
+        {
+            Some("does not cover the end of the log".to_string())
+        }
+        Ok(idx) => match idx.differs_from(&rebuilt.state) {
+            Ok(d) => d.map(|d| format!("differs from a fresh rebuild from the log: {d}")),
+            Err(e) => Some(format!("cannot be read ({e})")),
+        },
+    };
+    if let Some(p) = problem {
+        h.problems
+            .push(at(file, None, format!("{p}; run `wo rebuild-projections`")));
+    }
+}
+
+/// Checks a payload against what its (known) event type carries: the payload types the
+/// projections read, so what they would refuse is reported here with its line. Types this
+/// version does not read only need an object.
+fn payload_shape(ev: &EventRef<'_>) -> std::result::Result<(), String> {
+    use crate::mail::{Marked, Sent};
+    use crate::slots::{
+        AgentEvent, AssignmentEvent, Nudged, SlotAllocated, SlotReleased, WorktreeEvent,
+    };
+    use crate::workorder::{Assigned, Closed, Created, Dependency, StatusChanged, Updated};
+    fn shape<'a, T: serde::Deserialize<'a>>(
+        ev: &'a EventRef<'_>,
+    ) -> std::result::Result<(), String> {
+        ev.data::<T>().map(|_| ()).map_err(|e| e.to_string())
+    }
+    match ev.event_type.as_ref() {
+        types::WORK_ORDER_CREATED => {
+            shape::<Created>(ev)?;
+            // The projection stores any u8; the vocabulary is 0-4.
+            let c: Created = ev.data().map_err(|e| e.to_string())?;
+            if c.priority > 4 {
+                return Err(format!("priority {} is out of range 0-4", c.priority));
+            }
+            Ok(())
+        }
+        types::WORK_ORDER_UPDATED => shape::<Updated>(ev),
+        types::WORK_ORDER_STATUS_CHANGED => shape::<StatusChanged>(ev),
+        types::WORK_ORDER_ASSIGNED => shape::<Assigned>(ev),
+        types::WORK_ORDER_DEPENDENCY_ADDED | types::WORK_ORDER_DEPENDENCY_REMOVED => {
+            shape::<Dependency>(ev)
+        }
+        types::WORK_ORDER_CLOSED => shape::<Closed>(ev),
+        types::MAIL_SENT => shape::<Sent>(ev),
+        types::MAIL_READ | types::MAIL_ARCHIVED => shape::<Marked>(ev),
+        types::SLOT_ALLOCATED => shape::<SlotAllocated>(ev),
+        types::SLOT_RELEASED => shape::<SlotReleased>(ev),
+        types::WORKTREE_CREATED | types::WORKTREE_REMOVED => shape::<WorktreeEvent>(ev),
+        types::AGENT_NUDGED => shape::<Nudged>(ev),
+        t if t.starts_with("agent.") => shape::<AgentEvent>(ev),
+        t if t.starts_with("assignment.") => shape::<AssignmentEvent>(ev),
+        _ => shape::<serde_json::Map<String, serde_json::Value>>(ev)
+            .map_err(|_| "data is not a JSON object".to_string()),
+    }
 }
 
 fn compare_projection<P: Projection>(
@@ -222,11 +312,27 @@ fn compare_projection<P: Projection>(
             None,
             "not written yet; it is built on the next read",
         )),
-        Err(why) => h.problems.push(at(
-            file,
-            None,
-            format!("cannot be used ({why}); run `wo rebuild-projections`"),
-        )),
+        Err(why) => {
+            // Where it departs from what a rebuild writes, when the records can be compared.
+            let mut want = Vec::new();
+            rebuilt
+                .state
+                .write_records(&mut want)
+                .map_err(StoreError::from)?;
+            let line = std::fs::read(store.projection_path::<P>())
+                .ok()
+                .and_then(|bytes| {
+                    let body = memchr::memchr(b'\n', &bytes).map(|i| bytes[i + 1..].to_vec())?;
+                    (body != want).then(|| first_difference(&body, &want) + 1)
+                });
+            let problem = match line {
+                Some(_) => format!(
+                    "differs from a fresh rebuild from the log; it cannot be used ({why}); run `wo rebuild-projections`"
+                ),
+                None => format!("cannot be used ({why}); run `wo rebuild-projections`"),
+            };
+            h.problems.push(at(file, line, problem));
+        }
         Ok(loaded) => {
             if !store.same_state(&loaded, rebuilt)? {
                 let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -281,6 +387,17 @@ pub fn rebuild_mismatched(store: &Store) -> Result<Vec<String>> {
     if fix_one::<Slots>(store)? {
         out.push(format!("{}.jsonl", Slots::NAME));
     }
+    let rebuilt = store.rebuild::<WorkOrders>()?;
+    let index_ok = std::fs::symlink_metadata(store.dir().join(crate::workorder::INDEX_FILE))
+        .is_err()
+        || crate::workorder::Index::open(store)
+            .ok()
+            .and_then(|i| i.differs_from(&rebuilt.state).ok())
+            .is_some_and(|d| d.is_none());
+    if !index_ok {
+        crate::workorder::Index::invalidate(store)?;
+        out.push(crate::workorder::INDEX_FILE.to_string());
+    }
     Ok(out)
 }
 
@@ -313,6 +430,14 @@ pub fn rebuild_all(store: &Store) -> Result<Rebuilt> {
     store.save(&msgs)?;
     let slots = store.rebuild::<Slots>()?;
     store.save(&slots)?;
+    let index = store.dir().join(crate::workorder::INDEX_FILE);
+    if index.exists()
+        && !crate::workorder::Index::open(store)
+            .and_then(|i| i.differs_from(&wos.state))
+            .is_ok_and(|d| d.is_none())
+    {
+        crate::workorder::Index::invalidate(store)?;
+    }
     Ok(Rebuilt {
         work_orders: wos.state.len(),
         messages: msgs.state.len(),

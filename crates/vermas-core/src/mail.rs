@@ -196,6 +196,10 @@ impl Projection for Messages {
         Ok(())
     }
 
+    fn record_count(&self) -> usize {
+        self.list.len()
+    }
+
     fn write_records(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
         for m in &self.list {
             serde_json::to_writer(&mut *out, m)?;

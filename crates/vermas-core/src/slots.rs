@@ -249,6 +249,10 @@ impl Projection for Slots {
         Ok(())
     }
 
+    fn record_count(&self) -> usize {
+        self.slots.len()
+    }
+
     fn write_records(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
         for s in self.slots.values() {
             serde_json::to_writer(&mut *out, s)?;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use vermas_core::context::{self, Env, StoreContext};
 use vermas_core::store::{Issue, Loaded};
-use vermas_core::workorder::WorkOrders;
+use vermas_core::workorder::{Lookup, WorkOrders};
 use vermas_core::{Error, Result};
 
 /// Flags that apply to every subcommand.
@@ -29,7 +29,7 @@ pub fn open_for(g: &Global, id: &str) -> Result<StoreContext> {
     g.open()?.for_id(id)
 }
 
-/// Tells the user (once, on stderr) that the log has lines readers skip.
+/// Tells the user (once, on stderr) that the log has damaged or repeated lines.
 pub fn warn_issues(issues: &[Issue]) {
     if let Some(first) = issues.first() {
         let more = if issues.len() > 1 {
@@ -38,7 +38,7 @@ pub fn warn_issues(issues: &[Issue]) {
             String::new()
         };
         eprintln!(
-            "warning: the event log has problems readers skip: {}{more}; run `wo doctor`",
+            "warning: the event log has problems (damaged or repeated lines): {}{more}; run `wo doctor`",
             vermas_core::text::escape_control(&first.to_string())
         );
     }
@@ -48,5 +48,12 @@ pub fn warn_issues(issues: &[Issue]) {
 pub fn work_orders(c: &StoreContext) -> Result<Loaded<WorkOrders>> {
     let l = c.store.load::<WorkOrders>()?;
     warn_issues(&l.issues);
+    Ok(l)
+}
+
+/// The work orders for a command that reads a few of them (the index), with warnings shown.
+pub fn lookup(c: &StoreContext) -> Result<Lookup> {
+    let l = Lookup::open(&c.store)?;
+    warn_issues(l.issues());
     Ok(l)
 }

@@ -2,7 +2,7 @@
 
 use vermas_core::clock::age_of;
 use vermas_core::text::{escape_control, table, truncate};
-use vermas_core::workorder::{WorkOrder, WorkOrders};
+use vermas_core::workorder::{Source, WorkOrder};
 
 /// The standard work order table.
 pub fn work_order_table(list: &[WorkOrder]) -> String {
@@ -39,13 +39,13 @@ pub struct Related {
 }
 
 impl Related {
-    pub fn of(wos: &WorkOrders, id: &str) -> Related {
-        let w = wos.get(id);
-        Related {
+    pub fn of(wos: &impl Source, id: &str) -> vermas_core::Result<Related> {
+        let w = wos.find(id)?;
+        Ok(Related {
             id: id.to_string(),
             status: w.as_ref().map(|w| w.status.to_string()),
             title: w.map(|w| w.title),
-        }
+        })
     }
 
     /// `wo-k3x9q2 (open) Title`, or `wo-k3x9q2 (missing) ` for an unknown id.

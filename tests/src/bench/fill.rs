@@ -193,6 +193,9 @@ fn hex40(rng: &mut Rng) -> String {
 pub enum Mix {
     OpenWork,
     Lifecycle,
+    /// A long history of finished work: every work order is created, some queued, and all
+    /// but every `n`th closed (those stay open). For point look-ups and listing open work.
+    History(u64),
 }
 
 impl Mix {
@@ -201,6 +204,7 @@ impl Mix {
         match self {
             Mix::OpenWork => 1.6,
             Mix::Lifecycle => 9.0,
+            Mix::History(_) => 2.3,
         }
     }
 }
@@ -216,11 +220,15 @@ pub enum Amount {
 
 /// One work order's life, advanced one event at a time.
 struct Life {
+    /// Its number (the `n` of [`wo_id`]).
+    n: u64,
     id: String,
     step: u32,
     factory: String,
     worker: String,
     msg: Option<String>,
+    /// Moved to `queued` (the history mix closes it from there).
+    queued: bool,
 }
 
 /// A new event with a typed payload (a macro: the payload bound is serde's `Serialize`, and
@@ -368,11 +376,13 @@ impl Gen {
         let f = self.rng.below(4) + 1;
         let slot = self.rng.below(6) + 1;
         Life {
+            n,
             id: wo_id(n),
             step: 0,
             factory: format!("factory{f}"),
             worker: format!("factory{f}/workers/slot{slot}"),
             msg: None,
+            queued: false,
         }
     }
 
@@ -384,6 +394,7 @@ impl Gen {
             let e = match self.mix {
                 Mix::OpenWork => self.open_work(l, s),
                 Mix::Lifecycle => self.lifecycle(l, s),
+                Mix::History(every) => self.history(l, s, every),
             };
             match e {
                 Step::Event(e) => return Some(e),
@@ -473,6 +484,30 @@ impl Gen {
             2 if self.rng.chance(40) => Step::Event(self.assigned(l)),
             3 => Step::Event(self.status(l, Queued, Assigned, None)),
             4 => Step::Event(self.status(l, Assigned, InProgress, None)),
+            _ => Step::End,
+        }
+    }
+
+    fn history(&mut self, l: &mut Life, s: u32, every: u64) -> Step {
+        use Status::*;
+        match s {
+            0 => Step::Event(self.created(l)),
+            1 if self.rng.chance(30) => {
+                l.queued = true;
+                Step::Event(self.status(l, Open, Queued, None))
+            }
+            1 => Step::Skip,
+            2 if l.n.is_multiple_of(every.max(1)) => Step::End,
+            2 => {
+                let actor = format!("{}/qa", l.factory);
+                let c = ClosedPayload {
+                    id: l.id.clone(),
+                    from: if l.queued { Queued } else { Open },
+                    reason: Some("done".to_string()),
+                    merge_commit: None,
+                };
+                Step::Event(ev!(types::WORK_ORDER_CLOSED, &actor, &c))
+            }
             _ => Step::End,
         }
     }

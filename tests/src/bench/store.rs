@@ -5,7 +5,10 @@
 //!    event line of the same size and the cost of spawning `/bin/true`;
 //! 2. `wo list --json` over 100k work orders, beside `cat` of the projection file;
 //! 3. `wo rebuild-projections` over 1M events, beside `jq -c .` and `cat` of the same files;
-//! 4. 8 concurrent writer processes, beside one writer and the single-writer `fdatasync` rate.
+//! 4. 8 concurrent writer processes, beside one writer and the single-writer `fdatasync` rate;
+//! 5. point look-ups and open work in a long history (1k, 100k, 1M work orders, 1,000 of them
+//!    open): `wo show`, loading one work order in-process, and `wo list` (table and `--json`),
+//!    beside `grep -m1` of the id.
 
 use super::fill::{self, Amount, Mix};
 use super::{
@@ -32,6 +35,8 @@ struct Plan {
     writer_events: u64,
     writer_wo_events: u64,
     fsync_ops: usize,
+    lookup_sizes: Vec<u64>,
+    lookup_reps: usize,
 }
 
 impl Plan {
@@ -46,6 +51,8 @@ impl Plan {
                 writer_events: 40,
                 writer_wo_events: 10,
                 fsync_ops: 50,
+                lookup_sizes: vec![1_000, 10_000],
+                lookup_reps: 5,
             }
         } else {
             Plan {
@@ -57,6 +64,8 @@ impl Plan {
                 writer_events: 250,
                 writer_wo_events: 50,
                 fsync_ops: 300,
+                lookup_sizes: vec![1_000, 100_000, 1_000_000],
+                lookup_reps: 21,
             }
         }
     }
@@ -68,6 +77,7 @@ pub fn run(o: Opts, r: &mut Report) {
     create_and_list(&p, &wo, r);
     rebuild(&p, &wo, r);
     writers(&p, &wo, r);
+    lookups(&p, &wo, r);
 }
 
 /// `wo init` in `dir`; returns the `.work` path.
@@ -249,7 +259,12 @@ fn list(p: &Plan, wo: &Path, dir: &Path, work: &Path, n: u64, r: &mut Report) {
             run_ok(command("cat", dir).arg(&projection));
         }));
     }
-    let (l, c) = (median(&tl), median(&tc));
+    // The table people read, over the same work orders.
+    let tt: Vec<Duration> = (0..p.list_reps)
+        .map(|_| time(|| run_ok(command(wo, dir).arg("list"))))
+        .collect();
+    let (l, c, t) = (median(&tl), median(&tc), median(&tt));
+    let table_ratio = t.as_secs_f64() / l.as_secs_f64();
     r.add(
         Row::new(
             format!(
@@ -262,6 +277,15 @@ fn list(p: &Plan, wo: &Path, dir: &Path, work: &Path, n: u64, r: &mut Report) {
         .baseline(format!("cat projection {}", fmt_dur(c)))
         .ratio(ratio(l, c))
         .target("≤ 100 ms", Verdict::of(l <= Duration::from_millis(100))),
+    );
+    r.add(
+        Row::new(
+            format!("wo list, table ({} work orders), median", fmt_size(n)),
+            fmt_dur(t),
+        )
+        .baseline(format!("wo list --json {}", fmt_dur(l)))
+        .ratio(format!("{table_ratio:.2}×"))
+        .target("≤ 1.5× --json", Verdict::of(table_ratio <= 1.5)),
     );
 }
 
@@ -501,7 +525,7 @@ pub fn writer_wo_main(work: &Path, count: u64) {
     }
 }
 
-/// `__fill DIR open|lifecycle N`: a store to profile by hand.
+/// `__fill DIR open|lifecycle|history N`: a store to profile by hand.
 pub fn fill_main(dir: &Path, mix: &str, n: u64) {
     let wo = bin("wo");
     std::fs::create_dir_all(dir).expect("make the directory");
@@ -509,7 +533,14 @@ pub fn fill_main(dir: &Path, mix: &str, n: u64) {
     let f = match mix {
         "open" => fill::fill(&work, Mix::OpenWork, Amount::WorkOrders(n), 10, n),
         "lifecycle" => fill::fill(&work, Mix::Lifecycle, Amount::Events(n), 30, 7),
-        _ => panic!("mix is open or lifecycle"),
+        "history" => fill::fill(
+            &work,
+            Mix::History((n / LOOKUP_OPEN).max(1)),
+            Amount::WorkOrders(n),
+            30,
+            n,
+        ),
+        _ => panic!("mix is open, lifecycle or history"),
     };
     rebuild_projections(&wo, dir);
     println!(
@@ -521,4 +552,160 @@ pub fn fill_main(dir: &Path, mix: &str, n: u64) {
         f.log_bytes,
         f.files.len()
     );
+}
+
+/// How many work orders stay open in the look-up stores, whatever their size.
+const LOOKUP_OPEN: u64 = 1_000;
+
+/// Point look-ups and open work in a long history: the cost should follow what is read (one
+/// work order, the open ones), not how many work orders the store has seen.
+fn lookups(p: &Plan, wo: &Path, r: &mut Report) {
+    let mut list_medians: Vec<(u64, Duration)> = Vec::new();
+    for &n in &p.lookup_sizes {
+        let dir = tempdir("lookup");
+        let work = init(wo, dir.path());
+        let every = (n / LOOKUP_OPEN).max(1);
+        eprintln!(
+            "writing a history of {} work orders ({} open)…",
+            fmt_count(n),
+            fmt_count(n.div_ceil(every))
+        );
+        let f = fill::fill(&work, Mix::History(every), Amount::WorkOrders(n), 30, n);
+        eprintln!(
+            "  {} events, {:.1} MB in {} partitions",
+            fmt_count(f.events),
+            f.log_bytes as f64 / 1e6,
+            f.files.len()
+        );
+        rebuild_projections(wo, dir.path());
+        // The oldest closed work order: its record and history are the furthest back.
+        let id = fill::wo_id(1);
+        let show = || time(|| run_ok(command(wo, dir.path()).args(["show", &id])));
+        let grep = || {
+            time(|| {
+                let mut c = command("grep", dir.path());
+                c.args(["-m1", "-F", &id]).args(&f.files);
+                run_ok(&mut c)
+            })
+        };
+        // Warm-up: the first reads may build caches.
+        for _ in 0..2 {
+            show();
+        }
+        let reps = p.lookup_reps;
+        let (mut ts, mut tg) = (Vec::new(), Vec::new());
+        let started = Instant::now();
+        for i in 0..reps {
+            ts.push(show());
+            tg.push(grep());
+            if enough(i, started) {
+                break;
+            }
+        }
+        let (s, g) = (median(&ts), median(&tg));
+        let big = n >= 1_000_000;
+        let mut row = Row::new(
+            format!("wo show ({} work orders), median", fmt_size(n)),
+            fmt_dur(s),
+        )
+        .baseline(format!("grep -m1 the id {}", fmt_dur(g)))
+        .ratio(if s < g {
+            let x = g.as_secs_f64() / s.as_secs_f64();
+            if x < 10.0 {
+                format!("{x:.1}× faster")
+            } else {
+                format!("{x:.0}× faster")
+            }
+        } else {
+            ratio(s, g)
+        });
+        if big {
+            row = row.target("≤ 20 ms", Verdict::of(s <= Duration::from_millis(20)));
+        }
+        r.add(row);
+
+        // One work order loaded in this process, from a freshly opened store each time.
+        let store = Store::open(&work, StoreOptions::default()).expect("open the store");
+        load_one(&store, &id);
+        let mut tl = Vec::new();
+        let started = Instant::now();
+        for i in 0..reps {
+            tl.push(time(|| {
+                let store = Store::open(&work, StoreOptions::default()).expect("open the store");
+                assert!(load_one(&store, &id), "the work order is found");
+            }));
+            if enough(i, started) {
+                break;
+            }
+        }
+        let l1 = median(&tl);
+        let mut row = Row::new(
+            format!("load one work order ({} work orders), median", fmt_size(n)),
+            fmt_dur(l1),
+        )
+        .baseline("in-process, store opened each time");
+        if big {
+            row = row.target("≤ 20 ms", Verdict::of(l1 <= Duration::from_millis(20)));
+        }
+        r.add(row);
+
+        // `wo list` (open work, the default) as a table and as JSON.
+        for _ in 0..2 {
+            run_ok(command(wo, dir.path()).arg("list"));
+        }
+        let (mut tt, mut tj) = (Vec::new(), Vec::new());
+        let started = Instant::now();
+        for i in 0..reps {
+            tt.push(time(|| run_ok(command(wo, dir.path()).arg("list"))));
+            tj.push(time(|| {
+                run_ok(command(wo, dir.path()).args(["list", "--json"]))
+            }));
+            if enough(i, started) {
+                break;
+            }
+        }
+        let (t, j) = (median(&tt), median(&tj));
+        let open = n.div_ceil(every);
+        r.add(
+            Row::new(
+                format!(
+                    "wo list, {} open of {} work orders, table, median",
+                    fmt_count(open),
+                    fmt_size(n)
+                ),
+                fmt_dur(t),
+            )
+            .baseline(format!("--json {}", fmt_dur(j)))
+            .ratio(format!("{:.2}×", t.as_secs_f64() / j.as_secs_f64())),
+        );
+        list_medians.push((n, j));
+    }
+    if let (Some(&(n0, first)), Some(&(n1, last))) = (list_medians.first(), list_medians.last()) {
+        let x = last.as_secs_f64() / first.as_secs_f64();
+        r.add(
+            Row::new(
+                format!(
+                    "wo list --json, {} open: {} ÷ {} work orders",
+                    fmt_count(LOOKUP_OPEN),
+                    fmt_size(n1),
+                    fmt_size(n0)
+                ),
+                format!("{x:.2}×"),
+            )
+            .baseline(format!("{} vs {}", fmt_dur(last), fmt_dur(first)))
+            .target("≤ 1.5× (follows the open work)", Verdict::of(x <= 1.5)),
+        );
+    }
+}
+
+/// A slow figure (seconds per sample) stops after 5 samples once it has taken 30 s.
+fn enough(i: usize, started: Instant) -> bool {
+    i + 1 >= 5 && started.elapsed() > Duration::from_secs(30)
+}
+
+/// Loads one work order the way a command does (a point look-up); true when it was found.
+fn load_one(store: &Store, id: &str) -> bool {
+    workorder::lookup(store, id)
+        .expect("look up the work order")
+        .is_some()
 }

@@ -10,8 +10,17 @@
 //! 5. `seq` is assigned, every line serialised, the batch written with one `write_all` (a short
 //!    write is truncated back), then `fdatasync`; an fsync error is fatal for the command;
 //! 6. the lines are appended to `feed.jsonl`; only then does the caller report success.
+//!
+//! `seq` continues from the highest `seq` anywhere in the log, not from the last line: a log
+//! damaged by hand (a line duplicated at the end, a restored older line) must never make a
+//! writer hand out a `seq` that is already taken. Finding that maximum without reading the log
+//! each time is what the writers' note is for: after every append the writer records, in the
+//! lock file it already holds, the highest `seq` and where the log ended. The next writer
+//! checks that note against the log (the event at its position, the sizes of the files before
+//! it) and reads only what was appended after it; a note that does not match means one full
+//! pass over the log.
 
-use super::log::last_event_in;
+use super::log::{LogFile, last_event_in, parse_seq, verify_checkpoint};
 use super::{Checkpoint, Result, Store, StoreError};
 use crate::clock::format_timestamp;
 use crate::event::{ENVELOPE_VERSION, Event, MAX_LINE_BYTES, NewEvent};
@@ -24,7 +33,8 @@ use std::path::PathBuf;
 /// Holds the store lock; appends events. Dropping it releases the lock.
 pub struct Writer<'s> {
     store: &'s Store,
-    _lock: File,
+    /// The lock file; it also holds the writers' note (see the module documentation).
+    lock: File,
     target: Option<Target>,
     poisoned: bool,
     /// Things the caller should tell the user (a repaired tail, a feed that could not be
@@ -39,6 +49,80 @@ struct Target {
     len: u64,
     /// Just after the last event of the whole log (which may be in an earlier file).
     end: Checkpoint,
+    /// The highest `seq` anywhere in the log: the next event gets one more.
+    max_seq: u64,
+    /// How many log files come before this one and their total size, for the note.
+    before: (u64, u64),
+}
+
+/// The writers' note (kept in `.work/.lock`): the highest `seq` in the log and where the log
+/// ended when it was written, with the count and total size of the files before that one.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Note {
+    max_seq: u64,
+    at: Checkpoint,
+    before_files: u64,
+    before_bytes: u64,
+}
+
+/// The note's checksum, so a note cut short by a crash is never taken for a good one.
+fn note_sum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+impl Note {
+    fn read(lock: &File) -> Option<Note> {
+        let mut buf = vec![0u8; 4096];
+        let n = lock.read_at(&mut buf, 0).ok()?;
+        let line = &buf[..n];
+        let line = &line[..memchr::memchr(b'\n', line)?];
+        let tab = memchr::memrchr(b'\t', line)?;
+        let (json, sum) = (&line[..tab], &line[tab + 1..]);
+        let sum = u64::from_str_radix(std::str::from_utf8(sum).ok()?, 16).ok()?;
+        if sum != note_sum(json) {
+            return None;
+        }
+        serde_json::from_slice(json).ok()
+    }
+
+    fn write(&self, lock: &File) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        let sum = note_sum(&line);
+        line.extend_from_slice(format!("\t{sum:016x}\n").as_bytes());
+        lock.write_all_at(&line, 0)
+    }
+}
+
+/// The highest `seq` of the whole lines in `file[from..to]` (0 when none).
+fn max_seq_in(file: &File, from: u64, to: u64) -> std::io::Result<u64> {
+    const CHUNK: usize = 1 << 20;
+    let mut max = 0;
+    let mut pos = from;
+    let mut buf = Vec::new();
+    let mut carry = 0usize;
+    while pos < to {
+        let want = ((to - pos) as usize).min(CHUNK);
+        buf.resize(carry + want, 0);
+        file.read_exact_at(&mut buf[carry..], pos)?;
+        pos += want as u64;
+        let whole = match memchr::memrchr(b'\n', &buf) {
+            Some(i) => i + 1,
+            None => {
+                carry = buf.len();
+                continue;
+            }
+        };
+        for line in buf[..whole].split(|&b| b == b'\n') {
+            if let Some((seq, _)) = parse_seq(line) {
+                max = max.max(seq);
+            }
+        }
+        buf.drain(..whole);
+        carry = buf.len();
+    }
+    Ok(max)
 }
 
 impl Store {
@@ -49,7 +133,7 @@ impl Store {
         file.lock().map_err(|e| StoreError::io(&path, e))?;
         Ok(Writer {
             store: self,
-            _lock: file,
+            lock: file,
             target: None,
             poisoned: false,
             warnings: Vec::new(),
@@ -62,9 +146,10 @@ impl<'s> Writer<'s> {
         self.store
     }
 
-    /// The `seq` of the last event in the log (0 for an empty log).
+    /// The highest `seq` in the log (0 for an empty log): in a healthy log, that of the last
+    /// event.
     pub fn last_seq(&mut self) -> Result<u64> {
-        Ok(self.target()?.end.seq)
+        Ok(self.target()?.max_seq)
     }
 
     /// Where the log ends now: the last event's seq and id, its file and the offset after it
@@ -80,21 +165,20 @@ impl<'s> Writer<'s> {
         }
     }
 
-    fn partition_name(&self) -> Result<String> {
+    fn partition_name(&self, files: &[LogFile]) -> String {
         if !self.store.partition_by_day() {
-            return Ok("events".to_string());
+            return "events".to_string();
         }
         let today = self.store.clock().now().format("%Y-%m-%d").to_string();
-        let newest = self
-            .store
-            .live_partitions()?
-            .into_iter()
-            .map(|p| p.name)
+        let newest = files
+            .iter()
+            .filter(|f| !f.archived && f.name != "events")
+            .map(|p| p.name.clone())
             .max();
-        Ok(match newest {
+        match newest {
             Some(n) if n > today => n,
             _ => today,
-        })
+        }
     }
 
     fn target(&mut self) -> Result<&mut Target> {
@@ -107,7 +191,8 @@ impl<'s> Writer<'s> {
     }
 
     fn open_target(&mut self) -> Result<Target> {
-        let name = self.partition_name()?;
+        let files = self.store.log_files()?;
+        let name = self.partition_name(&files);
         let (dir, path) = if name == "events" {
             (self.store.dir().to_path_buf(), self.store.single_log_path())
         } else {
@@ -125,6 +210,17 @@ impl<'s> Writer<'s> {
         if len > 0 {
             len = self.repair_tail(&path, &file, &name, len)?;
         }
+        // The files before this one (this one is the newest, or new).
+        let k = files
+            .iter()
+            .position(|f| f.name == name)
+            .unwrap_or(files.len());
+        let before_files = &files[..k];
+        let mut before_bytes = 0;
+        for f in before_files {
+            before_bytes += fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0);
+        }
+        let before = (before_files.len() as u64, before_bytes);
         let mut end = Checkpoint::default();
         if let Some((seq, id)) = last_event_in(&file, len).map_err(|e| StoreError::io(&path, e))? {
             end = Checkpoint {
@@ -132,12 +228,12 @@ impl<'s> Writer<'s> {
                 event_id: Some(id),
                 log: Some(name.clone()),
                 offset: len,
-                line: 0,
+                ..Default::default()
             };
         } else {
             // A new (or empty) file: the sequence continues from the rest of the log. Files are
             // in seq order, so the newest one holding an event has the last seq.
-            for lf in self.store.log_files()?.into_iter().rev() {
+            for lf in files.iter().rev() {
                 if lf.path == path {
                     continue;
                 }
@@ -150,21 +246,81 @@ impl<'s> Writer<'s> {
                     end = Checkpoint {
                         seq,
                         event_id: Some(id),
-                        log: Some(lf.name),
+                        log: Some(lf.name.clone()),
                         offset: complete,
-                        line: 0,
+                        ..Default::default()
                     };
                     break;
                 }
             }
         }
+        let max_seq = self
+            .max_seq(&files, (&name, &file, len), before)?
+            .max(end.seq);
         Ok(Target {
             name,
             path,
             file,
             len,
             end,
+            max_seq,
+            before,
         })
+    }
+
+    /// The highest `seq` in the log: from the writers' note and what was appended after it
+    /// when the note matches the log, else from a pass over every file.
+    fn max_seq(
+        &self,
+        files: &[LogFile],
+        (name, target, len): (&str, &File, u64),
+        before: (u64, u64),
+    ) -> Result<u64> {
+        // The target's bytes count up to `len` only (a torn tail was just cut off).
+        let upto = |lf: &LogFile, f: &File| -> std::io::Result<u64> {
+            if lf.name == name {
+                return Ok(len);
+            }
+            let l = f.metadata()?.len();
+            complete_len(f, l)
+        };
+        let scan_from = |k: usize, offset: u64| -> std::io::Result<u64> {
+            let mut max = 0;
+            for (i, lf) in files.iter().enumerate().skip(k) {
+                let owned;
+                let f = if lf.name == name {
+                    target
+                } else {
+                    owned = match File::open(&lf.path) {
+                        Ok(f) => f,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(e),
+                    };
+                    &owned
+                };
+                let from = if i == k { offset } else { 0 };
+                max = max.max(max_seq_in(f, from, upto(lf, f)?)?);
+            }
+            Ok(max)
+        };
+        let io = |e| StoreError::io(self.store.dir(), e);
+        if let Some(note) = Note::read(&self.lock)
+            && let Some(log) = note.at.log.as_deref()
+            && let Some(k) = files.iter().position(|f| f.name == log)
+            && verify_checkpoint(&files[k], &note.at).is_ok()
+        {
+            let mut bytes = 0;
+            for f in &files[..k] {
+                bytes += fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0);
+            }
+            // The note's own file may be before the target only when the target is new.
+            let unchanged = (k as u64, bytes) == (note.before_files, note.before_bytes)
+                && (log == name || before.0 > k as u64);
+            if unchanged {
+                return Ok(note.max_seq.max(scan_from(k, note.at.offset).map_err(io)?));
+            }
+        }
+        scan_from(0, 0).map_err(io)
     }
 
     /// Moves a torn tail (bytes after the last newline) into quarantine and truncates it away.
@@ -215,7 +371,7 @@ impl<'s> Writer<'s> {
         let t = self.target()?;
         let mut out = Vec::with_capacity(events.len());
         let mut buf = Vec::with_capacity(512 * events.len());
-        let mut seq = t.end.seq;
+        let mut seq = t.max_seq;
         for ne in events {
             seq += 1;
             let ev = Event {
@@ -255,8 +411,17 @@ impl<'s> Writer<'s> {
             event_id: out.last().map(|e| e.event_id.clone()),
             log: Some(t.name.clone()),
             offset: t.len,
-            line: 0,
+            ..Default::default()
         };
+        t.max_seq = seq;
+        let note = Note {
+            max_seq: seq,
+            at: t.end.clone(),
+            before_files: t.before.0,
+            before_bytes: t.before.1,
+        };
+        // A note that is not written only costs the next writer a pass over the log.
+        let _ = note.write(&self.lock);
         self.append_feed(&buf);
         Ok(out)
     }
@@ -306,11 +471,23 @@ fn complete_len(file: &File, len: u64) -> std::io::Result<u64> {
     Ok(0)
 }
 
+/// Whether the test failpoint `name` is set (`VERMAS_FAILPOINT=name`, or several names with
+/// commas). Debug builds only: a release build never fails on purpose.
+#[cfg(debug_assertions)]
+pub fn failpoint(name: &str) -> bool {
+    std::env::var("VERMAS_FAILPOINT").is_ok_and(|v| v.split(',').any(|f| f == name))
+}
+
+#[cfg(not(debug_assertions))]
+pub fn failpoint(_name: &str) -> bool {
+    false
+}
+
 /// Test failpoint (debug builds only): `VERMAS_FAILPOINT=torn-write` writes half of the batch
 /// and aborts, like a writer killed mid-line.
 #[cfg(debug_assertions)]
 fn failpoint_torn_write(file: &File, buf: &[u8]) {
-    if std::env::var_os("VERMAS_FAILPOINT").is_some_and(|v| v == "torn-write") {
+    if failpoint("torn-write") {
         let mut f = file;
         let _ = f.write_all(&buf[..buf.len() / 2]);
         let _ = f.sync_data();

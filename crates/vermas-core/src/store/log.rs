@@ -49,6 +49,9 @@ pub struct LineInfo<'a> {
 pub struct ScanOutcome {
     /// Just after the last event applied.
     pub end: Checkpoint,
+    /// The highest `seq` applied, here or before the checkpoint the scan started from (a
+    /// damaged log may apply an event whose `seq` is lower than an earlier one).
+    pub max_seq: u64,
     pub issues: Vec<Issue>,
     /// Events handed to the visitor.
     pub events: u64,
@@ -72,10 +75,188 @@ struct SeqOnly<'a> {
     event_id: std::borrow::Cow<'a, str>,
 }
 
-fn parse_seq(line: &[u8]) -> Option<(u64, String)> {
-    serde_json::from_slice::<SeqOnly>(line)
+pub(crate) fn parse_seq(line: &[u8]) -> Option<(u64, String)> {
+    serde_json::from_slice::<SeqOnly>(strip_bom(line).0)
         .ok()
         .map(|s| (s.seq, s.event_id.into_owned()))
+}
+
+/// The UTF-8 byte order mark some editors put at the start of a file.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A line without a leading byte order mark, and whether it had one. Readers read such a line
+/// (and report it); it is never written by a writer.
+pub(crate) fn strip_bom(line: &[u8]) -> (&[u8], bool) {
+    match line.strip_prefix(BOM) {
+        Some(rest) => (rest, true),
+        None => (line, false),
+    }
+}
+
+/// An event id as a number: `evt-` + 25 base36 digits is a uuid v7, so the number holds the
+/// millisecond it was made in its top 48 bits. `None` for an id of any other shape.
+pub(crate) fn event_number(id: &str) -> Option<u128> {
+    let digits = id.strip_prefix("evt-")?.as_bytes();
+    if digits.len() != 25 {
+        return None;
+    }
+    let mut n: u128 = 0;
+    for &c in digits {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'z' => c - b'a' + 10,
+            _ => return None,
+        };
+        n = n.checked_mul(36)?.checked_add(u128::from(d))?;
+    }
+    Some(n)
+}
+
+/// The millisecond (since the epoch) an event id was made in.
+fn event_millis(n: u128) -> u64 {
+    (n >> 80) as u64
+}
+
+/// How far back in time (by the clock in the ids) a reader looks for an earlier copy of an
+/// event it cannot place: ids are made under the writers' lock, so they only go back when the
+/// system clock steps back, and small steps are all a healthy machine makes.
+const SEARCH_SLACK_MS: u64 = 2_000;
+
+/// The event ids a scan has applied: numbers for ids as writers make them (no string per
+/// event), strings for any other. Writers make ids in time order, so nearly every number is
+/// larger than all before it: those are appended to a sorted list (no hashing, no rehashing of
+/// a million entries), and only the few that arrive out of order go into a hash set.
+#[derive(Default)]
+struct Seen {
+    sorted: Vec<u128>,
+    scattered: std::collections::HashSet<u128, std::hash::BuildHasherDefault<IdHasher>>,
+    other: std::collections::HashSet<String>,
+}
+
+impl Seen {
+    fn contains(&self, number: Option<u128>, id: &str) -> bool {
+        match number {
+            Some(n) => match self.sorted.last() {
+                Some(&last) if n <= last => {
+                    self.sorted.binary_search(&n).is_ok() || self.scattered.contains(&n)
+                }
+                _ => false,
+            },
+            None => self.other.contains(id),
+        }
+    }
+    fn insert(&mut self, number: Option<u128>, id: &str) {
+        match number {
+            Some(n) => {
+                if self.sorted.last().is_none_or(|&last| n > last) {
+                    self.sorted.push(n);
+                } else {
+                    self.scattered.insert(n);
+                }
+            }
+            None => {
+                self.other.insert(id.to_string());
+            }
+        }
+    }
+}
+
+/// Hashes an event number: its low bits are random already (uuid v7), so folding and one
+/// multiply spread them.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = ((n as u64) ^ ((n >> 64) as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The event id of a line as writers write it (`…"event_id":"evt-…"` near its start), without
+/// parsing the line.
+fn quick_event_id(line: &[u8]) -> Option<&str> {
+    const KEY: &[u8] = b"\"event_id\":\"";
+    let head = &line[..line.len().min(96)];
+    let at = memchr::memmem::find(head, KEY)? + KEY.len();
+    let rest = line.get(at..)?;
+    let end = memchr::memchr(b'"', rest)?;
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
+/// Whether an event with id `id` appears in the log before byte `upto` of file `files[fi]`,
+/// looking backwards. With a `floor` (milliseconds), the search stops at the first line whose
+/// id was made before it: the log is in time order apart from clock steps, so an earlier copy
+/// of an event made at `floor + SEARCH_SLACK_MS` lies after that line.
+fn appears_before(
+    files: &[LogFile],
+    fi: usize,
+    upto: u64,
+    id: &str,
+    floor: Option<u64>,
+) -> io::Result<bool> {
+    const CHUNK: u64 = 256 << 10;
+    let finder = memchr::memmem::Finder::new(id.as_bytes());
+    for f in (0..=fi).rev() {
+        let Some(lf) = files.get(f) else { continue };
+        let file = match File::open(&lf.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let mut end = if f == fi {
+            upto
+        } else {
+            file.metadata()?.len()
+        };
+        // Bytes of a line cut by the start of the chunk read before (later in the file).
+        let mut carry: Vec<u8> = Vec::new();
+        while end > 0 {
+            let start = end.saturating_sub(CHUNK);
+            let mut buf = vec![0u8; (end - start) as usize];
+            file.read_exact_at(&mut buf, start)?;
+            buf.extend_from_slice(&carry);
+            // The first line of the chunk may start before it, unless the chunk starts the file.
+            let first = if start == 0 {
+                0
+            } else {
+                match memchr::memchr(b'\n', &buf) {
+                    Some(i) => i + 1,
+                    None => {
+                        carry = buf;
+                        end = start;
+                        continue;
+                    }
+                }
+            };
+            for line in buf[first..].split(|&b| b == b'\n').rev() {
+                if line.is_empty() {
+                    continue;
+                }
+                if finder.find(line).is_some()
+                    && parse_seq(line).is_some_and(|(_, found)| found == id)
+                {
+                    return Ok(true);
+                }
+                if let Some(floor) = floor
+                    && let Some(n) = quick_event_id(strip_bom(line).0).and_then(event_number)
+                    && event_millis(n) < floor
+                {
+                    return Ok(false);
+                }
+            }
+            carry = buf[..first].to_vec();
+            end = start;
+        }
+    }
+    Ok(false)
 }
 
 /// The last valid event in the first `len` bytes of `file` (which must end in `\n`), reading
@@ -199,9 +380,11 @@ impl Store {
             .unwrap_or_else(|_| lf.path.display().to_string())
     }
 
-    /// Visits every event after `from`, in log order. Lines that do not parse, events whose
-    /// `seq` does not advance (duplicates), and events the visitor rejects become issues; the
-    /// scan goes on. `since_day` skips whole partitions older than that day.
+    /// Visits every event after `from`, in log order. Lines that do not parse, events already
+    /// applied (an `event_id` seen before: a duplicated line), and events the visitor rejects
+    /// become issues; the scan goes on. An event whose `seq` does not increase is applied when
+    /// its `event_id` is new (a damaged log must never hide an acknowledged event) and
+    /// reported. `since_day` skips whole partitions older than that day.
     pub fn scan(
         &self,
         from: &Checkpoint,
@@ -211,6 +394,7 @@ impl Store {
         let files = self.log_files()?;
         let mut out = ScanOutcome {
             end: from.clone(),
+            max_seq: from.max_seq.unwrap_or(0).max(from.seq),
             ..Default::default()
         };
         let (start_index, start_offset, start_line) = match &from.log {
@@ -227,6 +411,15 @@ impl Store {
                 (i, from.offset, from.line)
             }
         };
+        let mut dedup = Dedup {
+            seen: Seen::default(),
+            partial: from.log.is_some(),
+            from: from
+                .event_id
+                .as_ref()
+                .filter(|_| from.log.is_some())
+                .map(|id| (id.clone(), event_number(id))),
+        };
         let mut pruned = false;
         let mut split = Split { head: 0.5 };
         for (i, lf) in files.iter().enumerate().skip(start_index) {
@@ -240,27 +433,78 @@ impl Store {
                 && lf.name.as_str() < day.format("%Y-%m-%d").to_string().as_str()
             {
                 pruned = true;
+                dedup.partial = true;
                 continue;
             }
             let rel = self.relative(lf);
             scan_file(
-                lf,
+                (&files, i),
                 &rel,
                 (offset, line),
                 pruned,
-                &mut out,
+                (&mut out, &mut dedup),
                 visit,
                 &mut split,
             )
             .map_err(|e| StoreError::io(&lf.path, e))?;
             pruned = false;
         }
+        out.end.max_seq = (out.max_seq > out.end.seq).then_some(out.max_seq);
         Ok(Ok(out))
     }
 }
 
+/// What a scan knows to apply each event once: the ids it applied, and, when it started from a
+/// checkpoint or skipped partitions, that the lines before are not among them.
+struct Dedup {
+    seen: Seen,
+    partial: bool,
+    /// The event at the checkpoint the scan started from (its id and number).
+    from: Option<(String, Option<u128>)>,
+}
+
+impl Dedup {
+    /// Whether the event `id` (seq `seq`, on the line at `offset` of `files[fi]`) was applied
+    /// before. An id seen in this scan was; otherwise, only when the event looks out of place
+    /// (its seq does not increase, or it is older than the checkpoint's event) is the log read
+    /// backwards for an earlier copy, so a healthy log costs a hash lookup per event.
+    fn applied_before(
+        &self,
+        (files, fi): (&[LogFile], usize),
+        offset: u64,
+        (id, number): (&str, Option<u128>),
+        seq_increases: bool,
+    ) -> bool {
+        if self.seen.contains(number, id) {
+            return true;
+        }
+        if !self.partial {
+            // Everything before this line was seen by this scan.
+            return false;
+        }
+        let mut suspicious = !seq_increases;
+        if let Some((from_id, from_number)) = &self.from {
+            if from_id == id {
+                return true;
+            }
+            if let (Some(n), Some(f)) = (number, from_number)
+                && event_millis(n) <= event_millis(*f)
+            {
+                suspicious = true;
+            }
+        }
+        if !suspicious {
+            return false;
+        }
+        let floor = number.map(|n| event_millis(n).saturating_sub(SEARCH_SLACK_MS));
+        // A log that cannot be read back is reported by the scan itself; here the event is
+        // kept rather than dropped.
+        appears_before(files, fi, offset, id, floor).unwrap_or(false)
+    }
+}
+
 /// The line that ends at `from.offset` must be the event the checkpoint names.
-fn verify_checkpoint(
+pub(crate) fn verify_checkpoint(
     lf: &LogFile,
     from: &Checkpoint,
 ) -> std::result::Result<(), CheckpointMismatch> {
@@ -300,18 +544,30 @@ const READ_CHUNK: usize = 1 << 20;
 const PARALLEL_MIN: usize = 256 << 10;
 
 /// One line of a chunk, parsed ahead of the in-order pass (which may run on another thread).
+/// Nearly every line is an event, so boxing that variant would only add an allocation each.
+#[allow(clippy::large_enum_variant)]
 enum Parsed<'a> {
     Blank,
     Bad(serde_json::Error),
-    Event(EventRef<'a>),
+    Event {
+        ev: EventRef<'a>,
+        /// The event id as a number ([`event_number`]), worked out here, off the in-order pass.
+        number: Option<u128>,
+        /// The line started with a byte order mark.
+        bom: bool,
+    },
 }
 
 fn parse_line(raw: &[u8]) -> Parsed<'_> {
-    if raw.iter().all(|b| b.is_ascii_whitespace()) {
+    let (body, bom) = strip_bom(raw);
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Parsed::Blank;
     }
-    match serde_json::from_slice::<EventRef>(raw) {
-        Ok(ev) => Parsed::Event(ev),
+    match serde_json::from_slice::<EventRef>(body) {
+        Ok(ev) => {
+            let number = event_number(&ev.event_id);
+            Parsed::Event { ev, number, bom }
+        }
         Err(e) => Parsed::Bad(e),
     }
 }
@@ -407,11 +663,14 @@ impl Split {
 /// The in-order pass over one file's lines: numbering, issues, seq checks, the visitor.
 struct Pass<'s, 'v> {
     lf: &'s LogFile,
+    /// Every file of the log and this one's index (to look back for an earlier copy).
+    files: (&'s [LogFile], usize),
     rel: &'s str,
     offset: u64,
     line_no: u64,
     skip_gap_check: bool,
     out: &'s mut ScanOutcome,
+    dedup: &'s mut Dedup,
     visit:
         &'s mut (dyn FnMut(&EventRef<'_>, &LineInfo<'_>) -> std::result::Result<(), String> + 'v),
     /// The id of the last event applied, copied into `out.end` once per chunk (one string per
@@ -431,7 +690,7 @@ impl Pass<'_, '_> {
             line: line_no,
             problem,
         };
-        let ev = match parsed {
+        let (ev, number) = match parsed {
             Parsed::Blank => {
                 self.out.issues.push(issue("empty line".to_string()));
                 return;
@@ -442,7 +701,15 @@ impl Pass<'_, '_> {
                     .push(issue(format!("unreadable line skipped ({e})")));
                 return;
             }
-            Parsed::Event(ev) => ev,
+            Parsed::Event { ev, number, bom } => {
+                if bom {
+                    self.out.issues.push(issue(
+                        "UTF-8 byte order mark at the start of the line; the line is read without it"
+                            .to_string(),
+                    ));
+                }
+                (ev, number)
+            }
         };
         if ev.v != ENVELOPE_VERSION {
             self.out.issues.push(issue(format!(
@@ -451,22 +718,33 @@ impl Pass<'_, '_> {
             )));
             return;
         }
-        let last = self.out.end.seq;
-        if ev.seq <= last && !(self.skip_gap_check && last == 0) {
+        let max = self.out.max_seq;
+        let increases = ev.seq > max || (self.skip_gap_check && max == 0);
+        let id = (ev.event_id.as_ref(), number);
+        if self
+            .dedup
+            .applied_before(self.files, line_offset, id, increases)
+        {
             self.out.issues.push(issue(format!(
-                "seq {} does not follow {last}; duplicate or out-of-order event {} skipped",
-                ev.seq, ev.event_id
+                "event {} (seq {}) repeats an event_id already in the log; duplicate skipped",
+                ev.event_id, ev.seq
             )));
             return;
         }
-        if !self.skip_gap_check && ev.seq != last + 1 {
+        if !increases {
+            self.out.issues.push(issue(format!(
+                "seq {} does not increase (the highest so far is {max}); event {} is new, so it is applied",
+                ev.seq, ev.event_id
+            )));
+        } else if !self.skip_gap_check && ev.seq != max + 1 {
             self.out.issues.push(issue(format!(
                 "seq gap: expected {}, found {}",
-                last + 1,
+                max + 1,
                 ev.seq
             )));
         }
         self.skip_gap_check = false;
+        self.dedup.seen.insert(number, &ev.event_id);
         let info = LineInfo {
             log: self.lf,
             line: line_no,
@@ -477,6 +755,7 @@ impl Pass<'_, '_> {
             self.out.issues.push(issue(problem));
         }
         self.out.events += 1;
+        self.out.max_seq = self.out.max_seq.max(ev.seq);
         let end = &mut self.out.end;
         end.seq = ev.seq;
         end.offset = self.offset;
@@ -633,14 +912,15 @@ impl Pass<'_, '_> {
 
 /// Scans one file from `(byte offset, line number)`.
 fn scan_file(
-    lf: &LogFile,
+    (files, fi): (&[LogFile], usize),
     rel: &str,
     (start_offset, start_line): (u64, u64),
     pruned_before: bool,
-    out: &mut ScanOutcome,
+    (out, dedup): (&mut ScanOutcome, &mut Dedup),
     visit: &mut dyn FnMut(&EventRef<'_>, &LineInfo<'_>) -> std::result::Result<(), String>,
     split: &mut Split,
 ) -> io::Result<()> {
+    let lf = &files[fi];
     let mut file = match File::open(&lf.path) {
         Ok(f) => f,
         // Archived between listing and reading: look in the archive.
@@ -662,11 +942,13 @@ fn scan_file(
     let size = (len.saturating_sub(start_offset) as usize).clamp(64 * 1024, READ_CHUNK);
     let mut pass = Pass {
         lf,
+        files: (files, fi),
         rel,
         offset: start_offset,
         line_no: start_line,
         skip_gap_check: pruned_before,
         out,
+        dedup,
         visit,
         end_id: None,
     };
@@ -813,6 +1095,7 @@ mod scan_tests {
             log: Some("events".to_string()),
             offset: mid_end,
             line: mid_line,
+            max_seq: None,
         };
         let mut rest = Vec::new();
         let mut visit = |e: &EventRef<'_>, info: &LineInfo<'_>| {

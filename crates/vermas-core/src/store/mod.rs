@@ -11,7 +11,7 @@ mod follow;
 mod log;
 mod projection;
 
-pub use append::Writer;
+pub use append::{Writer, failpoint};
 pub use log::{Issue, LineInfo, LogFile, ScanOutcome};
 pub use projection::{Checkpoint, Loaded, Projection};
 

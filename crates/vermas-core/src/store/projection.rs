@@ -25,6 +25,10 @@ pub struct Checkpoint {
     pub offset: u64,
     /// The event's 1-based line number in that file.
     pub line: u64,
+    /// The highest `seq` in the log up to here, when it is above `seq` (only in a damaged log,
+    /// where an event with a lower `seq` came later and was applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_seq: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -33,8 +37,97 @@ struct Header {
     version: u32,
     #[serde(flatten)]
     checkpoint: Checkpoint,
+    /// How many records follow, and a checksum of their bytes ([`records_checksum`]): a file
+    /// cut short, edited or missing a record is rebuilt, never served.
+    records: u64,
+    checksum: String,
     /// Problems met while building it, so every reader keeps reporting them.
     issues: Vec<Issue>,
+}
+
+/// Fletcher-style sums over the record bytes as 64-bit words (each multiplied by an odd
+/// constant first), in four lanes (word `i` goes to lane `i % 4`, so the four running sums do
+/// not wait on each other): `a` sums a lane's words, `b` sums its running `a`, so a changed,
+/// missing or moved byte changes the result. Cheap enough to check on every load, and two
+/// halves combine, so a big file is summed on two threads.
+#[derive(Clone, Copy, Default)]
+struct Sums {
+    a: [u64; 4],
+    b: [u64; 4],
+    /// 32-byte blocks summed (each lane saw one word of each).
+    blocks: u64,
+}
+
+const SUM_MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl Sums {
+    fn of(bytes: &[u8]) -> Sums {
+        let mut s = Sums::default();
+        let block = |chunk: &[u8], s: &mut Sums| {
+            for (lane, w) in chunk.chunks_exact(8).enumerate() {
+                let mut x = [0u8; 8];
+                x.copy_from_slice(w);
+                s.a[lane] = s.a[lane].wrapping_add(u64::from_le_bytes(x).wrapping_mul(SUM_MUL));
+                s.b[lane] = s.b[lane].wrapping_add(s.a[lane]);
+            }
+            s.blocks += 1;
+        };
+        let mut chunks = bytes.chunks_exact(32);
+        for c in &mut chunks {
+            block(c, &mut s);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 32];
+            last[..rest.len()].copy_from_slice(rest);
+            block(&last, &mut s);
+        }
+        s
+    }
+
+    /// The sums of `self`'s bytes followed by `then`'s (`self` a whole number of blocks).
+    fn then(self, then: Sums) -> Sums {
+        let mut out = Sums {
+            blocks: self.blocks + then.blocks,
+            ..Sums::default()
+        };
+        for l in 0..4 {
+            out.a[l] = self.a[l].wrapping_add(then.a[l]);
+            out.b[l] = self.b[l]
+                .wrapping_add(then.b[l])
+                .wrapping_add(then.blocks.wrapping_mul(self.a[l]));
+        }
+        out
+    }
+}
+
+/// The checksum of a projection's record bytes, as the header writes it (16 hex digits).
+fn records_checksum(bytes: &[u8]) -> String {
+    const SPLIT_MIN: usize = 4 << 20;
+    let sums = if bytes.len() >= SPLIT_MIN {
+        let mid = bytes.len() / 2 / 32 * 32;
+        let (x, y) = bytes.split_at(mid);
+        std::thread::scope(|s| {
+            let other = std::thread::Builder::new()
+                .name("checksum".into())
+                .spawn_scoped(s, || Sums::of(y));
+            let first = Sums::of(x);
+            let second = match other {
+                Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                Err(_) => Sums::of(y),
+            };
+            first.then(second)
+        })
+    } else {
+        Sums::of(bytes)
+    };
+    let len = bytes.len() as u64;
+    let mut h = len.wrapping_mul(SUM_MUL);
+    for l in 0..4 {
+        h = (h ^ sums.a[l]).wrapping_mul(SUM_MUL).rotate_left(23);
+        h = (h ^ sums.b[l]).wrapping_mul(SUM_MUL).rotate_left(23);
+    }
+    format!("{h:016x}")
 }
 
 /// A state derived from events.
@@ -69,6 +162,8 @@ pub trait Projection: Default {
     }
     /// Writes every record, one per line, deterministically.
     fn write_records(&self, out: &mut Vec<u8>) -> std::result::Result<(), serde_json::Error>;
+    /// How many records [`Projection::write_records`] writes.
+    fn record_count(&self) -> usize;
 }
 
 /// A projection brought up to date with the log.
@@ -81,6 +176,37 @@ pub struct Loaded<P> {
     pub caught_up: u64,
     /// Why the file was rebuilt from the log instead of used, if it was.
     pub rebuilt: Option<String>,
+}
+
+impl<P: Projection> Loaded<P> {
+    /// Applies the events appended since this state's checkpoint, so a long-running process
+    /// can keep a projection in memory and pay only for what is new instead of loading it
+    /// again. A log that no longer matches the checkpoint (files replaced or restored) means a
+    /// rebuild, as on load. Returns how many events were applied.
+    pub fn refresh(&mut self, store: &Store) -> Result<u64> {
+        let from = self.checkpoint.clone();
+        let state = &mut self.state;
+        let mut apply = |ev: &EventRef<'_>, _: &super::LineInfo<'_>| {
+            if P::wants(&ev.event_type) {
+                state.apply(ev)
+            } else {
+                Ok(())
+            }
+        };
+        match store.scan(&from, None, &mut apply)? {
+            Ok(o) => {
+                self.checkpoint = o.end;
+                push_issues(&mut self.issues, o.issues);
+                self.caught_up += o.events;
+                Ok(o.events)
+            }
+            Err(mismatch) => {
+                *self = store.rebuild::<P>()?;
+                self.rebuilt = Some(mismatch.0);
+                Ok(self.caught_up)
+            }
+        }
+    }
 }
 
 /// A reader rewrites a projection file when it had to apply this many events on top of it.
@@ -272,15 +398,29 @@ impl Store {
 
     /// The exact bytes of a projection file for this state.
     pub fn render<P: Projection>(&self, l: &Loaded<P>) -> Result<Vec<u8>> {
-        let header = Header {
+        let mut header = Header {
             projection: P::NAME.to_string(),
             version: P::VERSION,
             checkpoint: l.checkpoint.clone(),
+            records: l.state.record_count() as u64,
+            checksum: "0".repeat(16),
             issues: l.issues.clone(),
         };
+        // The header goes first but sums what follows: written with a placeholder of the
+        // same width, then again in place.
         let mut out = serde_json::to_vec(&header)?;
         out.push(b'\n');
+        let start = out.len();
         l.state.write_records(&mut out)?;
+        header.checksum = records_checksum(&out[start..]);
+        let mut line = serde_json::to_vec(&header)?;
+        line.push(b'\n');
+        if line.len() != start {
+            return Err(StoreError::Serialize(serde::ser::Error::custom(
+                "projection header changed width",
+            )));
+        }
+        out[..start].copy_from_slice(&line);
         Ok(out)
     }
 
@@ -296,11 +436,51 @@ impl Store {
         Ok(x == y)
     }
 
-    /// Writes a projection file atomically.
+    /// Writes a projection file atomically, then removes what crashed writes left behind.
     pub fn save<P: Projection>(&self, l: &Loaded<P>) -> Result<()> {
         let bytes = self.render(l)?;
         let path = self.projection_path::<P>();
-        fsutil::atomic_write(&path, &bytes).map_err(|e| StoreError::io(&path, e))
+        fsutil::atomic_write(&path, &bytes).map_err(|e| StoreError::io(&path, e))?;
+        self.remove_stale_temp_files();
+        Ok(())
+    }
+
+    /// The temporary files of projection writes whose process is gone (a rebuild killed
+    /// before its rename): never read as projections (their names differ), but they hold the
+    /// disk. Returns their names.
+    pub fn stale_temp_files(&self) -> Vec<std::path::PathBuf> {
+        let Ok(rd) = std::fs::read_dir(self.dir()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            // `.work_orders.jsonl.tmp-<pid>-<random>` (fsutil::atomic_write).
+            let Some(rest) = name
+                .strip_prefix('.')
+                .and_then(|n| n.split_once(".jsonl.tmp-"))
+                .map(|(_, rest)| rest)
+            else {
+                continue;
+            };
+            let pid = rest.split('-').next().unwrap_or_default();
+            let alive = !pid.is_empty()
+                && pid.bytes().all(|b| b.is_ascii_digit())
+                && std::path::Path::new("/proc").join(pid).exists();
+            if !alive {
+                out.push(e.path());
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Removes [`Store::stale_temp_files`]; returns how many were removed.
+    pub fn remove_stale_temp_files(&self) -> usize {
+        self.stale_temp_files()
+            .into_iter()
+            .filter(|p| std::fs::remove_file(p).is_ok())
+            .count()
     }
 
     /// Best-effort refresh by a reader: a reader that cannot write (permissions, a full disk)
@@ -369,11 +549,62 @@ fn read_file<P: Projection>(bytes: Vec<u8>) -> std::result::Result<FileState<P>,
     if bytes.last() != Some(&b'\n') {
         return Err("file does not end with a newline".to_string());
     }
+    let start = (header_end + 1).min(bytes.len());
+    if records_checksum(&bytes[start..]) != header.checksum {
+        return Err("its records do not match the checksum in its header (cut short, edited or a record missing)".to_string());
+    }
     let mut state = P::default();
     state
-        .load_records(bytes, header_end + 1)
+        .load_records(bytes, start)
         .map_err(|(line, e)| format!("record on line {line} unreadable ({e})"))?;
+    if state.record_count() as u64 != header.records {
+        return Err(format!(
+            "it holds {} records where its header says {}",
+            state.record_count(),
+            header.records
+        ));
+    }
     Ok((state, header.checkpoint, header.issues))
+}
+
+#[cfg(test)]
+mod checksum_tests {
+    use super::{Sums, records_checksum};
+
+    #[test]
+    fn halves_sum_as_the_whole_and_every_change_shows() {
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for cut in [0, 32, 64, 4096, 9984] {
+            let (x, y) = bytes.split_at(cut);
+            let whole = Sums::of(&bytes);
+            let parts = Sums::of(x).then(Sums::of(y));
+            assert_eq!(
+                (whole.a, whole.b, whole.blocks),
+                (parts.a, parts.b, parts.blocks)
+            );
+        }
+        let sum = records_checksum(&bytes);
+        let mut flipped = bytes.clone();
+        flipped[5000] ^= 1;
+        let mut swapped = bytes.clone();
+        swapped.swap(100, 200);
+        for other in [&flipped[..], &swapped[..], &bytes[..9999], &bytes[32..]] {
+            assert_ne!(records_checksum(other), sum);
+        }
+        // Big enough for two threads: the same sum as one pass.
+        let big: Vec<u8> = (0..(5u32 << 20)).map(|i| (i % 253) as u8).collect();
+        let one = Sums::of(&big);
+        let expected = {
+            let len = big.len() as u64;
+            let mut h = len.wrapping_mul(super::SUM_MUL);
+            for l in 0..4 {
+                h = (h ^ one.a[l]).wrapping_mul(super::SUM_MUL).rotate_left(23);
+                h = (h ^ one.b[l]).wrapping_mul(super::SUM_MUL).rotate_left(23);
+            }
+            format!("{h:016x}")
+        };
+        assert_eq!(records_checksum(&big), expected);
+    }
 }
 
 #[cfg(test)]

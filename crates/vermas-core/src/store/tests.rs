@@ -330,3 +330,317 @@ fn many_creates_never_reuse_an_id() {
     assert!(seen.insert(id));
     assert_eq!(store.load::<WorkOrders>().unwrap().state.len(), 301);
 }
+
+// --- A damaged log never hides acknowledged work (issue: fault injection) -------------------
+
+fn partition(store: &Store) -> std::path::PathBuf {
+    store.live_partitions().unwrap().pop().unwrap().path
+}
+
+fn append_raw(path: &Path, bytes: &[u8]) {
+    let mut f = fs::OpenOptions::new().append(true).open(path).unwrap();
+    std::io::Write::write_all(&mut f, bytes).unwrap();
+}
+
+fn lines_of(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The ids a fresh rebuild and a load (from whatever file is there) both see, and the issues.
+fn visible(store: &Store) -> (Vec<String>, Vec<String>) {
+    let rebuilt = store.rebuild::<WorkOrders>().unwrap();
+    let loaded = store.load::<WorkOrders>().unwrap();
+    let a: Vec<String> = rebuilt.state.ids().map(str::to_string).collect();
+    let b: Vec<String> = loaded.state.ids().map(str::to_string).collect();
+    assert_eq!(a, b, "a load sees what a rebuild sees");
+    (a, rebuilt.issues.iter().map(|i| i.to_string()).collect())
+}
+
+#[test]
+fn a_line_duplicated_at_the_end_never_hides_the_next_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let a = create(&store, "a");
+    let b = create(&store, "b");
+    // Readers have a projection covering both.
+    store.save(&store.load::<WorkOrders>().unwrap()).unwrap();
+    let part = partition(&store);
+    let first = lines_of(&part)[0].clone();
+    append_raw(&part, format!("{first}\n").as_bytes());
+    let c = create(&store, "c");
+    let (ids, issues) = visible(&store);
+    assert_eq!(ids, vec![a, b, c.clone()]);
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.contains(":3:") && i.contains("duplicate skipped")),
+        "{issues:?}"
+    );
+    // The writer continued after the highest seq (2), not after the duplicate's (1).
+    let (seqs, _) = all_events(&store);
+    assert_eq!(seqs, vec![1, 2, 3]);
+    let mut w = store.lock().unwrap();
+    assert_eq!(w.last_seq().unwrap(), 3);
+}
+
+#[test]
+fn a_last_line_with_a_lower_seq_never_hides_the_next_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    for i in 0..5 {
+        create(&store, &format!("w{i}"));
+    }
+    let part = partition(&store);
+    // An event from elsewhere with seq 2 (a new event_id): it is new, so it is applied.
+    let data = serde_json::json!({"id":"wo-stray1","title":"restored","type":"task","priority":1,"description":"","labels":[],"parent":null});
+    let line = serde_json::json!({"v":1,"seq":2,"event_id":crate::ids::new_event_id(),"event_type":"work_order.created","timestamp":"2026-01-01T00:00:00.000Z","actor":"restored","correlation_id":null,"caused_by":null,"data":data});
+    append_raw(&part, format!("{line}\n").as_bytes());
+    // A writer whose note is gone must still find the highest seq.
+    fs::write(store.lock_path(), b"").unwrap();
+    let after = create(&store, "after");
+    let (seqs, issues) = all_events(&store);
+    assert_eq!(
+        seqs,
+        vec![1, 2, 3, 4, 5, 2, 6],
+        "the writer never reuses a seq"
+    );
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.line == 6 && i.problem.contains("does not increase")),
+        "{issues:?}"
+    );
+    let (ids, _) = visible(&store);
+    assert!(
+        ids.contains(&after) && ids.contains(&"wo-stray1".to_string()),
+        "{ids:?}"
+    );
+    assert_eq!(ids.len(), 7);
+}
+
+#[test]
+fn an_event_id_reused_under_a_new_seq_is_applied_once_by_every_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let a = create(&store, "a");
+    let wo = store.load::<WorkOrders>().unwrap().state.get(&a).unwrap();
+    let queue = workorder::plan_transition(&wo, Status::Queued, None, None, "t").unwrap();
+    store.append(vec![queue]).unwrap();
+    // A projection saved here (checkpoint at the move to queued).
+    store.save(&store.load::<WorkOrders>().unwrap()).unwrap();
+    let wo = store.load::<WorkOrders>().unwrap().state.get(&a).unwrap();
+    let assign = workorder::plan_transition(&wo, Status::Assigned, None, None, "t").unwrap();
+    store.append(vec![assign]).unwrap();
+    let part = partition(&store);
+    // The move to queued again, under a new seq: replaying it would put the work order back
+    // in the queue.
+    let queued_line = lines_of(&part)[1].replace("\"seq\":2", "\"seq\":4");
+    append_raw(&part, format!("{queued_line}\n").as_bytes());
+    let b = create(&store, "b");
+    let loaded = store.load::<WorkOrders>().unwrap();
+    let rebuilt = store.rebuild::<WorkOrders>().unwrap();
+    for l in [&loaded, &rebuilt] {
+        assert_eq!(l.state.get(&a).unwrap().status, Status::Assigned);
+        assert!(l.state.contains(&b));
+    }
+    assert!(
+        rebuilt
+            .issues
+            .iter()
+            .any(|i| i.line == 4 && i.problem.contains("repeats an event_id")),
+        "{:?}",
+        rebuilt.issues
+    );
+    assert_eq!(
+        store.render(&loaded).unwrap(),
+        store.render(&rebuilt).unwrap()
+    );
+    let (seqs, _) = all_events(&store);
+    assert_eq!(
+        seqs,
+        vec![1, 2, 3, 5],
+        "the writer went past the copy's seq 4"
+    );
+}
+
+#[test]
+fn a_byte_order_mark_does_not_lose_line_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let a = create(&store, "a");
+    let part = partition(&store);
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(fs::read(&part).unwrap());
+    fs::write(&part, bytes).unwrap();
+    let b = create(&store, "b");
+    let (ids, issues) = visible(&store);
+    assert_eq!(ids, vec![a, b]);
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.contains(":1:") && i.contains("byte order mark")),
+        "{issues:?}"
+    );
+    assert_eq!(all_events(&store).0, vec![1, 2]);
+}
+
+#[test]
+fn garbage_and_duplicates_before_a_checkpoint_keep_loads_equal_to_rebuilds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        ids.push(create(&store, &format!("w{i}")));
+    }
+    let part = partition(&store);
+    let lines = lines_of(&part);
+    append_raw(
+        &part,
+        format!("garbage\n{}\n{}\n", lines[9], lines[3]).as_bytes(),
+    );
+    // A reader saves a projection past the damage, more work is written, a reader loads.
+    store.save(&store.load::<WorkOrders>().unwrap()).unwrap();
+    for i in 10..15 {
+        ids.push(create(&store, &format!("w{i}")));
+    }
+    append_raw(&part, format!("{}\n", lines[5]).as_bytes());
+    ids.push(create(&store, "last"));
+    let (seen, issues) = visible(&store);
+    assert_eq!(seen, ids);
+    assert_eq!(issues.len(), 4, "{issues:?}");
+    let (seqs, _) = all_events(&store);
+    assert_eq!(seqs, (1..=16).collect::<Vec<u64>>());
+}
+
+// --- A damaged projection is never served ---------------------------------------------------
+
+/// A store with work orders, messages and a slot, every projection saved.
+fn store_with_projections(dir: &Path) -> Store {
+    let store = store_in(dir);
+    for i in 0..6 {
+        create(&store, &format!("w{i}"));
+    }
+    let mut events = Vec::new();
+    for n in 0..4 {
+        events.push(
+            NewEvent::new(
+                crate::event::types::MAIL_SENT,
+                "f/workers/slot1",
+                &crate::mail::Sent {
+                    id: format!("msg-{n:010}"),
+                    from: "f/workers/slot1".into(),
+                    to: "f/qa".into(),
+                    subject: "s".into(),
+                    body: "b".into(),
+                    kind: "message".into(),
+                    priority: crate::mail::MailPriority::Normal,
+                    meta: Default::default(),
+                },
+            )
+            .unwrap(),
+        );
+    }
+    for slot in 0..3 {
+        events.push(
+            NewEvent::new(
+                crate::event::types::SLOT_ALLOCATED,
+                "f/supervisor",
+                &crate::slots::SlotAllocated {
+                    slot,
+                    agent: format!("f/workers/slot{slot}"),
+                    work_order: "wo-x".into(),
+                    incarnation: format!("inc-{slot}"),
+                    attempt: 1,
+                    branch: "b".into(),
+                    worktree: "w".into(),
+                    runtime: "r".into(),
+                },
+            )
+            .unwrap(),
+        );
+    }
+    store.append(events).unwrap();
+    store.save(&store.rebuild::<WorkOrders>().unwrap()).unwrap();
+    store.save(&store.rebuild::<Messages>().unwrap()).unwrap();
+    store
+        .save(&store.rebuild::<crate::slots::Slots>().unwrap())
+        .unwrap();
+    store
+}
+
+/// Damages: cut after line 2, only the header, a changed value inside a record, a record gone.
+fn damages(bytes: &[u8], from: &str, to: &str) -> Vec<(&'static str, Vec<u8>)> {
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let join = |ls: &[&str]| ls.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let mut without = lines.clone();
+    without.remove(2);
+    assert!(text.contains(from), "{from} in {text}");
+    vec![
+        ("truncated at a line", join(&lines[..2]).into_bytes()),
+        ("header only", join(&lines[..1]).into_bytes()),
+        ("a value flipped", text.replacen(from, to, 1).into_bytes()),
+        ("a record deleted", join(&without).into_bytes()),
+    ]
+}
+
+fn check_damages<P: Projection>(store: &Store, from: &str, to: &str) {
+    let path = store.projection_path::<P>();
+    let good = fs::read(&path).unwrap();
+    let want = store.render(&store.rebuild::<P>().unwrap()).unwrap();
+    assert_eq!(good, want);
+    for (what, bad) in damages(&good, from, to) {
+        fs::write(&path, &bad).unwrap();
+        let l = store.load::<P>().unwrap();
+        assert!(l.rebuilt.is_some(), "{}: {what} was served", P::NAME);
+        assert_eq!(store.render(&l).unwrap(), want, "{}: {what}", P::NAME);
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            want,
+            "{}: {what} rewritten",
+            P::NAME
+        );
+        // `wo doctor`'s view of the damaged file: it cannot be used.
+        fs::write(&path, &bad).unwrap();
+        assert!(store.load_file::<P>().unwrap().is_err(), "{what}");
+    }
+    fs::write(&path, &good).unwrap();
+    assert!(
+        store.load::<P>().unwrap().rebuilt.is_none(),
+        "a good file is used"
+    );
+}
+
+#[test]
+fn a_damaged_projection_is_rebuilt_never_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_projections(dir.path());
+    check_damages::<WorkOrders>(&store, "\"status\":\"open\"", "\"status\":\"closed\"");
+    check_damages::<Messages>(&store, "\"subject\":\"s\"", "\"subject\":\"t\"");
+    check_damages::<crate::slots::Slots>(&store, "\"attempt\":1", "\"attempt\":2");
+}
+
+#[test]
+fn temp_files_of_crashed_rebuilds_are_removed_and_never_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_projections(dir.path());
+    let good = fs::read(store.projection_path::<WorkOrders>()).unwrap();
+    // A rebuild killed before its rename (pid 0 never runs a process here) left a half file.
+    let stale = store.dir().join(".work_orders.jsonl.tmp-999999999-inc-x");
+    fs::write(&stale, &good[..good.len() / 2]).unwrap();
+    let mine = store
+        .dir()
+        .join(format!(".messages.jsonl.tmp-{}-inc-y", std::process::id()));
+    fs::write(&mine, b"in progress").unwrap();
+    assert_eq!(store.stale_temp_files(), vec![stale.clone()]);
+    let l = store.load::<WorkOrders>().unwrap();
+    assert!(l.rebuilt.is_none());
+    assert_eq!(l.state.len(), 6);
+    store.save(&l).unwrap();
+    assert!(!stale.exists(), "removed by the next save");
+    assert!(mine.exists(), "a live process's temp file is left alone");
+}

@@ -228,8 +228,35 @@ impl IdIndex {
         b[0] |= mask;
         self.file
             .write_all_at(&b, off)
-            .and_then(|_| self.file.sync_data())
+            .and_then(|_| {
+                if crate::store::failpoint("ids-fsync") {
+                    return Err(std::io::Error::from_raw_os_error(libc::EIO));
+                }
+                self.file.sync_data()
+            })
             .map_err(|e| StoreError::io(&self.path, e))?;
         self.write_header(&w.position()?)
+    }
+
+    /// After a failed [`IdIndex::record`]: makes the next writer rebuild the index from the log
+    /// (its header is cut off), so a bit that may not have reached the disk is never trusted.
+    /// Best effort: a header left as it was still names the log position before the event,
+    /// and the next writer catches up from there.
+    pub fn invalidate(&self) {
+        let _ = self.file.set_len(0);
+    }
+
+    /// Opens the id index for a create, or says why it cannot be used: a cache that cannot be
+    /// read or brought up to date must not stop work (the caller checks ids the slow way).
+    pub fn open_or_warn(w: &mut Writer<'_>) -> Option<IdIndex> {
+        match IdIndex::open(w) {
+            Ok(i) => Some(i),
+            Err(e) => {
+                w.warnings.push(format!(
+                    "the id index .work/work_orders.ids cannot be used ({e}); checking the id against every work order instead"
+                ));
+                None
+            }
+        }
     }
 }

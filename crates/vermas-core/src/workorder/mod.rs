@@ -2,12 +2,156 @@
 //! projection `work_orders.jsonl`.
 
 mod id_index;
+mod index;
 mod ops;
 mod projection;
 
 pub use id_index::IdIndex;
+pub use index::{INDEX_FILE, Index, IndexError};
 pub use ops::*;
 pub use projection::WorkOrders;
+
+/// Where work orders are read from for point look-ups: anything that finds one by id.
+pub trait Source {
+    /// The work order `id`, if there is one.
+    fn find(&self, id: &str) -> crate::Result<Option<WorkOrder>>;
+}
+
+impl Source for WorkOrders {
+    fn find(&self, id: &str) -> crate::Result<Option<WorkOrder>> {
+        Ok(self.get(id))
+    }
+}
+
+impl Source for Index {
+    fn find(&self, id: &str) -> crate::Result<Option<WorkOrder>> {
+        Ok(self.get(id)?)
+    }
+}
+
+/// The work orders of a store for commands that touch a few of them: the SQLite index
+/// ([`Index`]) when it can be opened, else the whole projection (a store the index cannot be
+/// written in, say), with the same answers either way.
+pub enum Lookup {
+    Index(Index),
+    Loaded(crate::store::Loaded<WorkOrders>),
+}
+
+impl std::fmt::Debug for Lookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lookup::Index(i) => i.fmt(f),
+            Lookup::Loaded(_) => f.write_str("Lookup::Loaded"),
+        }
+    }
+}
+
+impl Lookup {
+    /// Opens the index of `store` (brought up to date with the log), falling back to loading
+    /// the projection when the index cannot be used.
+    pub fn open(store: &crate::store::Store) -> crate::Result<Lookup> {
+        match Index::open(store) {
+            Ok(i) => Ok(Lookup::Index(i)),
+            Err(_) => Ok(Lookup::Loaded(store.load::<WorkOrders>()?)),
+        }
+    }
+
+    /// Problems met in the log (to warn about, as a projection load does).
+    pub fn issues(&self) -> &[crate::store::Issue] {
+        match self {
+            Lookup::Index(i) => i.issues(),
+            Lookup::Loaded(l) => &l.issues,
+        }
+    }
+
+    /// One work order.
+    pub fn get(&self, id: &str) -> crate::Result<Option<WorkOrder>> {
+        self.find(id)
+    }
+
+    /// The work orders that depend on `id`, in creation order.
+    pub fn dependents(&self, id: &str) -> crate::Result<Vec<String>> {
+        match self {
+            Lookup::Index(i) => Ok(i.dependents(id)?),
+            Lookup::Loaded(l) => Ok(l
+                .state
+                .all()
+                .into_iter()
+                .filter(|w| w.depends_on.iter().any(|d| d == id))
+                .map(|w| w.id)
+                .collect()),
+        }
+    }
+
+    /// The children of `id`, in creation order.
+    pub fn children(&self, id: &str) -> crate::Result<Vec<String>> {
+        match self {
+            Lookup::Index(i) => Ok(i.children(id)?),
+            Lookup::Loaded(l) => Ok(l
+                .state
+                .all()
+                .into_iter()
+                .filter(|w| w.parent.as_deref() == Some(id))
+                .map(|w| w.id)
+                .collect()),
+        }
+    }
+
+    /// The work orders queued for `factory`, most urgent first, then oldest.
+    pub fn queued(&self, factory: &str) -> crate::Result<Vec<WorkOrder>> {
+        match self {
+            Lookup::Index(i) => Ok(i.queued(factory)?),
+            Lookup::Loaded(l) => {
+                let mut out: Vec<WorkOrder> = l
+                    .state
+                    .all()
+                    .into_iter()
+                    .filter(|w| w.status == Status::Queued && w.factory.as_deref() == Some(factory))
+                    .collect();
+                sort_by_priority_then_age(&mut out);
+                Ok(out)
+            }
+        }
+    }
+
+    /// The last `limit` events about `wo`, oldest first.
+    pub fn history(
+        &self,
+        store: &crate::store::Store,
+        wo: &WorkOrder,
+        limit: usize,
+    ) -> crate::Result<Vec<crate::event::Event>> {
+        if let Lookup::Index(i) = self
+            && let Ok(h) = i.history(&wo.id, limit)
+        {
+            return Ok(h);
+        }
+        let mut all = history(store, wo)?;
+        let skip = all.len().saturating_sub(limit);
+        all.drain(..skip);
+        Ok(all)
+    }
+}
+
+impl Source for Lookup {
+    fn find(&self, id: &str) -> crate::Result<Option<WorkOrder>> {
+        match self {
+            Lookup::Index(i) => i.find(id),
+            Lookup::Loaded(l) => Ok(l.state.get(id)),
+        }
+    }
+}
+
+/// The work orders of `store` queued for `factory` (what a dispatch takes), most urgent first:
+/// a query of the index, not a load of every work order.
+pub fn queued_in(store: &crate::store::Store, factory: &str) -> crate::Result<Vec<WorkOrder>> {
+    Lookup::open(store)?.queued(factory)
+}
+
+/// One work order by id, reading only what it needs (the index), not the whole projection.
+pub fn lookup(store: &crate::store::Store, id: &str) -> crate::Result<Option<WorkOrder>> {
+    Lookup::open(store)?.get(id)
+}
 
 /// The events about one work order, oldest first (scanning from the day it was created).
 pub fn history(

@@ -2,8 +2,8 @@
 //! and returns the events to append, or an error that says what was wrong (nothing is written).
 
 use super::{
-    Closed, Created, Dependency, IdIndex, Status, StatusChanged, Updated, WoType, WorkOrder,
-    WorkOrderError, WorkOrders,
+    Closed, Created, Dependency, IdIndex, Source, Status, StatusChanged, Updated, WoType,
+    WorkOrder, WorkOrderError, WorkOrders,
 };
 use crate::error::Result;
 use crate::event::{Event, NewEvent, types};
@@ -94,30 +94,37 @@ pub fn create(
             labels.push(l.clone());
         }
     }
-    let mut index = IdIndex::open(w)?;
+    let mut index = IdIndex::open_or_warn(w);
     let id = match &req.parent {
         Some(parent) => {
-            let wos = w.store().load::<WorkOrders>()?.state;
+            let wos = super::Lookup::open(w.store())?;
             let p = wos
-                .get(parent)
+                .get(parent)?
                 .ok_or_else(|| WorkOrderError::NotFound(parent.clone()))?;
             let mut n = p.children + 1;
-            while wos.contains(&format!("{parent}.{n}")) {
+            while wos.get(&format!("{parent}.{n}"))?.is_some() {
                 n += 1;
             }
             format!("{parent}.{n}")
         }
         None => {
-            let mut loaded: Option<WorkOrders> = None;
+            let mut exact: Option<super::Lookup> = None;
             loop {
                 let id = ids::new_work_order_id(prefix);
-                if !index.maybe_taken(&id)? {
+                let free = match &index {
+                    Some(i) => !i.maybe_taken(&id)?,
+                    None => false,
+                };
+                if free {
                     break id;
                 }
-                if loaded.is_none() {
-                    loaded = Some(w.store().load::<WorkOrders>()?.state);
+                // A set bit (or no index): the exact check, by a look-up.
+                if exact.is_none() {
+                    exact = Some(super::Lookup::open(w.store())?);
                 }
-                if !loaded.as_ref().is_some_and(|l| l.contains(&id)) {
+                if let Some(l) = &exact
+                    && l.get(&id)?.is_none()
+                {
                     break id;
                 }
             }
@@ -138,7 +145,17 @@ pub fn create(
     )
     .map_err(crate::store::StoreError::from)?;
     let events = w.append(vec![ev])?;
-    index.record(&id, w)?;
+    // The event is durable: from here on nothing may turn the create into a failure (a retry
+    // would create it twice). The id index is a cache; when it cannot record the id, it is
+    // marked for a rebuild and the user is told.
+    if let Some(index) = &mut index
+        && let Err(e) = index.record(&id, w)
+    {
+        index.invalidate();
+        w.warnings.push(format!(
+            "{id} was created, but the id index .work/work_orders.ids could not record it ({e}); it will be rebuilt from the log"
+        ));
+    }
     Ok(events)
 }
 
@@ -311,24 +328,24 @@ pub fn plan_close(
     .map_err(crate::store::StoreError::from)?)
 }
 
-/// A work order, or a not-found error naming it.
-pub fn require(wos: &WorkOrders, id: &str) -> Result<WorkOrder, WorkOrderError> {
-    wos.get(id)
-        .ok_or_else(|| WorkOrderError::NotFound(id.to_string()))
+/// A work order, or a not-found error naming it (from the projection or an index).
+pub fn require(wos: &impl Source, id: &str) -> Result<WorkOrder> {
+    wos.find(id)?
+        .ok_or_else(|| WorkOrderError::NotFound(id.to_string()).into())
 }
 
 /// A path of dependencies from `from` to `to`, if one exists.
-fn dependency_path(wos: &WorkOrders, from: &str, to: &str) -> Option<Vec<String>> {
+fn dependency_path(wos: &impl Source, from: &str, to: &str) -> Result<Option<Vec<String>>> {
     let mut stack = vec![(from.to_string(), vec![from.to_string()])];
     let mut seen = std::collections::HashSet::new();
     while let Some((id, path)) = stack.pop() {
         if id == to {
-            return Some(path);
+            return Ok(Some(path));
         }
         if !seen.insert(id.clone()) {
             continue;
         }
-        if let Some(wo) = wos.get(&id) {
+        if let Some(wo) = wos.find(&id)? {
             for d in wo.depends_on {
                 let mut p = path.clone();
                 p.push(d.clone());
@@ -336,11 +353,11 @@ fn dependency_path(wos: &WorkOrders, from: &str, to: &str) -> Option<Vec<String>
             }
         }
     }
-    None
+    Ok(None)
 }
 
 /// `wo dep add A B`: A needs B. Refuses self-dependencies and cycles.
-pub fn plan_dep_add(wos: &WorkOrders, a: &str, b: &str, actor: &str) -> Result<NewEvent> {
+pub fn plan_dep_add(wos: &impl Source, a: &str, b: &str, actor: &str) -> Result<NewEvent> {
     let wa = require(wos, a)?;
     require(wos, b)?;
     if a == b {
@@ -349,7 +366,7 @@ pub fn plan_dep_add(wos: &WorkOrders, a: &str, b: &str, actor: &str) -> Result<N
     if wa.depends_on.iter().any(|d| d == b) {
         return Err(WorkOrderError::Conflict(format!("{a} already depends on {b}")).into());
     }
-    if let Some(path) = dependency_path(wos, b, a) {
+    if let Some(path) = dependency_path(wos, b, a)? {
         return Err(WorkOrderError::Conflict(format!(
             "refused: {a} → {b} would make a cycle ({} → {a})",
             path.join(" → ")
@@ -368,7 +385,7 @@ pub fn plan_dep_add(wos: &WorkOrders, a: &str, b: &str, actor: &str) -> Result<N
 }
 
 /// `wo dep remove A B`.
-pub fn plan_dep_remove(wos: &WorkOrders, a: &str, b: &str, actor: &str) -> Result<NewEvent> {
+pub fn plan_dep_remove(wos: &impl Source, a: &str, b: &str, actor: &str) -> Result<NewEvent> {
     let wa = require(wos, a)?;
     if !wa.depends_on.iter().any(|d| d == b) {
         return Err(WorkOrderError::NotFound(format!("dependency {a} → {b}")).into());

@@ -622,6 +622,10 @@ impl Projection for WorkOrders {
         Ok(())
     }
 
+    fn record_count(&self) -> usize {
+        self.records.len()
+    }
+
     fn write_records(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
         for r in &self.records {
             match r {

@@ -58,10 +58,10 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     let mut locks = Vec::new();
     for (c, ids) in &groups {
         let w = c.store.lock()?;
-        let wos = ctx::work_orders(c)?;
+        let wos = ctx::lookup(c)?;
         let mut events = Vec::new();
         for id in ids {
-            let wo = workorder::require(&wos.state, id)?;
+            let wo = workorder::require(&wos, id)?;
             events.push(workorder::plan_close(
                 &wo,
                 a.reason.as_deref(),

@@ -5,6 +5,7 @@ use crate::print;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use vermas_core::store::Projection;
 use vermas_core::workorder::{self, CreateRequest, WoType, WorkOrders};
 use vermas_core::{Error, Result};
 
@@ -97,8 +98,13 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
         .and_then(|e| e.data_value()["id"].as_str().map(str::to_string))
         .unwrap_or_default();
     if a.json {
-        let wos = c.store.load::<WorkOrders>()?;
-        if let Some(wo) = wos.state.get(&id) {
+        // The record straight from the event just written: the create is done, and reading
+        // the projection back could only add a way to fail after it.
+        let mut one = WorkOrders::default();
+        for e in &events {
+            let _ = one.apply(&e.as_ref());
+        }
+        if let Some(wo) = one.get(&id) {
             print::json(&wo)?;
         }
     } else {

@@ -36,8 +36,8 @@ pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
         Command::Add { a, b } => {
             let c = ctx::open_for(g, &a)?;
             let mut w = c.store.lock()?;
-            let wos = ctx::work_orders(&c)?;
-            let ev = workorder::plan_dep_add(&wos.state, &a, &b, &c.actor)?;
+            let wos = ctx::lookup(&c)?;
+            let ev = workorder::plan_dep_add(&wos, &a, &b, &c.actor)?;
             w.append(vec![ev])?;
             w.report_warnings();
             println!("{a} now depends on {b}");
@@ -46,8 +46,8 @@ pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
         Command::Remove { a, b } => {
             let c = ctx::open_for(g, &a)?;
             let mut w = c.store.lock()?;
-            let wos = ctx::work_orders(&c)?;
-            let ev = workorder::plan_dep_remove(&wos.state, &a, &b, &c.actor)?;
+            let wos = ctx::lookup(&c)?;
+            let ev = workorder::plan_dep_remove(&wos, &a, &b, &c.actor)?;
             w.append(vec![ev])?;
             w.report_warnings();
             println!("{a} no longer depends on {b}");
@@ -55,20 +55,18 @@ pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
         }
         Command::List { id, json } => {
             let c = ctx::open_for(g, &id)?;
-            let wos = ctx::work_orders(&c)?;
-            let wo = workorder::require(&wos.state, &id)?;
-            let needs: Vec<Related> = wo
+            let wos = ctx::lookup(&c)?;
+            let wo = workorder::require(&wos, &id)?;
+            let needs = wo
                 .depends_on
                 .iter()
-                .map(|d| Related::of(&wos.state, d))
-                .collect();
-            let needed_by: Vec<Related> = wos
-                .state
-                .all()
+                .map(|d| Related::of(&wos, d))
+                .collect::<Result<Vec<Related>>>()?;
+            let needed_by = wos
+                .dependents(&id)?
                 .iter()
-                .filter(|o| o.depends_on.contains(&id))
-                .map(|o| Related::of(&wos.state, &o.id))
-                .collect();
+                .map(|d| Related::of(&wos, d))
+                .collect::<Result<Vec<Related>>>()?;
             if json {
                 print::json(
                     &serde_json::json!({ "id": id, "depends_on": needs, "needed_by": needed_by }),

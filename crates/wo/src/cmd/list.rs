@@ -1,7 +1,6 @@
 //! `wo list`: open work by default, sorted by priority then age.
 
 use crate::ctx::{self, Global};
-use crate::print;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -9,7 +8,8 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::process::ExitCode;
 use vermas_core::clock::parse_timestamp;
-use vermas_core::workorder::{Status, WoType, WorkOrder};
+use vermas_core::store::Issue;
+use vermas_core::workorder::{Index, Status, WoType};
 use vermas_core::{Error, Result};
 
 #[derive(clap::Args)]
@@ -54,12 +54,13 @@ struct Summary<'a> {
     labels: Vec<Cow<'a, str>>,
     #[serde(borrow)]
     created_at: Cow<'a, str>,
+    // What the table shows besides.
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    title: Cow<'a, str>,
     // The other fields a record must have (a line without them is not a work order and is
     // not listed, as when records were parsed whole).
-    #[serde(rename = "id")]
-    _id: IgnoredAny,
-    #[serde(rename = "title")]
-    _title: IgnoredAny,
     #[serde(rename = "description")]
     _description: IgnoredAny,
     #[serde(rename = "depends_on")]
@@ -153,17 +154,38 @@ pub fn write_json_lines(lines: &[&[u8]]) -> Result<()> {
     out.flush().map_err(io)
 }
 
-/// One work order that passed the filters: its sort key and its line.
-type Kept<'a> = (u8, Cow<'a, str>, &'a [u8]);
+/// One work order that passed the filters: its sort key, its line, and for the table what
+/// was read of it (JSON output keeps this small: 100,000 of them are sorted and moved).
+struct Kept<'a> {
+    priority: u8,
+    created_at: Cow<'a, str>,
+    line: &'a [u8],
+    shown: Option<Box<Summary<'a>>>,
+}
 
 /// Filters record lines (in order), parsing only the summary of each.
 fn filter<'a>(a: &Args, lines: &'a [Cow<'a, [u8]>], now: DateTime<Utc>) -> Vec<Kept<'a>> {
+    let text = !a.json;
     let mut kept = Vec::new();
     for raw in lines {
-        if let Some(w) = summary(raw)
+        if let Some(w) = summary_for(raw, text)
             && a.keep(&w, now)
         {
-            kept.push((w.priority, w.created_at, &raw[..]));
+            kept.push(if text {
+                Kept {
+                    priority: w.priority,
+                    created_at: w.created_at.clone(),
+                    line: &raw[..],
+                    shown: Some(Box::new(w)),
+                }
+            } else {
+                Kept {
+                    priority: w.priority,
+                    created_at: w.created_at,
+                    line: &raw[..],
+                    shown: None,
+                }
+            });
         }
     }
     kept
@@ -171,19 +193,75 @@ fn filter<'a>(a: &Args, lines: &'a [Cow<'a, [u8]>], now: DateTime<Utc>) -> Vec<K
 
 /// The summary of a record line: the fast scanner for lines as `wo` writes them, serde for
 /// anything else (and for records that are not work orders, `None`).
+#[cfg(test)]
 fn summary(raw: &[u8]) -> Option<Summary<'_>> {
-    fast::summary(raw).or_else(|| serde_json::from_slice(raw).ok())
+    summary_for(raw, true)
+}
+
+/// [`summary`]; without `text` (JSON output) the fast scanner leaves `id` and `title` empty
+/// (checked, not read: only the table shows them).
+fn summary_for(raw: &[u8], text: bool) -> Option<Summary<'_>> {
+    fast::summary_for(raw, text).or_else(|| serde_json::from_slice(raw).ok())
 }
 
 /// Work orders at or above this count are filtered on two threads.
 const PARALLEL_MIN: usize = 4096;
 
+/// Whether the filters can only match open work (not closed or cancelled): then the index's
+/// list of open work orders holds every answer.
+fn open_only(a: &Args) -> bool {
+    if a.status.is_empty() {
+        !a.all
+    } else {
+        a.status.iter().all(|s| !s.is_done())
+    }
+}
+
+/// The record lines of the open work orders from the index, when there are few of them
+/// (under a quarter of all): then reading them costs what they are, not the whole history.
+/// `None`: read the projection (also when the index cannot be used).
+fn open_from_index(c: &vermas_core::context::StoreContext) -> Option<(Vec<Vec<u8>>, Vec<Issue>)> {
+    // A small projection is read whole in about the time the index takes to open.
+    const SMALL: u64 = 4 << 20;
+    let projection = c.store.dir().join("work_orders.jsonl");
+    if std::fs::metadata(&projection).is_ok_and(|m| m.len() < SMALL) {
+        return None;
+    }
+    let idx = Index::open(&c.store).ok()?;
+    let total = idx.count().ok()?;
+    let limit = total / 4 + 1;
+    if idx.count_open(limit).ok()? >= limit {
+        return None;
+    }
+    let lines = idx
+        .open_records()
+        .ok()?
+        .into_iter()
+        .map(String::into_bytes)
+        .collect();
+    Some((lines, idx.issues().to_vec()))
+}
+
 pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     let c = g.open()?;
-    let wos = ctx::work_orders(&c)?;
     let now = chrono::Utc::now();
-    let lines: Vec<Cow<'_, [u8]>> = wos.state.raw_lines().collect();
-    let mut kept = if lines.len() >= PARALLEL_MIN {
+    let from_index = if open_only(&a) {
+        open_from_index(&c)
+    } else {
+        None
+    };
+    let loaded;
+    let lines: Vec<Cow<'_, [u8]>> = match &from_index {
+        Some((lines, issues)) => {
+            ctx::warn_issues(issues);
+            lines.iter().map(|l| Cow::Borrowed(&l[..])).collect()
+        }
+        None => {
+            loaded = ctx::work_orders(&c)?;
+            loaded.state.raw_lines().collect()
+        }
+    };
+    let kept = if lines.len() >= PARALLEL_MIN {
         // The second half on another thread; the halves are joined in order.
         let (first, second) = lines.split_at(lines.len() / 2);
         std::thread::scope(|s| {
@@ -203,31 +281,225 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     } else {
         filter(&a, &lines, now)
     };
-    sort(&mut kept);
+    let order = sorted(&kept);
     if a.json {
-        let lines: Vec<&[u8]> = kept.iter().map(|k| k.2).collect();
+        let lines: Vec<&[u8]> = order.iter().map(|&i| kept[i].line).collect();
         write_json_lines(&lines)?;
     } else if kept.is_empty() {
         eprintln!("No work orders match.");
     } else {
-        let list: Vec<WorkOrder> = kept
+        let shown: Vec<&Summary<'_>> = order
             .iter()
-            .filter_map(|k| serde_json::from_slice(k.2).ok())
+            .filter_map(|&i| kept[i].shown.as_deref())
             .collect();
-        print!("{}", print::work_order_table(&list));
+        let out = table::render(&shown, now);
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(out.as_bytes())
+            .and_then(|_| stdout.flush())
+            .map_err(|e| Error::failure(format!("writing output: {e}")))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Stable sort by priority, then creation time. Records are kept in creation order, so within
-/// a priority they are usually in time order already, and only the priorities need sorting.
-fn sort(kept: &mut [Kept<'_>]) {
-    kept.sort_by_key(|k| k.0);
-    for run in kept.chunk_by_mut(|x, y| x.0 == y.0) {
-        if !run.is_sorted_by(|x, y| x.1 <= y.1) {
-            run.sort_by(|x, y| x.1.cmp(&y.1));
+/// The work order table, made straight from the record lines: only the seven fields it shows
+/// are read (borrowed, no whole record parsed), on two threads for long lists, and the table is
+/// written into one buffer. The same text as `print::work_order_table`.
+mod table {
+    use super::{PARALLEL_MIN, Summary};
+    use chrono::{DateTime, Utc};
+    use std::borrow::Cow;
+    use vermas_core::clock::{human_age, parse_timestamp};
+    use vermas_core::text::{escape_control, truncate};
+
+    const HEADER: [&str; 7] = ["ID", "PRI", "TYPE", "STATUS", "ASSIGNEE", "AGE", "TITLE"];
+
+    type Cells<'a> = [Cow<'a, str>; 7];
+
+    /// A stored string as the table shows it: borrowed unless it holds a control character
+    /// or is too long (nearly always borrowed).
+    fn shown(s: &str, max: Option<usize>) -> Cow<'_, str> {
+        // Control characters are below 0x20, 0x7f, or U+0080..U+009F (0xc2 0x80..0x9f):
+        // bytes rule most strings out without decoding them.
+        let plain = !s.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2)
+            || !s.chars().any(char::is_control);
+        let fits = max.is_none_or(|m| s.len() <= m || s.chars().count() <= m);
+        match (plain, max) {
+            (true, _) if fits => Cow::Borrowed(s),
+            (true, Some(m)) => Cow::Owned(truncate(s, m)),
+            (false, Some(m)) => Cow::Owned(truncate(&escape_control(s), m)),
+            (_, None) => Cow::Owned(escape_control(s)),
         }
     }
+
+    /// `2026-11-21T12:00:00.123Z`, the form the store writes, read without the general
+    /// RFC 3339 parser (the same instant; anything else goes to that parser).
+    fn stored_time(s: &str) -> Option<DateTime<Utc>> {
+        let b = s.as_bytes();
+        if b.len() != 24 || [b[4], b[7], b[10], b[13], b[16], b[19], b[23]] != *b"--T::.Z" {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            b[r].iter().try_fold(0u32, |n, &c| {
+                c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+            })
+        };
+        let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+        let t = date.and_hms_milli_opt(num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?)?;
+        Some(t.and_utc())
+    }
+
+    fn cells<'a>(w: &'a Summary<'_>, now: DateTime<Utc>) -> Cells<'a> {
+        let age = match stored_time(&w.created_at).or_else(|| parse_timestamp(&w.created_at)) {
+            Some(t) => Cow::Owned(human_age((now - t).num_seconds())),
+            None => Cow::Borrowed("?"),
+        };
+        const PRI: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
+        [
+            Cow::Borrowed(&*w.id),
+            PRI.get(usize::from(w.priority)).map_or_else(
+                || Cow::Owned(format!("P{}", w.priority)),
+                |p| Cow::Borrowed(*p),
+            ),
+            Cow::Borrowed(w.kind.as_str()),
+            Cow::Borrowed(w.status.as_str()),
+            w.assignee
+                .as_deref()
+                .map_or(Cow::Borrowed("-"), |a| shown(a, None)),
+            age,
+            shown(&w.title, Some(80)),
+        ]
+    }
+
+    fn rows<'a>(list: &[&'a Summary<'_>], now: DateTime<Utc>) -> Vec<Cells<'a>> {
+        list.iter().map(|w| cells(w, now)).collect()
+    }
+
+    /// The table of these work orders, as `vermas_core::text::table` lays it out.
+    pub(super) fn render(lines: &[&Summary<'_>], now: DateTime<Utc>) -> String {
+        // Rows are made on two threads for long lists; they borrow from `lines`.
+        let rows = if lines.len() >= PARALLEL_MIN {
+            let (first, second) = lines.split_at(lines.len() / 2);
+            std::thread::scope(|s| {
+                let other = std::thread::Builder::new()
+                    .name("list-table".into())
+                    .spawn_scoped(s, || rows(second, now));
+                let mut all = rows(first, now);
+                match other {
+                    Ok(h) => match h.join() {
+                        Ok(rest) => all.extend(rest),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    },
+                    Err(_) => all.extend(rows(second, now)),
+                }
+                all
+            })
+        } else {
+            rows(lines, now)
+        };
+        let width = |s: &str| {
+            if s.is_ascii() {
+                s.len()
+            } else {
+                s.chars().count()
+            }
+        };
+        let mut widths = HEADER.map(width);
+        for r in &rows {
+            for (w, cell) in widths.iter_mut().zip(r) {
+                *w = (*w).max(width(cell));
+            }
+        }
+        let mut out = String::with_capacity((rows.len() + 1) * (widths.iter().sum::<usize>() + 16));
+        let mut line = |cells: [&str; 7]| {
+            let start = out.len();
+            for (i, cell) in cells.iter().enumerate() {
+                out.push_str(cell);
+                if i + 1 < cells.len() {
+                    const SPACES: &str =
+                        "                                                                ";
+                    let mut pad = widths[i] - width(cell) + 2;
+                    while pad > 0 {
+                        let n = pad.min(SPACES.len());
+                        out.push_str(&SPACES[..n]);
+                        pad -= n;
+                    }
+                }
+            }
+            let kept = out[start..].trim_end().len();
+            out.truncate(start + kept);
+            out.push('\n');
+        };
+        line(HEADER);
+        for r in &rows {
+            line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]]);
+        }
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use vermas_core::workorder::WorkOrder;
+
+        #[test]
+        fn the_table_is_the_one_print_makes() {
+            let mut a: WorkOrder = serde_json::from_str(r#"{"id":"wo-abc123","title":"Fix \"it\"\n\ttab ü ✓ \u001b[31m","type":"bug","priority":1,"status":"in_progress","description":"d","labels":[],"parent":null,"depends_on":[],"assignee":"f/workers/slot1","factory":"f","attempts":2,"incarnation":null,"branch":null,"merge_commit":null,"close_reason":null,"last_failure":null,"children":0,"created_by":"human","created_at":"2026-11-21T12:00:00.000Z","updated_at":"2026-11-21T12:00:00.000Z","status_changed_at":"2026-11-21T12:00:00.000Z","closed_at":null,"seq":42}"#).unwrap();
+            let mut b = a.clone();
+            b.id = "wo-b".into();
+            b.assignee = None;
+            b.title = "x".repeat(120);
+            b.created_at = "not a time".into();
+            a.title.push_str("  ");
+            let list = vec![a, b];
+            let lines: Vec<Vec<u8>> = list
+                .iter()
+                .map(|w| serde_json::to_vec(w).unwrap())
+                .collect();
+            let shown: Vec<super::Summary<'_>> = lines
+                .iter()
+                .map(|l| crate::cmd::list::summary(l).unwrap())
+                .collect();
+            let refs: Vec<&super::Summary<'_>> = shown.iter().collect();
+            let want = crate::print::work_order_table(&list);
+            assert_eq!(render(&refs, Utc::now()), want);
+        }
+
+        #[test]
+        fn stored_times_read_as_the_rfc_3339_parser_reads_them() {
+            for s in [
+                "2026-11-21T12:00:00.123Z",
+                "2024-02-29T23:59:59.999Z",
+                "1970-01-01T00:00:00.000Z",
+            ] {
+                assert_eq!(stored_time(s), parse_timestamp(s), "{s}");
+            }
+            for s in [
+                "2026-02-30T12:00:00.000Z",
+                "2026-11-21T24:00:00.000Z",
+                "2026-11-21T12:00:00.000+01:00",
+                "2026-11-21 12:00:00.000Z",
+                "2026-1x-21T12:00:00.000Z",
+            ] {
+                assert_eq!(stored_time(s), None, "{s}");
+            }
+        }
+    }
+}
+
+/// Stable sort by priority, then creation time. Records are kept in creation order, so within
+/// a priority they are usually in time order already, and only the priorities need sorting.
+/// Returns indices, so the (large) summaries themselves never move.
+fn sorted(kept: &[Kept<'_>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..kept.len()).collect();
+    let at = |i: usize| &kept[i];
+    order.sort_by_key(|&i| at(i).priority);
+    for run in order.chunk_by_mut(|&x, &y| at(x).priority == at(y).priority) {
+        if !run.is_sorted_by(|&x, &y| at(x).created_at <= at(y).created_at) {
+            run.sort_by(|&x, &y| at(x).created_at.cmp(&at(y).created_at));
+        }
+    }
+    order
 }
 
 /// A scanner for record lines exactly as `wo` writes them: one compact JSON object of strings,
@@ -449,12 +721,18 @@ mod fast {
         WoType::ALL.into_iter().find(|x| x.as_str().as_bytes() == s)
     }
 
+    #[cfg(test)]
     pub(super) fn summary(line: &[u8]) -> Option<Summary<'_>> {
+        summary_for(line, true)
+    }
+
+    pub(super) fn summary_for(line: &[u8], text: bool) -> Option<Summary<'_>> {
         let mut c = Cursor { b: line, i: 0 };
         c.eat(b'{')?;
         let mut seen = 0u32;
         let (mut status, mut kind, mut priority) = (None, None, None);
         let (mut assignee, mut labels, mut created_at) = (None, None, None);
+        let (mut id, mut title) = (None, None);
         let mut next = 0;
         loop {
             let key = match c.string()? {
@@ -482,6 +760,16 @@ mod fast {
                         }
                         4 => labels = Some(c.plain_array()?),
                         5 => created_at = Some(Cow::Borrowed(c.plain()?)),
+                        6 | 7 if !text => {
+                            c.skip()?;
+                            if bit == 6 {
+                                id = Some(Cow::Borrowed(""));
+                            } else {
+                                title = Some(Cow::Borrowed(""));
+                            }
+                        }
+                        6 => id = Some(Cow::Borrowed(c.plain()?)),
+                        7 => title = Some(Cow::Borrowed(c.plain()?)),
                         _ => c.skip()?,
                     }
                 }
@@ -507,8 +795,8 @@ mod fast {
             assignee,
             labels: labels?,
             created_at: created_at?,
-            _id: IgnoredAny,
-            _title: IgnoredAny,
+            id: id?,
+            title: title?,
             _description: IgnoredAny,
             _depends_on: IgnoredAny,
             _attempts: IgnoredAny,
@@ -524,6 +812,7 @@ mod fast {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vermas_core::workorder::WorkOrder;
 
     fn same(line: &str) {
         let fast = fast::summary(line.as_bytes());
@@ -539,7 +828,9 @@ mod tests {
                     f.priority,
                     &f.assignee,
                     &f.labels,
-                    &f.created_at
+                    &f.created_at,
+                    &f.id,
+                    &f.title
                 ),
                 (
                     s.status,
@@ -547,7 +838,9 @@ mod tests {
                     s.priority,
                     &s.assignee,
                     &s.labels,
-                    &s.created_at
+                    &s.created_at,
+                    &s.id,
+                    &s.title
                 ),
                 "{line}"
             );
@@ -559,7 +852,7 @@ mod tests {
     }
 
     fn sample() -> WorkOrder {
-        serde_json::from_str(r#"{"id":"wo-abc123","title":"Fix \"it\"\n\ttab","type":"bug","priority":1,"status":"in_progress","description":"line\nline \\ back / slash é ✓","labels":["ui","backend"],"parent":null,"depends_on":["wo-x"],"assignee":"f/workers/slot1","factory":"f","attempts":2,"incarnation":null,"branch":null,"merge_commit":null,"close_reason":null,"last_failure":null,"children":0,"created_by":"human","created_at":"2026-11-21T12:00:00.000Z","updated_at":"2026-11-21T12:00:00.000Z","status_changed_at":"2026-11-21T12:00:00.000Z","closed_at":null,"seq":42}"#).unwrap()
+        serde_json::from_str(r#"{"id":"wo-abc123","title":"Fix it / é ✓","type":"bug","priority":1,"status":"in_progress","description":"line\nline \\ back / slash é ✓","labels":["ui","backend"],"parent":null,"depends_on":["wo-x"],"assignee":"f/workers/slot1","factory":"f","attempts":2,"incarnation":null,"branch":null,"merge_commit":null,"close_reason":null,"last_failure":null,"children":0,"created_by":"human","created_at":"2026-11-21T12:00:00.000Z","updated_at":"2026-11-21T12:00:00.000Z","status_changed_at":"2026-11-21T12:00:00.000Z","closed_at":null,"seq":42}"#).unwrap()
     }
 
     #[test]
@@ -573,6 +866,14 @@ mod tests {
         assert_eq!(f.assignee.as_deref(), Some("f/workers/slot1"));
         assert_eq!(f.labels, vec!["ui", "backend"]);
         assert_eq!(f.created_at, "2026-11-21T12:00:00.000Z");
+        assert_eq!((&*f.id, &*f.title), ("wo-abc123", "Fix it / é ✓"));
+        same(&line);
+        // A title with escapes is left to serde, which reads it exactly.
+        let mut quoted = wo.clone();
+        quoted.title = "Fix \"it\"\n\ttab".into();
+        let line = record(&quoted);
+        assert!(fast::summary(line.as_bytes()).is_none());
+        assert_eq!(summary(line.as_bytes()).unwrap().title, quoted.title);
         same(&line);
         let mut none = wo.clone();
         none.assignee = None;

@@ -56,6 +56,21 @@ pub fn run(g: &Global, _a: Args) -> Result<ExitCode> {
         }
         Ok(())
     })?;
+    // The look-up index is checked against what was just rebuilt (it is caught up from the
+    // log on every open, so only damage inside it can make it differ) and reset when it
+    // differs: the next look-up builds it again from the log.
+    if c.store
+        .dir()
+        .join(vermas_core::workorder::INDEX_FILE)
+        .exists()
+    {
+        let same = vermas_core::workorder::Index::open(&c.store)
+            .and_then(|i| i.differs_from(&wos.state))
+            .is_ok_and(|d| d.is_none());
+        if !same {
+            vermas_core::workorder::Index::invalidate(&c.store)?;
+        }
+    }
     println!(
         "Rebuilt work_orders.jsonl ({} work orders), messages.jsonl ({} messages) and slots.jsonl from {} events in {:.0?}",
         wos.state.len(),

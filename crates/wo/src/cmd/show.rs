@@ -31,27 +31,16 @@ struct Shown<'a> {
 
 pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     let c = ctx::open_for(g, &a.id)?;
-    let wos = ctx::work_orders(&c)?;
-    let wo = workorder::require(&wos.state, &a.id)?;
-    let all = wos.state.all();
-    let blockers: Vec<Related> = wo
-        .depends_on
-        .iter()
-        .map(|d| Related::of(&wos.state, d))
-        .collect();
-    let blocks: Vec<Related> = all
-        .iter()
-        .filter(|o| o.depends_on.contains(&wo.id))
-        .map(|o| Related::of(&wos.state, &o.id))
-        .collect();
-    let children: Vec<Related> = all
-        .iter()
-        .filter(|o| o.parent.as_deref() == Some(&wo.id))
-        .map(|o| Related::of(&wos.state, &o.id))
-        .collect();
-    let mut history = workorder::history(&c.store, &wo)?;
-    let skip = history.len().saturating_sub(a.history);
-    history.drain(..skip);
+    // Point look-ups in the index: what this costs follows the work order, not the store.
+    let wos = ctx::lookup(&c)?;
+    let wo = workorder::require(&wos, &a.id)?;
+    let related = |ids: &[String]| -> Result<Vec<Related>> {
+        ids.iter().map(|d| Related::of(&wos, d)).collect()
+    };
+    let blockers = related(&wo.depends_on)?;
+    let blocks = related(&wos.dependents(&wo.id)?)?;
+    let children = related(&wos.children(&wo.id)?)?;
+    let history = wos.history(&c.store, &wo, a.history)?;
     if a.json {
         return print::json(&Shown {
             work_order: &wo,
@@ -92,7 +81,7 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
         println!("  branch:     {}", escape_control(b));
     }
     if let Some(p) = &wo.parent {
-        println!("  parent:     {}", Related::of(&wos.state, p).line());
+        println!("  parent:     {}", Related::of(&wos, p)?.line());
     }
     println!(
         "  created:    {} by {}",

@@ -40,8 +40,8 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     let description = super::create::read_description(a.description, a.description_file)?;
     let c = ctx::open_for(g, &a.id)?;
     let mut w = c.store.lock()?;
-    let wos = ctx::work_orders(&c)?;
-    let wo = workorder::require(&wos.state, &a.id)?;
+    let wos = ctx::lookup(&c)?;
+    let wo = workorder::require(&wos, &a.id)?;
     let req = UpdateRequest {
         title: a.title,
         priority: a.priority,
