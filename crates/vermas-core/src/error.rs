@@ -12,7 +12,7 @@ use crate::effects::git::GitError;
 use crate::effects::tmux::TmuxError;
 use crate::mail::MailError;
 use crate::store::StoreError;
-use crate::workorder::WorkOrderError;
+use crate::workorder::{IndexError, WorkOrderError};
 use std::fmt;
 
 /// What sort of failure an error is; decides the process exit code.
@@ -65,6 +65,8 @@ pub enum Error {
     #[error(transparent)]
     WorkOrder(#[from] WorkOrderError),
     #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
     Mail(#[from] MailError),
     #[error(transparent)]
     Worker(#[from] WorkerError),
@@ -110,6 +112,7 @@ impl Error {
             Error::Store(e) => e.kind(),
             Error::Config(e) => e.kind(),
             Error::WorkOrder(e) => e.kind(),
+            Error::Index(e) => e.kind(),
             Error::Mail(e) => e.kind(),
             Error::Worker(e) => e.kind(),
             Error::Refused(e) => e.kind(),

@@ -54,7 +54,6 @@ impl Classify for IndexError {
         }
     }
 }
-crate::error::classified!(IndexError);
 
 type Result<T, E = IndexError> = std::result::Result<T, E>;
 
