@@ -164,6 +164,69 @@ pub fn triage(r: &ReadyObs, rules: Rules, mem: &Memory, now: Instant) -> Triage 
     Triage::Ready
 }
 
+/// Whether `path` matches `glob`: `*` and `?` within one path segment, `**` across any
+/// number of segments (`tests/**` is everything under tests/, `**/*.snap` every snapshot).
+pub fn path_matches(glob: &str, path: &str) -> bool {
+    fn segs(globs: &[&str], parts: &[&str]) -> bool {
+        match (globs.first(), parts.first()) {
+            (None, None) => true,
+            (Some(&"**"), _) => {
+                segs(&globs[1..], parts) || (!parts.is_empty() && segs(globs, &parts[1..]))
+            }
+            (Some(g), Some(p)) => {
+                crate::event::type_matches(g, p) && segs(&globs[1..], &parts[1..])
+            }
+            _ => false,
+        }
+    }
+    let g: Vec<&str> = glob.trim_start_matches("./").split('/').collect();
+    let p: Vec<&str> = path.split('/').collect();
+    segs(&g, &p)
+}
+
+/// Words of the gate commands that may name a script of the repository (`sh check.sh`,
+/// `["bash", "ci/run.sh"]`): the loop keeps those that are files of the target tree, and
+/// they are protected like `[verification] protected`.
+pub fn gate_script_candidates(gates: &[crate::config::Gate]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for g in gates {
+        let words: Vec<String> = match &g.command {
+            crate::config::GateCommand::Shell(s) => s
+                .split(|c: char| c.is_whitespace() || ";&|()<>`$\"'".contains(c))
+                .map(str::to_string)
+                .collect(),
+            crate::config::GateCommand::Argv(a) => a.clone(),
+        };
+        for w in words {
+            let w = w.trim_start_matches("./").to_string();
+            if !w.is_empty() && !w.starts_with('-') && !w.starts_with('/') && !out.contains(&w) {
+                out.push(w);
+            }
+        }
+    }
+    out
+}
+
+/// The protected paths among those a branch changes: matched by a `protected` glob, or one
+/// of the gates' own scripts.
+pub fn protected_changes(
+    changed: &[String],
+    globs: &[String],
+    gate_files: &[String],
+) -> Vec<String> {
+    changed
+        .iter()
+        .filter(|p| gate_files.contains(p) || globs.iter().any(|g| path_matches(g, p)))
+        .cloned()
+        .collect()
+}
+
+/// Whether a branch at `head` that changes `protected` paths must wait for a person: not when
+/// it changes none, nor when a person approved exactly this head.
+pub fn needs_approval(protected: &[String], approved_head: Option<&str>, head: &str) -> bool {
+    !protected.is_empty() && approved_head != Some(head)
+}
+
 /// How one gate run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GateOutcome {
@@ -585,6 +648,61 @@ mod tests {
             after_ref_update(true, MAX_TARGET_MOVES),
             AfterRefUpdate::Later
         );
+    }
+
+    #[test]
+    fn protected_paths_are_globs_and_the_gates_scripts() {
+        let table = [
+            ("tests/**", "tests/a.rs", true),
+            ("tests/**", "tests/unit/deep/b.rs", true),
+            ("tests/**", "src/tests.rs", false),
+            ("ci/*.sh", "ci/run.sh", true),
+            ("ci/*.sh", "ci/sub/run.sh", false),
+            ("**/*.snap", "a/b/c.snap", true),
+            ("**/*.snap", "c.snap", true),
+            ("check.sh", "check.sh", true),
+            ("./check.sh", "check.sh", true),
+        ];
+        for (g, p, want) in table {
+            assert_eq!(path_matches(g, p), want, "{g} ~ {p}");
+        }
+        let gates = vec![
+            crate::config::Gate {
+                name: "check".into(),
+                command: crate::config::GateCommand::Shell("sh ./check.sh && cargo test -q".into()),
+                timeout_seconds: 60.0,
+            },
+            crate::config::Gate {
+                name: "ci".into(),
+                command: crate::config::GateCommand::Argv(vec!["bash".into(), "ci/run.sh".into()]),
+                timeout_seconds: 60.0,
+            },
+        ];
+        let cands = gate_script_candidates(&gates);
+        assert!(
+            cands.contains(&"check.sh".to_string()) && cands.contains(&"ci/run.sh".to_string())
+        );
+        assert!(!cands.iter().any(|c| c.starts_with('-')), "{cands:?}");
+        let changed: Vec<String> = ["src/lib.rs", "check.sh", "tests/it.rs"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            protected_changes(&changed, &["tests/**".into()], &["check.sh".into()]),
+            vec!["check.sh".to_string(), "tests/it.rs".to_string()]
+        );
+        assert!(protected_changes(&["src/lib.rs".into()], &["tests/**".into()], &[]).is_empty());
+    }
+
+    #[test]
+    fn a_change_to_protected_paths_waits_for_approval_of_exactly_that_head() {
+        let p = vec!["check.sh".to_string()];
+        assert!(needs_approval(&p, None, "abc"));
+        assert!(!needs_approval(&p, Some("abc"), "abc"));
+        assert!(
+            needs_approval(&p, Some("abc"), "def"),
+            "new commits need a new look"
+        );
+        assert!(!needs_approval(&[], None, "abc"));
     }
 
     #[test]

@@ -235,6 +235,8 @@ struct Candidate {
     msg: Message,
     wo: WorkOrder,
     branch: String,
+    /// The paths its branch changes (kept with its evidence).
+    changed: Vec<String>,
 }
 
 impl Candidate {
@@ -529,19 +531,39 @@ impl Qa {
                     self.give_up(f, &msg, &wo, &why)
                 }
                 (control::Triage::Rework(why), Some(wo)) => {
-                    let c = Candidate { msg, wo, branch };
+                    let c = Candidate {
+                        msg,
+                        wo,
+                        branch,
+                        changed: Vec::new(),
+                    };
                     self.rework(f, &c, &why, None, &[], None)
                 }
                 (control::Triage::Unblock, Some(mut wo)) => {
                     let r = self.transition(&wo, Status::InReview, "gates are configured now");
                     wo.status = Status::InReview;
-                    ready.push(Candidate { msg, wo, branch });
-                    r
+                    self.guard(
+                        f,
+                        Candidate {
+                            msg,
+                            wo,
+                            branch,
+                            changed: Vec::new(),
+                        },
+                        &mut ready,
+                    )
+                    .and(r)
                 }
-                (control::Triage::Ready, Some(wo)) => {
-                    ready.push(Candidate { msg, wo, branch });
-                    Ok(())
-                }
+                (control::Triage::Ready, Some(wo)) => self.guard(
+                    f,
+                    Candidate {
+                        msg,
+                        wo,
+                        branch,
+                        changed: Vec::new(),
+                    },
+                    &mut ready,
+                ),
                 (_, None) => Ok(()),
             };
             if let Err(e) = acted {
@@ -553,6 +575,70 @@ impl Qa {
             }
         }
         Ok(ready)
+    }
+
+    /// Lets a ready branch into the merge queue unless it changes protected paths (the gates'
+    /// own scripts, `[verification] protected`) without a person's approval of this head:
+    /// then it waits in `needs_approval`, the ceo is asked once, and its message is read
+    /// (`co approve` hands it in again).
+    fn guard(&mut self, f: &Factory, mut c: Candidate, ready: &mut Vec<Candidate>) -> Result<()> {
+        let repo = f.git_dir();
+        let target = f.target_branch();
+        c.changed = git::changed_paths(&repo, target, &c.branch)?;
+        let gate_files = git::files_in_tree(
+            &repo,
+            target,
+            &control::gate_script_candidates(&f.settings.gates),
+        );
+        let protected =
+            control::protected_changes(&c.changed, &f.settings.verification.protected, &gate_files);
+        let head = git::rev_parse(&repo, &c.branch).unwrap_or_default();
+        if !control::needs_approval(&protected, c.wo.approved_head.as_deref(), &head) {
+            ready.push(c);
+            return Ok(());
+        }
+        let list = protected.join(", ");
+        let reason = format!(
+            "changes protected paths ({list}): waiting for a person's `co approve {}` (or `co reject {} --reason …`)",
+            c.wo.id, c.wo.id
+        );
+        let mut meta = BTreeMap::new();
+        meta.insert("work_order".to_string(), c.wo.id.clone());
+        meta.insert("factory".to_string(), f.name.clone());
+        meta.insert("head".to_string(), head.clone());
+        let body = format!(
+            "{} \"{}\" in {} changes paths that decide whether its work is right:\n\n{}\n\nLook at them (git -C {} diff {}...{}), then `co approve {}` to let QA merge it after the gates, or `co reject {} --reason \"…\"` to send it back.",
+            c.wo.id,
+            c.wo.title,
+            f.name,
+            protected
+                .iter()
+                .map(|p| format!("  {p}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            f.dir.display(),
+            target,
+            c.branch,
+            c.wo.id,
+            c.wo.id
+        );
+        escalate::escalate(
+            &self.company,
+            &Escalation {
+                key: &format!("approval:{}:{head}", c.wo.id),
+                subject: &format!("APPROVAL NEEDED {} changes protected paths", c.wo.id),
+                body: &body,
+                meta,
+            },
+            &self.actor,
+        )?;
+        self.transition(&c.wo, Status::NeedsApproval, &reason)?;
+        mail::mark(&f.store()?, &c.msg.id, false, &self.actor)?;
+        self.log.warn(
+            "qa.needs_approval",
+            &[("work_order", &c.wo.id), ("paths", &list)],
+        );
+        Ok(())
     }
 
     /// Errors again and again on one work order: blocked with the reason, escalated once, the
@@ -790,6 +876,14 @@ impl Qa {
         let dir = crate::fsutil::ensure_dir_under(&f.work_dir(), &rel)
             .map_err(|e| StoreError::io(&f.work_dir().join(&rel), e))?;
         let wos: Vec<String> = merged.iter().map(|(c, _)| c.wo.id.clone()).collect();
+        // Each merge's evidence names the paths it changed.
+        for (c, _) in &merged {
+            if let Ok(d) = crate::fsutil::ensure_dir_under(&f.work_dir(), &c.evidence_rel()) {
+                let mut text = c.changed.join("\n");
+                text.push('\n');
+                let _ = crate::fsutil::atomic_write(&d.join("changed-paths.txt"), text.as_bytes());
+            }
+        }
         let mut results: Vec<GateResult> = Vec::new();
         let mut outcomes = Vec::new();
         let verdict = loop {
