@@ -210,3 +210,51 @@ fn a_reader_that_closes_the_pipe_early_ends_the_command_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_ne!(out.status.code(), Some(101), "no panic");
 }
+
+#[test]
+fn mail_sent_to_a_slot_is_for_the_worker_there_then_not_the_next_one() {
+    let w = World::new("hang.sh", "");
+    let first = w.create("first", &[]);
+    w.co(&["dispatch", &first, "myproject"]).ok();
+    w.wait_pane("worker-myproject-slot0", "hanging", 15);
+    let old = w
+        .co(&["worker", "status", "myproject", "0", "--json"])
+        .json();
+    let old_inc = old["incarnation"].as_str().unwrap().to_string();
+    w.co(&[
+        "send",
+        "myproject/workers/slot0",
+        "-s",
+        "for the first worker",
+        "-m",
+        "hi",
+    ])
+    .ok();
+    w.co(&["worker", "kill", "myproject", "0", "--force"]).ok();
+    let second = w.create("second", &[]);
+    w.co(&["dispatch", &second, "myproject"]).ok();
+    w.wait_pane("worker-myproject-slot0", "hanging", 15);
+    let new = w
+        .co(&["worker", "status", "myproject", "0", "--json"])
+        .json();
+    let new_inc = new["incarnation"].as_str().unwrap().to_string();
+    assert_ne!(old_inc, new_inc);
+    let inbox = |inc: &str| {
+        w.co_as(
+            &w.factory_dir(),
+            &[
+                ("AGENT_ID", "myproject/workers/slot0"),
+                ("VERMAS_INCARNATION", inc),
+            ],
+            &["inbox", "--json"],
+        )
+        .json()
+    };
+    assert_eq!(
+        inbox(&new_inc).as_array().unwrap().len(),
+        0,
+        "the next worker"
+    );
+    let theirs = inbox(&old_inc);
+    assert_eq!(theirs[0]["subject"], "for the first worker", "{theirs}");
+}
