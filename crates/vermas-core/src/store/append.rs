@@ -346,7 +346,7 @@ impl<'s> Writer<'s> {
             // followed) and a real directory made in its place.
             let planted = std::fs::symlink_metadata(&qdir).is_ok_and(|m| !m.is_dir());
             if !planted {
-                return Err(StoreError::io(&qdir, e).into());
+                return Err(StoreError::io(&qdir, e));
             }
             let aside = qdir.with_file_name(format!("quarantine.refused-{stamp}"));
             std::fs::rename(&qdir, &aside).map_err(|e| StoreError::io(&qdir, e))?;
