@@ -396,6 +396,14 @@ impl Factory {
     pub fn qa_dir(&self) -> PathBuf {
         self.dir.join("qa")
     }
+    /// QA's worktrees: `qa/`, and `qa-2/` for the second half when halves are gated side by
+    /// side (`[qa] parallel_gates`).
+    pub fn qa_lane_dir(&self, lane: usize) -> PathBuf {
+        match lane {
+            0 => self.qa_dir(),
+            n => self.dir.join(format!("qa-{}", n + 1)),
+        }
+    }
     pub fn supervisor_dir(&self) -> PathBuf {
         self.dir.join("supervisor")
     }

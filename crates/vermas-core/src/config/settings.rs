@@ -302,6 +302,7 @@ settings! {
     /// `[qa]`: the merge queue.
     qa: QaSettings {
         batch_max: Count = Some("8"), "branches QA merges and gates together; a failing batch is bisected";
+        parallel_gates: Count = Some("1"), "gate runs side by side while a failed batch is bisected (each in its own worktree, qa/ and qa-2/); 2 halves the time to find a bad branch when the machine has room";
     }
     /// `[sync]`
     sync: SyncSettings {
