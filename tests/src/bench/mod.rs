@@ -8,6 +8,7 @@ pub mod bed;
 pub mod dispatch;
 pub mod fill;
 pub mod pipeline;
+pub mod queue;
 pub mod store;
 pub mod sys;
 
