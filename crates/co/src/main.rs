@@ -64,6 +64,12 @@ enum Command {
     /// The built-in QA merge queue of a factory
     #[command(subcommand)]
     Qa(cmd::qa::Command),
+    /// Sprints: named sets of work orders and their progress
+    #[command(subcommand)]
+    Sprint(cmd::sprint::Command),
+    /// Team workspaces: a worktree, a mail address and a tmux shell for people
+    #[command(subcommand)]
+    Team(cmd::team::Command),
     /// Start an agent with its private environment (used by the sessions co starts)
     #[command(hide = true)]
     ExecAgent(cmd::exec_agent::Args),
@@ -93,6 +99,8 @@ fn main() -> ExitCode {
         Command::Supervisor(c) => cmd::supervisor::run(c),
         Command::Qa(c) => cmd::qa::run(c),
         Command::ExecAgent(a) => cmd::exec_agent::run(a),
+        Command::Sprint(c) => cmd::sprint::run(c),
+        Command::Team(c) => cmd::team::run(c),
     };
     match result {
         Ok(code) => code,

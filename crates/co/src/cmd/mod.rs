@@ -17,6 +17,8 @@ pub mod prime;
 pub mod qa;
 pub mod read;
 pub mod send;
+pub mod sprint;
 pub mod status;
 pub mod supervisor;
+pub mod team;
 pub mod worker;
