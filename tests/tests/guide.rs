@@ -92,6 +92,23 @@ fn a_sprint_goes_through_create_add_list_show_and_close_with_counts_matching_wo_
     w.co(&["sprint", "create", "other"]).ok();
     let taken = w.co(&["sprint", "add", "other", &ids[0]]);
     assert!(taken.fails(5).contains("login-page"), "{}", taken.stderr);
+    // A sprint for a factory takes the company's work, not another factory's.
+    w.add_factory("second", "se", "good.sh", "");
+    let foreign = vermas_tests::created_id(&w.wo_in("second", &["create", "--title", "Elsewhere"]));
+    let refused = w.co(&["sprint", "add", "login-page", &foreign]);
+    assert!(
+        refused.fails(5).contains("belongs to factory second"),
+        "{}",
+        refused.stderr
+    );
+    let hq = vermas_tests::created_id(&w.sb.run_in(
+        &w.root,
+        "wo",
+        &["create", "--title", "Company-wide"],
+    ));
+    w.co(&["sprint", "create", "company-wide", "--factory", "myproject"])
+        .ok();
+    w.co(&["sprint", "add", "company-wide", &hq, "--json"]).ok();
 
     // The counts are the store's counts (every work order of the factory is in the sprint).
     let list = w.co(&["sprint", "list", "--json"]).json();
@@ -335,6 +352,40 @@ fn a_team_gets_mail_shows_in_the_list_and_is_removed_only_without_unmerged_work(
     assert!(dirty.fails(5).contains("uncommitted"), "{}", dirty.stderr);
     git(&dir, &["add", "notes.txt"]);
     git(&dir, &["commit", "-qm", "Notes"]);
+    // A work order the team takes on is handed to QA for it (no QA runs here: it waits).
+    let task = w.create("Write the notes", &[]);
+    let sub = w
+        .co(&[
+            "team",
+            "submit",
+            "dev",
+            "--factory",
+            "myproject",
+            "--work-order",
+            &task,
+            "--json",
+        ])
+        .json();
+    assert_eq!(sub["work_order"], task.as_str());
+    assert_eq!(sub["created"], false);
+    let wo = w.wo(&["show", &task, "--json"]).json();
+    assert_eq!(wo["status"], "in_review");
+    assert_eq!(wo["assignee"], "myproject/teams/dev");
+    assert_eq!(
+        git(&f, &["rev-parse", &format!("vermas/{task}")]),
+        git(&f, &["rev-parse", "team/dev"])
+    );
+    let qa = w
+        .co_as(&f, &[("AGENT_ID", "myproject/qa")], &["inbox", "--json"])
+        .json();
+    assert_eq!(qa[0]["type"], "READY_FOR_QA");
+    assert_eq!(qa[0]["meta"]["branch"], format!("vermas/{task}"));
+    let waiting = w.co(&["team", "submit", "dev", "--factory", "myproject"]);
+    assert!(
+        waiting.fails(5).contains("still waiting for QA"),
+        "{}",
+        waiting.stderr
+    );
     let unmerged = w.co(&["team", "remove", "dev", "--factory", "myproject"]);
     assert!(
         unmerged.fails(5).contains("1 commit(s) not in main"),
