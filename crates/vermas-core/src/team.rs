@@ -706,10 +706,32 @@ pub fn submit(company: &Company, req: &Submit, actor: &str) -> Result<Submitted>
                     last.id, last.id
                 )));
             }
+            // Blocked (QA has no gates, or a person must decide): handing the same commits in
+            // again as new work would only make a second copy of it.
+            Some(last) if last.status == Status::Blocked => {
+                return Err(conflict(format!(
+                    "{} from this team's last submission is blocked ({}); see `wo show {}`",
+                    last.id,
+                    crate::text::escape_control(
+                        last.last_failure
+                            .as_deref()
+                            .and_then(|r| r.lines().next())
+                            .unwrap_or("no reason recorded")
+                    ),
+                    last.id
+                )));
+            }
             _ => None,
         },
     };
     if let Some(wo) = &existing {
+        let prefix = crate::ids::prefix_of(&wo.id).unwrap_or_default();
+        if prefix != f.prefix() && prefix != crate::context::COMPANY_PREFIX {
+            return Err(conflict(format!(
+                "{} belongs to another factory; a team of {} hands in {}'s own work or the company's (hq-)",
+                wo.id, f.name, f.name
+            )));
+        }
         if path_to_review(wo.status).is_none() {
             return Err(conflict(format!(
                 "{} is {}; a team hands in work that is open, in progress or sent back (rework)",
