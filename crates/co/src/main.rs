@@ -68,6 +68,12 @@ enum Command {
     Approve(cmd::approve::Args),
     /// Send a branch that changes protected paths back to a worker, with a reason
     Reject(cmd::reject::Args),
+    /// Sprints: named sets of work orders and their progress
+    #[command(subcommand)]
+    Sprint(cmd::sprint::Command),
+    /// Team workspaces: a worktree, a mail address and a tmux shell for people
+    #[command(subcommand)]
+    Team(cmd::team::Command),
     /// Start an agent with its private environment (used by the sessions co starts)
     #[command(hide = true)]
     ExecAgent(cmd::exec_agent::Args),
@@ -99,6 +105,8 @@ fn main() -> ExitCode {
         Command::Approve(a) => cmd::approve::run(a),
         Command::Reject(a) => cmd::reject::run(a),
         Command::ExecAgent(a) => cmd::exec_agent::run(a),
+        Command::Sprint(c) => cmd::sprint::run(c),
+        Command::Team(c) => cmd::team::run(c),
     };
     match result {
         Ok(code) => code,

@@ -11,7 +11,9 @@ use crate::control::dispatch::Refusal;
 use crate::effects::git::GitError;
 use crate::effects::tmux::TmuxError;
 use crate::mail::MailError;
+use crate::sprint::SprintError;
 use crate::store::StoreError;
+use crate::team::TeamError;
 use crate::workorder::{IndexError, WorkOrderError};
 use std::fmt;
 
@@ -72,6 +74,10 @@ pub enum Error {
     Worker(#[from] WorkerError),
     #[error(transparent)]
     Refused(#[from] Refusal),
+    #[error(transparent)]
+    Sprint(#[from] SprintError),
+    #[error(transparent)]
+    Team(#[from] TeamError),
     #[error("{message}")]
     Plain { kind: Kind, message: String },
     #[error("{context}: {source}")]
@@ -116,6 +122,8 @@ impl Error {
             Error::Mail(e) => e.kind(),
             Error::Worker(e) => e.kind(),
             Error::Refused(e) => e.kind(),
+            Error::Sprint(e) => e.kind(),
+            Error::Team(e) => e.kind(),
             Error::Plain { kind, .. } => *kind,
             Error::Context { source, .. } => source.kind(),
         }

@@ -184,6 +184,20 @@ event_types! {
     OPERATIONS_STARTED = "operations.started";
     OPERATIONS_STOPPED = "operations.stopped";
     PATROL_COMPLETED = "patrol.completed";
+    /// A sprint was made (`co sprint create`); company store.
+    SPRINT_CREATED = "sprint.created";
+    /// A work order joined a sprint (`co sprint add`).
+    SPRINT_WORK_ORDER_ADDED = "sprint.work_order_added";
+    /// A work order left a sprint (`co sprint remove`).
+    SPRINT_WORK_ORDER_REMOVED = "sprint.work_order_removed";
+    /// A sprint was closed (`co sprint close`); its name is free again.
+    SPRINT_CLOSED = "sprint.closed";
+    /// A team workspace was made (`co team add`); factory store.
+    TEAM_ADDED = "team.added";
+    /// A team handed its branch to QA (`co team submit`); factory store.
+    TEAM_SUBMITTED = "team.submitted";
+    /// A team workspace was removed (`co team remove`); factory store.
+    TEAM_REMOVED = "team.removed";
 }
 
 /// A one-line human summary of an event's payload: the ids and the few fields that say what

@@ -5,7 +5,9 @@ use crate::error::Result;
 use crate::event::{EventRef, types};
 use crate::mail::Messages;
 use crate::slots::Slots;
+use crate::sprint::Sprints;
 use crate::store::{Checkpoint, LineInfo, Loaded, Projection, Store, StoreError};
+use crate::team::Teams;
 use crate::workorder::WorkOrders;
 use serde::Serialize;
 
@@ -59,6 +61,8 @@ struct Fresh {
     wos: WorkOrders,
     msgs: Messages,
     slots: Slots,
+    sprints: Sprints,
+    teams: Teams,
 }
 
 /// Checks a store thoroughly (reads the whole log once). It holds the writers' lock while it
@@ -90,10 +94,7 @@ pub fn check_store(store: &Store) -> Result<StoreHealth> {
         if crate::clock::parse_timestamp(&ev.timestamp).is_none() {
             return Err(format!("timestamp {:?} is not RFC 3339", ev.timestamp));
         }
-        if !types::ALL.contains(&ev.event_type.as_ref())
-            && !ev.event_type.starts_with("verify.")
-            && !ev.event_type.starts_with("sprint.")
-        {
+        if !types::ALL.contains(&ev.event_type.as_ref()) && !ev.event_type.starts_with("verify.") {
             *unknown_types.entry(ev.event_type.to_string()).or_default() += 1;
         }
         let shape = payload_shape(ev);
@@ -109,6 +110,12 @@ pub fn check_store(store: &Store) -> Result<StoreHealth> {
         }
         if Messages::wants(&ev.event_type) {
             applied.push(rb.msgs.apply(ev));
+        }
+        if Sprints::wants(&ev.event_type) {
+            applied.push(rb.sprints.apply(ev));
+        }
+        if Teams::wants(&ev.event_type) {
+            applied.push(rb.teams.apply(ev));
         }
         let _ = rb.slots.apply(ev);
         // A payload of the wrong shape is reported once, above.
@@ -173,9 +180,25 @@ pub fn check_store(store: &Store) -> Result<StoreHealth> {
         caught_up: 0,
         rebuilt: None,
     };
+    let rebuilt_sprints = Loaded {
+        state: rb.sprints,
+        checkpoint: outcome.end.clone(),
+        issues: Vec::new(),
+        caught_up: 0,
+        rebuilt: None,
+    };
+    let rebuilt_teams = Loaded {
+        state: rb.teams,
+        checkpoint: outcome.end.clone(),
+        issues: Vec::new(),
+        caught_up: 0,
+        rebuilt: None,
+    };
     compare_projection(store, &rebuilt_wos, &mut h)?;
     compare_projection(store, &rebuilt_msgs, &mut h)?;
     compare_projection(store, &rebuilt_slots, &mut h)?;
+    compare_projection(store, &rebuilt_sprints, &mut h)?;
+    compare_projection(store, &rebuilt_teams, &mut h)?;
 
     check_index(store, &rebuilt_wos, &mut h);
 
@@ -312,6 +335,14 @@ fn payload_shape(ev: &EventRef<'_>) -> std::result::Result<(), String> {
         types::SLOT_RELEASED => shape::<SlotReleased>(ev),
         types::WORKTREE_CREATED | types::WORKTREE_REMOVED => shape::<WorktreeEvent>(ev),
         types::AGENT_NUDGED => shape::<Nudged>(ev),
+        types::SPRINT_CREATED => shape::<crate::sprint::SprintCreated>(ev),
+        types::SPRINT_WORK_ORDER_ADDED | types::SPRINT_WORK_ORDER_REMOVED => {
+            shape::<crate::sprint::SprintWorkOrder>(ev)
+        }
+        types::SPRINT_CLOSED => shape::<crate::sprint::SprintClosed>(ev),
+        types::TEAM_ADDED => shape::<crate::team::TeamAdded>(ev),
+        types::TEAM_SUBMITTED => shape::<crate::team::TeamSubmitted>(ev),
+        types::TEAM_REMOVED => shape::<crate::team::TeamRemoved>(ev),
         t if t.starts_with("agent.") => shape::<AgentEvent>(ev),
         t if t.starts_with("assignment.") => shape::<AssignmentEvent>(ev),
         _ => shape::<serde_json::Map<String, serde_json::Value>>(ev)
@@ -406,6 +437,12 @@ pub fn rebuild_mismatched(store: &Store) -> Result<Vec<String>> {
     if fix_one::<Slots>(store)? {
         out.push(format!("{}.jsonl", Slots::NAME));
     }
+    if fix_one::<Sprints>(store)? {
+        out.push(format!("{}.jsonl", Sprints::NAME));
+    }
+    if fix_one::<Teams>(store)? {
+        out.push(format!("{}.jsonl", Teams::NAME));
+    }
     let rebuilt = store.rebuild::<WorkOrders>()?;
     let index_ok = std::fs::symlink_metadata(store.dir().join(crate::workorder::INDEX_FILE))
         .is_err()
@@ -438,6 +475,8 @@ pub struct Rebuilt {
     pub work_orders: usize,
     pub messages: usize,
     pub slots: usize,
+    pub sprints: usize,
+    pub teams: usize,
     pub seq: u64,
 }
 
@@ -449,6 +488,10 @@ pub fn rebuild_all(store: &Store) -> Result<Rebuilt> {
     store.save(&msgs)?;
     let slots = store.rebuild::<Slots>()?;
     store.save(&slots)?;
+    let sprints = store.rebuild::<Sprints>()?;
+    store.save(&sprints)?;
+    let teams = store.rebuild::<Teams>()?;
+    store.save(&teams)?;
     let index = store.dir().join(crate::workorder::INDEX_FILE);
     if index.exists()
         && !crate::workorder::Index::open(store)
@@ -461,6 +504,8 @@ pub fn rebuild_all(store: &Store) -> Result<Rebuilt> {
         work_orders: wos.state.len(),
         messages: msgs.state.len(),
         slots: slots.state.len(),
+        sprints: sprints.state.all().len(),
+        teams: teams.state.len(),
         seq: wos.checkpoint.seq,
     })
 }

@@ -49,6 +49,12 @@ pub fn new_incarnation_id() -> String {
     format!("inc-{}", base36(random_u128() % 36u128.pow(10), 10))
 }
 
+/// A sprint: people type sprint names, not ids, so 8 random base36 characters (2.8e12 values)
+/// are plenty; the caller retries on collision.
+pub fn new_sprint_id() -> String {
+    format!("sprint-{}", base36(random_u128() % 36u128.pow(8), 8))
+}
+
 /// A valid work order prefix: a lowercase letter then up to 9 lowercase letters or digits.
 pub fn is_valid_prefix(p: &str) -> bool {
     let b = p.as_bytes();
@@ -106,6 +112,19 @@ mod tests {
         let b = new_event_id();
         assert!(a < b, "{a} {b}");
         assert_eq!(a.len(), 4 + 25);
+    }
+
+    #[test]
+    fn sprint_ids_have_their_prefix() {
+        let id = new_sprint_id();
+        assert!(id.starts_with("sprint-"), "{id}");
+        assert_eq!(id.len(), 7 + 8);
+        assert!(
+            id[7..]
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        );
+        assert_ne!(new_sprint_id(), new_sprint_id());
     }
 
     #[test]

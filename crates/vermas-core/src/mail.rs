@@ -434,6 +434,10 @@ pub fn nudge_if_idle(
     msg_id: &str,
     actor: &str,
 ) -> crate::Result<Option<crate::effects::tmux::NudgeOutcome>> {
+    // A team's session is a person's shell: nothing is ever typed into it.
+    if to.role() == crate::agent::Role::Team {
+        return Ok(None);
+    }
     let role = to.role().as_str();
     let runtime = match to.factory() {
         Some(f) => company.factory(f)?.settings.roles.of(role).to_string(),

@@ -53,6 +53,9 @@ enum Command {
     RebuildProjections(cmd::rebuild::Args),
     /// Check the log line by line, seq continuity, projections and references
     Doctor(cmd::doctor::Args),
+    /// How well the company works, from the events: first-try merges, rework, lead time, gates
+    #[command(subcommand)]
+    Eval(cmd::eval::Command),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Events(c) => cmd::events::run(&g, c),
         Command::RebuildProjections(a) => cmd::rebuild::run(&g, a),
         Command::Doctor(a) => cmd::doctor::run(&g, a),
+        Command::Eval(c) => cmd::eval::run(&g, c),
     };
     match result {
         Ok(code) => code,

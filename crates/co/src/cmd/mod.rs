@@ -19,6 +19,8 @@ pub mod qa;
 pub mod read;
 pub mod reject;
 pub mod send;
+pub mod sprint;
 pub mod status;
 pub mod supervisor;
+pub mod team;
 pub mod worker;

@@ -5,6 +5,7 @@ pub mod close;
 pub mod create;
 pub mod dep;
 pub mod doctor;
+pub mod eval;
 pub mod events;
 pub mod init;
 pub mod list;

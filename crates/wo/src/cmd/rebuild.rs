@@ -1,5 +1,5 @@
 //! `wo rebuild-projections`: replays the log into `work_orders.jsonl`, `messages.jsonl`,
-//! `slots.jsonl` and the id index, in one pass over the log.
+//! `slots.jsonl`, `sprints.jsonl`, `teams.jsonl` and the id index, in one pass over the log.
 
 use crate::ctx::Global;
 use std::process::ExitCode;
@@ -8,7 +8,9 @@ use vermas_core::Result;
 use vermas_core::event::EventRef;
 use vermas_core::mail::Messages;
 use vermas_core::slots::Slots;
+use vermas_core::sprint::Sprints;
 use vermas_core::store::{Loaded, Projection};
+use vermas_core::team::Teams;
 use vermas_core::workorder::{IdIndex, WorkOrders};
 
 #[derive(clap::Args)]
@@ -17,12 +19,21 @@ pub struct Args {}
 pub fn run(g: &Global, _a: Args) -> Result<ExitCode> {
     let c = g.open()?;
     let t = Instant::now();
-    // Which worker holds which slot (tiny) rides along on the same pass.
+    // Which worker holds which slot, the sprints and the teams (all tiny) ride along on the
+    // same pass.
     let mut slots = Slots::default();
+    let mut sprints = Sprints::default();
+    let mut teams = Teams::default();
     let (wos, msgs) = IdIndex::rebuild_alongside(&c.store, |ids| {
         let mut every = |ev: &EventRef<'_>| {
             ids(ev);
             let _ = slots.apply(ev);
+            if Sprints::wants(&ev.event_type) {
+                let _ = sprints.apply(ev);
+            }
+            if Teams::wants(&ev.event_type) {
+                let _ = teams.apply(ev);
+            }
         };
         let (wos, msgs) = c.store.rebuild_pair::<WorkOrders, Messages>(&mut every)?;
         let end = wos.checkpoint.clone();
@@ -35,6 +46,9 @@ pub fn run(g: &Global, _a: Args) -> Result<ExitCode> {
         caught_up: 0,
         rebuilt: Some("rebuilt".into()),
     })?;
+    let (n_sprints, n_teams) = (sprints.all().len(), teams.len());
+    save_small(&c.store, sprints, &wos.checkpoint)?;
+    save_small(&c.store, teams, &wos.checkpoint)?;
     // The two files are rendered and written (and fsynced) at the same time.
     std::thread::scope(|s| -> Result<()> {
         let other = std::thread::Builder::new()
@@ -72,7 +86,7 @@ pub fn run(g: &Global, _a: Args) -> Result<ExitCode> {
         }
     }
     println!(
-        "Rebuilt work_orders.jsonl ({} work orders), messages.jsonl ({} messages) and slots.jsonl from {} events in {:.0?}",
+        "Rebuilt work_orders.jsonl ({} work orders), messages.jsonl ({} messages), slots.jsonl, sprints.jsonl ({n_sprints} sprints) and teams.jsonl ({n_teams} teams) from {} events in {:.0?}",
         wos.state.len(),
         msgs.state.len(),
         wos.checkpoint.seq,
@@ -84,4 +98,20 @@ pub fn run(g: &Global, _a: Args) -> Result<ExitCode> {
     std::mem::forget(wos);
     std::mem::forget(msgs);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Saves a projection built on the shared pass (its issues are not kept, as for slots: the
+/// work order projection reports the log's problems).
+fn save_small<P: Projection>(
+    store: &vermas_core::store::Store,
+    state: P,
+    end: &vermas_core::store::Checkpoint,
+) -> Result<()> {
+    Ok(store.save(&Loaded {
+        state,
+        checkpoint: end.clone(),
+        issues: Vec::new(),
+        caught_up: 0,
+        rebuilt: Some("rebuilt".into()),
+    })?)
 }
