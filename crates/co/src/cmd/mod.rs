@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod assignment;
 pub mod ceo;
+pub mod completions;
 pub mod config;
 pub mod demo;
 pub mod dispatch;
@@ -11,6 +12,7 @@ pub mod exec_agent;
 pub mod factory;
 pub mod inbox;
 pub mod init;
+pub mod man;
 pub mod nudge;
 pub mod operations;
 pub mod prime;
