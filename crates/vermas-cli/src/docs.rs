@@ -123,6 +123,49 @@ pub fn write_man_pages(cmd: Command, dir: &Path) -> std::io::Result<Vec<PathBuf>
     Ok(written)
 }
 
+/// What the help of `cmd` leaves out, for a test to list: an argument without a one-line
+/// description, a subcommand without one, or a command that runs something (one without
+/// subcommands) without examples. Hidden commands and clap's own `--help`/`--version` are not
+/// looked at.
+pub fn missing_help(cmd: Command) -> Vec<String> {
+    let mut cmd = cmd;
+    cmd.build();
+    let mut out = Vec::new();
+    walk(&cmd, cmd.get_name(), &mut out);
+    out
+}
+
+fn walk(cmd: &Command, path: &str, out: &mut Vec<String>) {
+    for a in cmd.get_arguments() {
+        let id = a.get_id().as_str();
+        if a.is_hide_set() || id == "help" || id == "version" {
+            continue;
+        }
+        if a.get_help().is_none_or(|h| h.to_string().trim().is_empty()) {
+            out.push(format!("{path}: argument {id} has no description"));
+        }
+    }
+    let subs: Vec<&Command> = cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+        .collect();
+    if subs.is_empty() {
+        let examples = cmd
+            .get_after_help()
+            .is_some_and(|h| h.to_string().contains("Examples:"));
+        if !examples {
+            out.push(format!("{path}: no examples"));
+        }
+    }
+    for s in subs {
+        let sub_path = format!("{path} {}", s.get_name());
+        if s.get_about().is_none() {
+            out.push(format!("{sub_path}: no description"));
+        }
+        walk(s, &sub_path, out);
+    }
+}
+
 /// `completions SHELL`: the script on stdout.
 pub fn print_completions(cmd: Command, shell: Shell) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -193,6 +236,21 @@ mod tests {
         );
         assert!(!go.contains('\x1b'), "no terminal escapes in a man page");
         assert!(go.contains("Quickly"));
+    }
+
+    #[test]
+    fn missing_help_names_what_is_not_described() {
+        assert!(
+            missing_help(sample()).is_empty(),
+            "{:?}",
+            missing_help(sample())
+        );
+        let bare =
+            Command::new("t").subcommand(Command::new("x").about("X").arg(clap::Arg::new("name")));
+        assert_eq!(
+            missing_help(bare),
+            ["t x: argument name has no description", "t x: no examples"]
+        );
     }
 
     #[test]

@@ -74,6 +74,17 @@ impl Global {
                 across: false,
             });
         };
+        let kind = context::classify(c.store.dir()).0;
+        if factory.is_none() && (self.work_dir.is_some() || kind != StoreKind::Company) {
+            let factory = match kind {
+                StoreKind::Factory(n) => Some(n),
+                _ => None,
+            };
+            return Ok(View {
+                parts: vec![Part { factory, ctx: c }],
+                across: false,
+            });
+        }
         let factories: Vec<(String, PathBuf)> = context::factory_stores(&root)
             .into_iter()
             .filter(|(n, _)| !vermas_core::company::RESERVED.contains(&n.as_str()))
@@ -98,17 +109,6 @@ impl Global {
                     factory: Some(name.clone()),
                     ctx,
                 }],
-                across: false,
-            });
-        }
-        let kind = context::classify(c.store.dir()).0;
-        if self.work_dir.is_some() || kind != StoreKind::Company {
-            let factory = match kind {
-                StoreKind::Factory(n) => Some(n),
-                _ => None,
-            };
-            return Ok(View {
-                parts: vec![Part { factory, ctx: c }],
                 across: false,
             });
         }

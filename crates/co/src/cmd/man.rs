@@ -23,3 +23,14 @@ pub fn run(a: Args) -> Result<ExitCode> {
         .map_err(|e| Error::failure(format!("man pages: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every argument of every `co` command has a one-line description, and every command
+    /// that runs something ends its help with examples.
+    #[test]
+    fn every_argument_is_described_and_every_command_has_examples() {
+        let missing = vermas_cli::docs::missing_help(vermas_cli::command::<crate::Cli>());
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
+}
