@@ -133,7 +133,13 @@ impl CompanyFeed {
     /// (`<root>/<factory>/.work` with `<root>/.vermas/config.toml`); the path as given is looked
     /// at first (`.work` may be a symlink to other storage), then the canonical one.
     fn of(given: &Path, canonical: &Path) -> Option<CompanyFeed> {
-        for dir in [given, canonical] {
+        let both = [given, canonical];
+        let dirs = if given == canonical {
+            &both[..1]
+        } else {
+            &both[..]
+        };
+        for dir in dirs {
             let Some(owner) = dir.parent() else { continue };
             if crate::context::is_company_root(owner) {
                 // The company's own store.
