@@ -72,6 +72,10 @@ enum Command {
     /// The built-in QA merge queue of a factory
     #[command(subcommand)]
     Qa(cmd::qa::Command),
+    /// Let QA merge a branch that changes protected paths (tests, gate scripts)
+    Approve(cmd::approve::Args),
+    /// Send a branch that changes protected paths back to a worker, with a reason
+    Reject(cmd::reject::Args),
     /// Print the completion script for a shell (bash, zsh, fish, …)
     Completions(cmd::completions::Args),
     /// Print the man page, or write one per subcommand into a directory
@@ -104,6 +108,8 @@ fn main() -> ExitCode {
         Command::Operations(c) => cmd::operations::run(c),
         Command::Supervisor(c) => cmd::supervisor::run(c),
         Command::Qa(c) => cmd::qa::run(c),
+        Command::Approve(a) => cmd::approve::run(a),
+        Command::Reject(a) => cmd::reject::run(a),
         Command::Completions(a) => cmd::completions::run(a),
         Command::Man(a) => cmd::man::run(a),
         Command::ExecAgent(a) => cmd::exec_agent::run(a),

@@ -139,7 +139,7 @@ pub fn status_style(word: &str) -> Option<Style> {
         "failed" | "dead" | "down" | "stuck" | "ESCALATED" | "problems" => {
             c(AnsiColor::Red).map(|s| s.effects(Effects::BOLD))
         }
-        "blocked" | "rework" | "idle" | "not running" => c(AnsiColor::Yellow),
+        "blocked" | "rework" | "needs_approval" | "idle" | "not running" => c(AnsiColor::Yellow),
         "queued" | "assigned" | "in_progress" => c(AnsiColor::Cyan),
         "in_review" => c(AnsiColor::Magenta),
         "cancelled" => Some(Style::new().effects(Effects::DIMMED)),

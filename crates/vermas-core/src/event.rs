@@ -151,6 +151,8 @@ event_types! {
     WORK_ORDER_DEPENDENCY_ADDED = "work_order.dependency_added";
     WORK_ORDER_DEPENDENCY_REMOVED = "work_order.dependency_removed";
     WORK_ORDER_CLOSED = "work_order.closed";
+    /// A person approved a branch head that changes protected paths.
+    WORK_ORDER_APPROVED = "work_order.approved";
     MAIL_SENT = "mail.sent";
     MAIL_READ = "mail.read";
     MAIL_ARCHIVED = "mail.archived";

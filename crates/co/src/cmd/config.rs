@@ -36,7 +36,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             let f = c.factory(n)?;
             for w in &f.config.warnings {
                 if !c.config.warnings.contains(w) {
-                    eprintln!("warning: {w}");
+                    vermas_cli::color::eprint_warning(w);
                 }
             }
             f.config

@@ -1,5 +1,6 @@
 //! One module per `co` subcommand.
 
+pub mod approve;
 pub mod archive;
 pub mod assignment;
 pub mod ceo;
@@ -18,6 +19,7 @@ pub mod operations;
 pub mod prime;
 pub mod qa;
 pub mod read;
+pub mod reject;
 pub mod send;
 pub mod status;
 pub mod supervisor;
