@@ -14,7 +14,7 @@ pub fn cwd() -> Result<PathBuf> {
 pub fn company() -> Result<Company> {
     let c = Company::locate(&cwd()?)?;
     for w in &c.config.warnings {
-        eprintln!("warning: {w}");
+        vermas_cli::color::eprint_warning(w);
     }
     Ok(c)
 }

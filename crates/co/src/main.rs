@@ -1,4 +1,5 @@
 //! `co`: the company. Parses arguments, calls `vermas_core`, prints.
+//! `vermas_cli::parse` adds the global `--color` flag and the help styles `wo` shares.
 
 mod cmd;
 mod ctx;
@@ -11,7 +12,14 @@ use std::process::ExitCode;
     name = "co",
     version,
     about = "The company: factories, dispatch, workers, mail, operations",
-    after_help = "The company is $COMPANY_ROOT, else the nearest directory above holding .vermas/config.toml, else ~/company. Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 permission, 5 conflict."
+    after_help = vermas_cli::examples!(
+        "The company is $COMPANY_ROOT, else the nearest directory above holding .vermas/config.toml, else ~/company. Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 permission, 5 conflict. Colour follows --color, NO_COLOR and whether output is a terminal.";
+        "# A company with one factory, its watchdog, and work for a worker",
+        "co init && co factory add myproject git@github.com:org/myproject.git",
+        "co operations start",
+        "co dispatch mp-k3x9q2 myproject",
+        "co status",
+    )
 )]
 struct Cli {
     #[command(subcommand)]
@@ -74,6 +82,10 @@ enum Command {
     /// Team workspaces: a worktree, a mail address and a tmux shell for people
     #[command(subcommand)]
     Team(cmd::team::Command),
+    /// Print the completion script for a shell (bash, zsh, fish, …)
+    Completions(cmd::completions::Args),
+    /// Print the man page, or write one per subcommand into a directory
+    Man(cmd::man::Args),
     /// Start an agent with its private environment (used by the sessions co starts)
     #[command(hide = true)]
     ExecAgent(cmd::exec_agent::Args),
@@ -81,7 +93,7 @@ enum Command {
 
 fn main() -> ExitCode {
     vermas_core::effects::process::quiet_on_closed_pipe();
-    let cli = Cli::parse();
+    let cli: Cli = vermas_cli::parse();
     let result = match cli.command {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Init(a) => cmd::init::run(a),
@@ -104,6 +116,8 @@ fn main() -> ExitCode {
         Command::Qa(c) => cmd::qa::run(c),
         Command::Approve(a) => cmd::approve::run(a),
         Command::Reject(a) => cmd::reject::run(a),
+        Command::Completions(a) => cmd::completions::run(a),
+        Command::Man(a) => cmd::man::run(a),
         Command::ExecAgent(a) => cmd::exec_agent::run(a),
         Command::Sprint(c) => cmd::sprint::run(c),
         Command::Team(c) => cmd::team::run(c),
@@ -111,7 +125,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", vermas_core::text::escape_control(&e.message()));
+            vermas_cli::color::eprint_error(&vermas_core::text::escape_control(&e.message()));
             ExitCode::from(e.exit_code() as u8)
         }
     }

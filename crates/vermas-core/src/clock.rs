@@ -46,14 +46,22 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// Parses a human duration: `90s`, `15m`, `1h`, `7d`, `2w` (a bare number is seconds).
+/// The durations [`parse_duration`] accepts, for messages.
+pub const DURATION_FORMS: &str = "90s, 15m, 1h, 7d, 2w";
+
+/// The dates [`parse_since`] accepts besides durations, for messages.
+pub const DATE_FORMS: &str = "2026-11-20, 2026-11-20T12:00:00Z";
+
+/// Parses a human duration: a whole number and a unit, `90s`, `15m`, `1h`, `7d`, `2w` (also
+/// `sec`, `min`, `hour(s)`, `day(s)`, `week(s)`). A bare number is refused: `7` could mean seconds
+/// or days, and a wrong guess archives or hides the wrong things.
 pub fn parse_duration(s: &str) -> Option<chrono::Duration> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: i64 = num.parse().ok()?;
     let secs = match unit {
-        "" | "s" | "sec" | "secs" => n,
+        "s" | "sec" | "secs" => n,
         "m" | "min" | "mins" => n.checked_mul(60)?,
         "h" | "hour" | "hours" => n.checked_mul(3600)?,
         "d" | "day" | "days" => n.checked_mul(86_400)?,
@@ -61,6 +69,12 @@ pub fn parse_duration(s: &str) -> Option<chrono::Duration> {
         _ => return None,
     };
     chrono::Duration::try_seconds(secs)
+}
+
+/// Whether `s` is a number without a unit (`7`): the duration mistake worth naming.
+pub fn is_bare_number(s: &str) -> bool {
+    let s = s.trim();
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `--since` values: a duration back from now (`1h`, `7d`) or an RFC 3339 time or a date.
@@ -107,7 +121,12 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("90s"), chrono::Duration::try_seconds(90));
         assert_eq!(parse_duration("7d"), chrono::Duration::try_days(7));
-        assert_eq!(parse_duration("30"), chrono::Duration::try_seconds(30));
+        assert_eq!(parse_duration("30s"), chrono::Duration::try_seconds(30));
+        // A number without a unit is not a duration.
+        assert!(parse_duration("30").is_none());
+        assert!(parse_duration("7").is_none());
+        assert!(is_bare_number("7") && is_bare_number(" 30 "));
+        assert!(!is_bare_number("7d") && !is_bare_number(""));
         assert_eq!(parse_duration("2w"), chrono::Duration::try_days(14));
         assert!(parse_duration("7x").is_none());
         assert!(parse_duration("d").is_none());
@@ -126,6 +145,7 @@ mod tests {
             parse_timestamp("2026-11-20T00:00:00Z")
         );
         assert!(parse_since("yesterday", now).is_none());
+        assert!(parse_since("7", now).is_none(), "a bare number is neither");
         // Too far back to represent: no time, and no panic.
         assert!(parse_since("100000000d", now).is_none());
     }

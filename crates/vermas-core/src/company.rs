@@ -445,6 +445,40 @@ pub fn is_local_source(src: &str) -> bool {
     }
 }
 
+/// The path a `file://` URL names (`file:///srv/repo`, `file://localhost/srv/repo`, with
+/// `%20`-style escapes decoded); `None` for anything else. A URL with another host, or a path
+/// that is not absolute, is an error that says what works.
+pub fn file_url_path(src: &str) -> Option<Result<PathBuf>> {
+    let rest = src.strip_prefix("file://")?;
+    let rest = rest.strip_prefix("localhost").unwrap_or(rest);
+    if !rest.starts_with('/') {
+        return Some(Err(Error::usage(format!(
+            "{}: a file:// URL takes an absolute path on this machine, e.g. file:///srv/repo",
+            crate::text::escape_control(src)
+        ))));
+    }
+    let bytes = rest.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    use std::os::unix::ffi::OsStringExt;
+    Some(Ok(PathBuf::from(std::ffi::OsString::from_vec(out))))
+}
+
 /// The default prefix for a factory name: the initials of its dash-separated words when there
 /// are several (`new-project` → `np`), else its first two letters (`myproject` → `my`).
 pub fn default_prefix(name: &str) -> String {
@@ -473,10 +507,42 @@ pub struct AddFactory {
     pub branch: Option<String>,
 }
 
+/// How git's clone shows its progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CloneProgress {
+    /// Quietly (git's messages are kept for the error, if it fails).
+    #[default]
+    Quiet,
+    /// git writes its progress straight to this process's stderr (a terminal).
+    Stderr,
+}
+
+/// What `co factory add` reports while it works.
+#[derive(Debug)]
+pub enum AddStep<'a> {
+    /// The clone starts: from where (a URL, or the absolute path of a local repository), into
+    /// which factory.
+    Cloning { source: &'a str, factory: &'a str },
+    /// The clone is done.
+    Cloned { elapsed: std::time::Duration },
+}
+
 impl Company {
     /// `co factory add`: clone into a temporary directory, lay it out, then rename it into
     /// place; any failure removes the temporary directory, so nothing is left behind.
     pub fn add_factory(&self, req: &AddFactory, actor: &str) -> Result<Factory> {
+        self.add_factory_with(req, actor, CloneProgress::Quiet, &mut |_| {})
+    }
+
+    /// [`Company::add_factory`], telling `on_step` when the clone starts and ends, with git's
+    /// own progress shown as `progress` says.
+    pub fn add_factory_with(
+        &self,
+        req: &AddFactory,
+        actor: &str,
+        progress: CloneProgress,
+        on_step: &mut dyn FnMut(AddStep<'_>),
+    ) -> Result<Factory> {
         if !is_valid_name(&req.name) {
             return Err(Error::usage(format!(
                 "factory name {:?} is not valid: use lowercase letters, digits and '-' (e.g. myproject)",
@@ -527,12 +593,25 @@ impl Company {
         {
             return Err(Error::usage(format!("{b:?} is not a valid branch name")));
         }
-        // A local path is cloned by absolute path, so origin stays valid.
+        // A local path (or file:// URL) is cloned by absolute path, so origin stays valid.
         let local = is_local_source(&req.source);
         let source = if local {
-            let p = Path::new(&req.source);
+            let p = match file_url_path(&req.source) {
+                Some(p) => p?,
+                None => PathBuf::from(&req.source),
+            };
             p.canonicalize()
-                .map_err(|e| Error::not_found(format!("cannot clone {}: {e}", req.source)))?
+                .map_err(|e| {
+                    let shown = crate::text::escape_control(&req.source);
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        Error::not_found(format!(
+                            "cannot clone {shown}: {} does not exist",
+                            crate::text::escape_control(&p.display().to_string())
+                        ))
+                    } else {
+                        Error::failure(format!("cannot clone {shown}: {e}"))
+                    }
+                })?
                 .display()
                 .to_string()
         } else {
@@ -541,7 +620,7 @@ impl Company {
         let tmp = self
             .root
             .join(format!(".adding-{}-{}", req.name, std::process::id()));
-        let result = self.build_factory(&tmp, &source, req, &prefix, !local);
+        let result = self.build_factory(&tmp, &source, req, &prefix, !local, progress, on_step);
         let branch = match result {
             Ok(b) => b,
             Err(e) => {
@@ -593,6 +672,7 @@ impl Company {
         Ok(factory)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn build_factory(
         &self,
         tmp: &Path,
@@ -600,11 +680,25 @@ impl Company {
         req: &AddFactory,
         prefix: &str,
         push: bool,
+        progress: CloneProgress,
+        on_step: &mut dyn FnMut(AddStep<'_>),
     ) -> Result<String> {
         std::fs::create_dir(tmp).map_err(|e| io(tmp, e))?;
         let git_dir = tmp.join(".git");
-        crate::effects::git::clone_bare(source, &git_dir)
-            .map_err(|e| Error::failure(format!("cannot clone {}: {e}", req.source)))?;
+        on_step(AddStep::Cloning {
+            source,
+            factory: &req.name,
+        });
+        let started = std::time::Instant::now();
+        clone_bare(source, &git_dir, progress).map_err(|e| {
+            Error::failure(format!(
+                "cannot clone {}: {e}",
+                crate::text::escape_control(&req.source)
+            ))
+        })?;
+        on_step(AddStep::Cloned {
+            elapsed: started.elapsed(),
+        });
         let branch = match &req.branch {
             Some(b) => b.clone(),
             None => {
@@ -646,6 +740,37 @@ impl Company {
     }
 }
 
+/// `git clone --bare` into `dest`, quietly or with git's progress on our stderr.
+fn clone_bare(source: &str, dest: &Path, progress: CloneProgress) -> Result<(), String> {
+    use crate::effects::git;
+    match progress {
+        CloneProgress::Quiet => git::clone_bare(source, dest).map_err(|e| e.to_string()),
+        CloneProgress::Stderr => {
+            let parent = dest.parent().unwrap_or(Path::new("."));
+            let status = git::command(parent)
+                .args([
+                    "-c",
+                    "core.hooksPath=/dev/null",
+                    "clone",
+                    "--bare",
+                    "--progress",
+                ])
+                .arg("--")
+                .arg(source)
+                .arg(dest)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::inherit())
+                .status()
+                .map_err(|e| format!("cannot run git: {e}"))?;
+            if status.success() {
+                Ok(())
+            } else {
+                Err(format!("git clone failed ({status}; its message is above)"))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -661,6 +786,19 @@ mod tests {
         assert_eq!(default_prefix("myproject"), "my");
         assert_eq!(default_prefix("new-project"), "np");
         assert_eq!(default_prefix("9lives"), "f9l");
+        let path = |u: &str| file_url_path(u).map(|r| r.map_err(|e| e.to_string()));
+        assert_eq!(
+            path("file:///srv/repo"),
+            Some(Ok(PathBuf::from("/srv/repo")))
+        );
+        assert_eq!(
+            path("file://localhost/srv/my%20repo"),
+            Some(Ok(PathBuf::from("/srv/my repo")))
+        );
+        assert_eq!(path("file:///a%zzb"), Some(Ok(PathBuf::from("/a%zzb"))));
+        assert!(path("file://server/srv/repo").is_some_and(|r| r.is_err()));
+        assert_eq!(path("/srv/repo"), None);
+        assert_eq!(path("https://example.com/r"), None);
         for n in ["myproject", "a-b-c", "x", "42"] {
             assert!(crate::ids::is_valid_prefix(&default_prefix(n)), "{n}");
         }

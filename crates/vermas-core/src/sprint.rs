@@ -735,6 +735,7 @@ mod tests {
             updated_at: created.into(),
             status_changed_at: created.into(),
             closed_at: None,
+            approved_head: None,
             seq: 1,
         }
     }

@@ -188,6 +188,17 @@ pub fn truncate(s: &str, max: usize) -> String {
 
 /// A plain table: left-aligned columns separated by two spaces; the last column is not padded.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    table_painted(header, rows, |_, _| None)
+}
+
+/// [`table`] with some cells shown differently: `paint(column, cell)` may return the cell as it
+/// should be printed (the same text with colour added); columns are still aligned on the
+/// plain text, so the escapes never shift them.
+pub fn table_painted(
+    header: &[&str],
+    rows: &[Vec<String>],
+    paint: impl Fn(usize, &str) -> Option<String>,
+) -> String {
     let cols = header.len();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
@@ -196,22 +207,28 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         }
     }
     let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        let mut l = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                l.push_str(cell);
-            } else {
-                l.push_str(cell);
-                l.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
+    let mut line = |cells: Vec<&str>, painted: bool| {
+        // As if the plain line were trimmed at the end: no padding after the last cell that
+        // is not blank, and that cell without its trailing blanks.
+        let Some(last) = cells.iter().rposition(|c| !c.trim_end().is_empty()) else {
+            out.push('\n');
+            return;
+        };
+        for (i, cell) in cells.iter().enumerate().take(last + 1) {
+            let cell = if i == last { cell.trim_end() } else { cell };
+            match painted.then(|| paint(i, cell)).flatten() {
+                Some(p) => out.push_str(&p),
+                None => out.push_str(cell),
+            }
+            if i < last {
+                out.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
             }
         }
-        out.push_str(l.trim_end());
         out.push('\n');
     };
-    line(header.to_vec());
+    line(header.to_vec(), false);
     for r in rows {
-        line(r.iter().map(String::as_str).collect());
+        line(r.iter().map(String::as_str).collect(), true);
     }
     out
 }
@@ -299,5 +316,22 @@ mod tests {
             ],
         );
         assert_eq!(t, "ID     TITLE\nwo-1   x\nwo-22  y\n");
+    }
+
+    #[test]
+    fn painted_cells_keep_the_columns_aligned_on_the_plain_text() {
+        let rows = vec![
+            vec!["wo-1".into(), "failed".into(), "x".into()],
+            vec!["wo-22".into(), "open".into(), "".into()],
+        ];
+        let paint =
+            |col: usize, cell: &str| (col == 1 && cell == "failed").then(|| format!("<{cell}>"));
+        let t = table_painted(&["ID", "STATUS", "TITLE"], &rows, paint);
+        assert_eq!(t, "ID     STATUS  TITLE\nwo-1   <failed>  x\nwo-22  open\n");
+        let plain = table(&["ID", "STATUS", "TITLE"], &rows);
+        assert_eq!(
+            plain,
+            "ID     STATUS  TITLE\nwo-1   failed  x\nwo-22  open\n"
+        );
     }
 }

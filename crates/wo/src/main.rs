@@ -1,4 +1,5 @@
 //! `wo`: work orders and the event log. Parses arguments, calls `vermas_core`, prints.
+//! `vermas_cli::parse` adds the global `--color` flag and the help styles `co` shares.
 
 mod cmd;
 mod ctx;
@@ -13,11 +14,18 @@ use std::process::ExitCode;
     name = "wo",
     version,
     about = "Work orders: create, track and inspect them, and the event log behind them",
-    after_help = "The store is --work-dir DIR, else $COMPANY_ROOT/$CO_FACTORY/.work, else the nearest .work/ above the current directory, else $COMPANY_ROOT/.work. Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 permission, 5 conflict."
+    after_help = vermas_cli::examples!(
+        "The store is --work-dir DIR, else $COMPANY_ROOT/$CO_FACTORY/.work, else the nearest .work/ above the current directory, else $COMPANY_ROOT/.work. At a company's root, list, stats and events cover every store of the company (--factory NAME narrows); writes go to the company's store. Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 permission, 5 conflict.";
+        "# Create work, see it, close it",
+        "wo create --title \"Fix bug X\" --type bug --priority 1",
+        "wo list",
+        "wo show mp-k3x9q2",
+        "wo close mp-k3x9q2 --reason \"merged\"",
+    )
 )]
 struct Cli {
     /// The .work directory to use (or a directory that holds one)
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", display_order = 999)]
     work_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -49,18 +57,22 @@ enum Command {
     /// The event log: list, tail, replay, stats, archive
     #[command(subcommand)]
     Events(cmd::events::Command),
-    /// Rebuild work_orders.jsonl and messages.jsonl from the event log
+    /// Rebuild every projection (work orders, messages, sprints…) from the log
     RebuildProjections(cmd::rebuild::Args),
     /// Check the log line by line, seq continuity, projections and references
     Doctor(cmd::doctor::Args),
-    /// How well the company works, from the events: first-try merges, rework, lead time, gates
+    /// How well the company works: first-try merges, rework, lead time, gates
     #[command(subcommand)]
     Eval(cmd::eval::Command),
+    /// Print the completion script for a shell (bash, zsh, fish, …)
+    Completions(cmd::completions::Args),
+    /// Print the man page, or write one per subcommand into a directory
+    Man(cmd::man::Args),
 }
 
 fn main() -> ExitCode {
     vermas_core::effects::process::quiet_on_closed_pipe();
-    let cli = Cli::parse();
+    let cli: Cli = vermas_cli::parse();
     let g = ctx::Global {
         work_dir: cli.work_dir,
     };
@@ -79,11 +91,13 @@ fn main() -> ExitCode {
         Command::RebuildProjections(a) => cmd::rebuild::run(&g, a),
         Command::Doctor(a) => cmd::doctor::run(&g, a),
         Command::Eval(c) => cmd::eval::run(&g, c),
+        Command::Completions(a) => cmd::completions::run(a),
+        Command::Man(a) => cmd::man::run(a),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", vermas_core::text::escape_control(&e.message()));
+            vermas_cli::color::eprint_error(&vermas_core::text::escape_control(&e.message()));
             ExitCode::from(e.exit_code() as u8)
         }
     }

@@ -1,7 +1,7 @@
 //! How work orders look on a terminal. All stored text goes through `escape_control`.
 
 use vermas_core::clock::age_of;
-use vermas_core::text::{escape_control, table, truncate};
+use vermas_core::text::{escape_control, table_painted, truncate};
 use vermas_core::workorder::{Source, WorkOrder};
 
 /// The standard work order table.
@@ -23,9 +23,10 @@ pub fn work_order_table(list: &[WorkOrder]) -> String {
             ]
         })
         .collect();
-    table(
+    table_painted(
         &["ID", "PRI", "TYPE", "STATUS", "ASSIGNEE", "AGE", "TITLE"],
         &rows,
+        vermas_cli::color::status_cells(&[3]),
     )
 }
 

@@ -5,9 +5,11 @@ use std::process::ExitCode;
 use vermas_core::Result;
 
 #[derive(clap::Args)]
-#[command(
-    after_help = "Example:\n  co approve mp-k3x9q2     # after reading: git -C myproject diff main...vermas/mp-k3x9q2"
-)]
+#[command(after_help = vermas_cli::examples!(
+    "# Read what the branch changes, then let QA merge it once the gates pass",
+    "git -C myproject diff main...vermas/mp-k3x9q2",
+    "co approve mp-k3x9q2",
+))]
 pub struct Args {
     /// The work order waiting in needs_approval
     work_order: String,

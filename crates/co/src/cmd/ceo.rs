@@ -6,16 +6,33 @@ use std::process::ExitCode;
 use vermas_core::{Error, Result};
 
 #[derive(clap::Args)]
+#[command(after_help = vermas_cli::examples!(
+    "# Start the CEO's agent (cwd ceo/) and attach to it",
+    "co ceo",
+    "# Start it in the background",
+    "co ceo --no-attach",
+))]
 pub struct Args {
     /// Start it but do not attach
     #[arg(long)]
     no_attach: bool,
+    /// Start it, do not attach, and print the session and whether it was started as JSON
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
     let c = ctx::company()?;
     let (session, started) = vermas_core::prime::start_ceo(&c, &ctx::actor())?;
     let tmux = c.tmux();
+    if a.json {
+        ctx::json(&serde_json::json!({
+            "session": session,
+            "started": started,
+            "attach": tmux.attach_hint(&session),
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if a.no_attach || !std::io::stdin().is_terminal() {
         println!(
             "{} session {session}; attach with: {}",

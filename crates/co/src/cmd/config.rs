@@ -7,9 +7,18 @@ use vermas_core::Result;
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Print the effective configuration (of a factory with --factory, or the one you are in)
+    #[command(after_help = vermas_cli::examples!(
+        "# The company's settings, each with where it came from",
+        "co config show",
+        "# A factory's (company file < factory file < environment)",
+        "co config show --factory myproject",
+        "co config show --json | jq '.\"worker.max_slots_per_factory\"'",
+    ))]
     Show {
-        #[arg(long)]
+        /// The factory whose settings to show (default: the one you are in, else the company)
+        #[arg(long, value_name = "NAME")]
         factory: Option<String>,
+        /// Print every key with its value and source as JSON
         #[arg(long)]
         json: bool,
     },
@@ -27,7 +36,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             let f = c.factory(n)?;
             for w in &f.config.warnings {
                 if !c.config.warnings.contains(w) {
-                    eprintln!("warning: {w}");
+                    vermas_cli::color::eprint_warning(w);
                 }
             }
             f.config

@@ -7,6 +7,12 @@ use vermas_core::Result;
 use vermas_core::demo::{self, DemoOptions};
 
 #[derive(clap::Args)]
+#[command(after_help = vermas_cli::examples!(
+    "# Watch a company merge three work orders (about 10 seconds)",
+    "co demo",
+    "# Keep it afterwards to look around, with three workers",
+    "co demo --keep --workers 3 --dir /tmp/demo",
+))]
 pub struct Args {
     /// Where to build the demo company (a new or empty directory; default: a temporary one)
     #[arg(long)]
@@ -18,8 +24,11 @@ pub struct Args {
     #[arg(long)]
     keep: bool,
     /// Give up after this many seconds
-    #[arg(long, default_value_t = 180)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 180)]
     timeout: u64,
+    /// After the steps, print the summary as JSON (the steps still stream to stderr)
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -37,8 +46,22 @@ pub fn run(a: Args) -> Result<ExitCode> {
             timeout: std::time::Duration::from_secs(a.timeout),
         },
         &shutdown,
-        &mut |line| println!("{line}"),
+        &mut |line| {
+            if a.json {
+                eprintln!("{line}")
+            } else {
+                println!("{line}")
+            }
+        },
     )?;
+    if a.json {
+        ctx::json(&s)?;
+        return Ok(if s.success() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     println!();
     println!(
         "Summary: {} of {} work orders merged, {} failed, {} rework round(s), {:.1}s",

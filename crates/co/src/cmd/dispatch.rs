@@ -6,17 +6,28 @@ use vermas_core::Result;
 use vermas_core::actions::dispatch::{DispatchOutcome, DispatchRequest, dispatch};
 
 #[derive(clap::Args)]
+#[command(after_help = vermas_cli::examples!(
+    "# Give a work order to a worker in myproject (queued when every slot is busy)",
+    "co dispatch mp-k3x9q2 myproject",
+    "# A company work order, with another agent CLI, failing instead of queueing",
+    "co dispatch hq-4fj2k1 myproject --runtime codex --no-queue",
+    "# Where it went, for a script",
+    "co dispatch mp-k3x9q2 myproject --json | jq -r .session",
+))]
 pub struct Args {
-    /// The work order id
+    /// The work order id (open, queued or rework; its prefix names the store that holds it)
     work_order: String,
-    /// The factory to work in
+    /// The factory to work in (see `co factory list`)
     factory: String,
-    /// Use this runtime instead of [roles.worker] runtime
-    #[arg(long)]
+    /// Use this runtime instead of [roles.worker] runtime (a preset or a [runtimes.NAME])
+    #[arg(long, value_name = "NAME")]
     runtime: Option<String>,
     /// Fail (exit 5) instead of queueing when no slot is free
     #[arg(long)]
     no_queue: bool,
+    /// Print what happened as JSON: `outcome` is spawned, queued or queued_behind
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -31,8 +42,79 @@ pub fn run(a: Args) -> Result<ExitCode> {
             actor: ctx::actor(),
         },
     )?;
-    print(&out);
+    if a.json {
+        ctx::json(&to_json(&out))?;
+        warn_undelivered(&out);
+    } else {
+        print(&out);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The outcome as JSON (the same facts the human lines give).
+fn to_json(out: &DispatchOutcome) -> serde_json::Value {
+    match out {
+        DispatchOutcome::Spawned {
+            session,
+            slot,
+            work_order,
+            incarnation,
+            attach,
+            nudge,
+        } => serde_json::json!({
+            "outcome": "spawned",
+            "work_order": work_order,
+            "session": session,
+            "slot": slot,
+            "incarnation": incarnation,
+            "attach": attach,
+            "start_message_delivered": nudge.as_ref().map(|n| n.delivered),
+        }),
+        DispatchOutcome::Queued {
+            work_order,
+            factory,
+            position,
+            of,
+            busy,
+        } => serde_json::json!({
+            "outcome": "queued",
+            "work_order": work_order,
+            "factory": factory,
+            "position": position,
+            "of": of,
+            "busy_slots": busy,
+        }),
+        DispatchOutcome::QueuedBehind {
+            work_order,
+            factory,
+            position,
+            of,
+            ran,
+        } => serde_json::json!({
+            "outcome": "queued_behind",
+            "work_order": work_order,
+            "factory": factory,
+            "position": position,
+            "of": of,
+            "ran": ran.as_deref().map(to_json),
+        }),
+    }
+}
+
+/// The warning a human gets when the start message was not seen landing.
+fn warn_undelivered(out: &DispatchOutcome) {
+    match out {
+        DispatchOutcome::Spawned {
+            session,
+            attach,
+            nudge: Some(n),
+            ..
+        } if !n.delivered => vermas_cli::color::eprint_warning(&format!(
+            "the start message could not be seen landing in {session}; check it with: {attach}"
+        )),
+        DispatchOutcome::QueuedBehind { ran: Some(r), .. } => warn_undelivered(r),
+        _ => {}
+    }
 }
 
 fn print(out: &DispatchOutcome) {
@@ -41,17 +123,10 @@ fn print(out: &DispatchOutcome) {
             session,
             work_order,
             attach,
-            nudge,
             ..
         } => {
             println!("Spawned {session}, assigned {work_order}");
-            if let Some(n) = nudge
-                && !n.delivered
-            {
-                eprintln!(
-                    "warning: the start message could not be seen landing in {session}; check it with: {attach}"
-                );
-            }
+            warn_undelivered(out);
             eprintln!("Watch it: {attach}");
         }
         DispatchOutcome::Queued {

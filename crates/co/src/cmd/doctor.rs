@@ -5,10 +5,17 @@ use std::process::ExitCode;
 use vermas_core::Result;
 
 #[derive(clap::Args)]
+#[command(after_help = vermas_cli::examples!(
+    "co doctor",
+    "# Do the safe repairs, then check again",
+    "co doctor --fix && co doctor",
+    "co doctor --json | jq '.problems'",
+))]
 pub struct Args {
     /// Do the safe repairs: orphaned assignment files, `git worktree prune`, projections
     #[arg(long)]
     fix: bool,
+    /// Print the checks, problems and repairs as JSON
     #[arg(long)]
     json: bool,
 }
@@ -19,14 +26,15 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if a.json {
         ctx::json(&r)?;
     } else {
+        use vermas_cli::color::label;
         for f in &r.fixed {
-            println!("fixed: {}", ctx::esc(f));
+            println!("{} {}", label("fixed:"), ctx::esc(f));
         }
         for n in &r.notes {
-            println!("note: {}", ctx::esc(&n.to_string()));
+            println!("{} {}", label("note:"), ctx::esc(&n.to_string()));
         }
         for p in &r.problems {
-            println!("problem: {}", ctx::esc(&p.to_string()));
+            println!("{} {}", label("problem:"), ctx::esc(&p.to_string()));
         }
         if r.ok {
             println!("No problems found.");

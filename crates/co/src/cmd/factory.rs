@@ -1,19 +1,28 @@
 //! `co factory add | list | status`.
 
 use crate::ctx;
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use vermas_cli::color;
 use vermas_core::Result;
-use vermas_core::company::AddFactory;
+use vermas_core::company::{AddFactory, AddStep, CloneProgress};
 use vermas_core::status;
-use vermas_core::text::{table, truncate};
+use vermas_core::text::{table_painted, truncate};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Clone a project into a new factory
+    #[command(after_help = vermas_cli::examples!(
+        "# From a remote: QA pushes each merge back to origin",
+        "co factory add myproject git@github.com:org/myproject.git",
+        "# From a local repository (a path or a file:// URL): merges stay local",
+        "co factory add tools ~/src/tools --prefix tl",
+        "co factory add tools file:///srv/git/tools.git --branch develop",
+    ))]
     Add {
-        /// [a-z0-9-]+
+        /// The factory's name: lowercase letters, digits and '-' (it becomes the directory)
         name: String,
-        /// A git URL or a local path
+        /// Where to clone from: a git URL (ssh, https, git, file://) or a local path
         url_or_path: String,
         /// Work order id prefix (default: from the name, e.g. myproject → my)
         #[arg(long)]
@@ -21,15 +30,30 @@ pub enum Command {
         /// The branch QA merges into (default: the repository's default branch)
         #[arg(long)]
         branch: Option<String>,
+        /// Print the new factory as JSON (on stdout; progress still goes to stderr)
+        #[arg(long)]
+        json: bool,
     },
     /// Every factory with its slots and queue
+    #[command(after_help = vermas_cli::examples!(
+        "co factory list",
+        "# Factories whose QA is down",
+        "co factory list --json | jq -r '.[] | select(.qa.alive | not) | .name'",
+    ))]
     List {
+        /// Print every factory's status as JSON
         #[arg(long)]
         json: bool,
     },
     /// Sessions, slots used and free, queue, unread mail
+    #[command(after_help = vermas_cli::examples!(
+        "co factory status myproject",
+        "co factory status myproject --json | jq .queue",
+    ))]
     Status {
+        /// The factory's name (see `co factory list`)
         name: String,
+        /// Print the factory's status as JSON
         #[arg(long)]
         json: bool,
     },
@@ -43,8 +67,24 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             url_or_path,
             prefix,
             branch,
+            json,
         } => {
-            let f = c.add_factory(
+            // git's own progress when someone watches; else a line before and after.
+            let terminal = std::io::stderr().is_terminal();
+            let progress = if terminal {
+                CloneProgress::Stderr
+            } else {
+                CloneProgress::Quiet
+            };
+            let mut on_step = |step: AddStep<'_>| match step {
+                AddStep::Cloning { source, factory } => {
+                    eprintln!("Cloning {} into {factory}/.git …", ctx::esc(source))
+                }
+                AddStep::Cloned { elapsed } => {
+                    eprintln!("Cloned in {:.1}s", elapsed.as_secs_f64())
+                }
+            };
+            let f = c.add_factory_with(
                 &AddFactory {
                     name,
                     source: url_or_path.clone(),
@@ -52,17 +92,49 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                     branch,
                 },
                 &ctx::actor(),
+                progress,
+                &mut on_step,
             )?;
-            println!(
-                "Added factory {} (prefix {}, target branch {}) from {}",
-                f.name,
-                f.prefix(),
-                f.target_branch(),
-                ctx::esc(&url_or_path)
-            );
+            let config = f.work_dir().join("config.toml");
+            let shown_config = config
+                .strip_prefix(&c.root)
+                .unwrap_or(&config)
+                .display()
+                .to_string();
+            let push = f.settings.factory.push;
+            if json {
+                ctx::json(&serde_json::json!({
+                    "name": f.name,
+                    "prefix": f.prefix(),
+                    "target_branch": f.target_branch(),
+                    "source": url_or_path,
+                    "dir": f.dir,
+                    "config": config,
+                    "push": push,
+                }))?;
+            } else {
+                println!(
+                    "Added factory {} (prefix {}, target branch {}) from {}",
+                    f.name,
+                    f.prefix(),
+                    f.target_branch(),
+                    ctx::esc(&url_or_path)
+                );
+            }
+            if push {
+                eprintln!(
+                    "QA will push merges of {} to origin (push = true in {shown_config})",
+                    f.target_branch()
+                );
+            } else {
+                eprintln!(
+                    "QA will not push merges of {}: they stay in {}/.git (push = false in {shown_config}; origin is a local repository)",
+                    f.target_branch(),
+                    f.name
+                );
+            }
             eprintln!(
-                "Next: configure gates in {}, then `co operations start` and `co dispatch <id> {}`",
-                f.work_dir().join("config.toml").display(),
+                "Next: configure gates in {shown_config}, then `co operations start` and `co dispatch <id> {}`",
                 f.name
             );
         }
@@ -95,7 +167,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                     .collect();
                 print!(
                     "{}",
-                    table(
+                    table_painted(
                         &[
                             "NAME",
                             "PREFIX",
@@ -105,7 +177,8 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                             "SUPERVISOR",
                             "QA"
                         ],
-                        &rows
+                        &rows,
+                        color::status_cells(&[5, 6]),
                     )
                 );
             }
@@ -125,8 +198,12 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
 
 fn up(s: &status::SessionState) -> String {
     match s.uptime_seconds {
-        Some(u) if s.alive => format!("running (up {})", vermas_core::clock::human_age(u)),
-        _ => "not running".into(),
+        Some(u) if s.alive => format!(
+            "{} (up {})",
+            color::status("running"),
+            vermas_core::clock::human_age(u)
+        ),
+        _ => color::status("not running"),
     }
 }
 
@@ -172,7 +249,7 @@ pub fn print_factory(s: &status::FactoryStatus) {
             "    slot{}  {}  {}  idle {}  attempt {}  ({})",
             w.slot,
             w.work_order,
-            w.status.as_str(),
+            color::status(w.status.as_str()),
             vermas_core::clock::human_age(w.idle_seconds),
             w.attempt,
             w.session

@@ -8,10 +8,16 @@ use vermas_core::mail::Messages;
 use vermas_core::text::{table, truncate};
 
 #[derive(clap::Args)]
+#[command(after_help = vermas_cli::examples!(
+    "# Your unread mail (a person reads the ceo mailbox; an agent its AGENT_ID's)",
+    "co inbox",
+    "co inbox --all --json | jq -r '.[].subject'",
+))]
 pub struct Args {
     /// Read messages too (not archived ones)
     #[arg(long)]
     all: bool,
+    /// Print the messages as JSON
     #[arg(long)]
     json: bool,
 }

@@ -7,9 +7,18 @@ use vermas_core::Result;
 use vermas_core::company::Company;
 
 #[derive(clap::Args)]
+#[command(after_help = vermas_cli::examples!(
+    "# A company in ~/company",
+    "mkdir ~/company && cd ~/company && co init",
+    "# Or name the directory (made if missing)",
+    "co init ~/work/acme",
+))]
 pub struct Args {
     /// Where to make the company (default: the current directory)
     dir: Option<PathBuf>,
+    /// Print the company's name and root, and whether it was new, as JSON
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -18,7 +27,14 @@ pub fn run(a: Args) -> Result<ExitCode> {
         None => ctx::cwd()?,
     };
     let (c, fresh) = Company::init(&dir, &ctx::actor())?;
-    if fresh {
+    if a.json {
+        ctx::json(&serde_json::json!({
+            "name": c.name(),
+            "root": c.root,
+            "created": fresh,
+            "config": c.root.join(".vermas/config.toml"),
+        }))?;
+    } else if fresh {
         println!(
             "Initialized company {} in {}",
             ctx::esc(c.name()),

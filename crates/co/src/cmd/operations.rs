@@ -9,32 +9,72 @@ use vermas_core::{Error, Result};
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Run the watchdog in the tmux session `operations` and return
-    Start,
+    #[command(after_help = vermas_cli::examples!(
+        "# Start it; it starts each factory's supervisor and QA",
+        "co operations start",
+        "co operations start --json | jq .pid",
+    ))]
+    Start {
+        /// Print the pid, the session and how to watch it as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Stop the watchdog and the supervisor and QA sessions (workers keep running)
-    Stop,
+    #[command(after_help = vermas_cli::examples!(
+        "co operations stop",
+        "# Then wait for the workers to finish",
+        "co worker list --all",
+    ))]
+    Stop {
+        /// Print what was stopped as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Pid, uptime, last patrol and each factory's supervisor and QA
+    #[command(after_help = vermas_cli::examples!(
+        "co operations status",
+        "co operations status --json | jq .running",
+    ))]
     Status {
+        /// Print the watchdog's state and each factory's sessions as JSON
         #[arg(long)]
         json: bool,
     },
     /// Show logs/operations.log
+    #[command(after_help = vermas_cli::examples!(
+        "co operations logs",
+        "# Follow it, starting from the last 200 lines",
+        "co operations logs -f -n 200",
+    ))]
     Logs {
         /// Keep printing new lines
         #[arg(short, long)]
         follow: bool,
         /// How many lines to show first
-        #[arg(short = 'n', long, default_value_t = 50)]
+        #[arg(short = 'n', long, value_name = "N", default_value_t = 50)]
         lines: usize,
     },
     /// The watchdog in the foreground (what `start` runs; for systemd)
+    #[command(after_help = vermas_cli::examples!(
+        "# In a systemd unit: ExecStart=/usr/local/bin/co operations run",
+        "COMPANY_ROOT=/srv/company co operations run",
+    ))]
     Run,
 }
 
 pub fn run(cmd: Command) -> Result<ExitCode> {
     let c = ctx::company()?;
     match cmd {
-        Command::Start => {
+        Command::Start { json } => {
             let s = operations::start(&c)?;
+            if json {
+                ctx::json(&serde_json::json!({
+                    "pid": s.pid,
+                    "session": s.session,
+                    "attach": s.attach,
+                }))?;
+                return Ok(ExitCode::SUCCESS);
+            }
             println!(
                 "Operations started (pid {}) in tmux session {}",
                 s.pid, s.session
@@ -44,8 +84,17 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                 s.attach
             );
         }
-        Command::Stop => {
+        Command::Stop { json } => {
             let s = operations::stop(&c, &ctx::actor())?;
+            if json {
+                ctx::json(&serde_json::json!({
+                    "pid": s.pid,
+                    "was_running": s.pid.is_some(),
+                    "forced": s.forced,
+                    "sessions": s.sessions,
+                }))?;
+                return Ok(ExitCode::SUCCESS);
+            }
             match s.pid {
                 Some(pid) => println!(
                     "Stopped operations (pid {pid}){}",
@@ -79,19 +128,26 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                         .map(|t| format!("{} ago", vermas_core::clock::age_of(t)))
                         .unwrap_or("not yet".into())
                 ),
-                _ => println!("Operations is not running (start it with `co operations start`)"),
+                _ => println!(
+                    "Operations is {} (start it with `co operations start`)",
+                    vermas_cli::color::status("not running")
+                ),
             }
             for (f, list) in &r.factories {
                 let parts: Vec<String> = list
                     .iter()
                     .map(|h| {
-                        let mut s =
-                            format!("{} {}", h.session, if h.alive { "up" } else { "down" });
+                        let mut s = format!(
+                            "{} {}",
+                            h.session,
+                            vermas_cli::color::status(if h.alive { "up" } else { "down" })
+                        );
                         if h.restarts > 0 {
                             s.push_str(&format!(" ({} restarts)", h.restarts));
                         }
                         if h.escalated {
-                            s.push_str(" ESCALATED");
+                            s.push(' ');
+                            s.push_str(&vermas_cli::color::status("ESCALATED"));
                         }
                         s
                     })

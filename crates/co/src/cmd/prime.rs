@@ -5,6 +5,10 @@ use std::process::ExitCode;
 use vermas_core::Result;
 
 #[derive(clap::Args)]
+#[command(after_help = vermas_cli::examples!(
+    "# In an agent's session hook (prints markdown for the agent to read)",
+    "co prime",
+))]
 pub struct Args {}
 
 pub fn run(_a: Args) -> Result<ExitCode> {

@@ -7,7 +7,14 @@ use vermas_core::Result;
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Merge finished work whose gates pass, until stopped
-    Run { factory: String },
+    #[command(after_help = vermas_cli::examples!(
+        "# What `co operations start` runs for each factory; by hand, in the foreground:",
+        "co qa run myproject",
+    ))]
+    Run {
+        /// The factory whose merge queue to run
+        factory: String,
+    },
 }
 
 pub fn run(cmd: Command) -> Result<ExitCode> {

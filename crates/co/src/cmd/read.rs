@@ -7,8 +7,15 @@ use vermas_core::mail;
 use vermas_core::text::escape_control_multiline;
 
 #[derive(clap::Args)]
+#[command(after_help = vermas_cli::examples!(
+    "co read msg-7hd2k4",
+    "# The body alone",
+    "co read msg-7hd2k4 --json | jq -r .body",
+))]
 pub struct Args {
+    /// The message id (from `co inbox`)
     id: String,
+    /// Print the message as JSON
     #[arg(long)]
     json: bool,
 }

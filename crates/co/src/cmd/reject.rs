@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use vermas_core::Result;
 
 #[derive(clap::Args)]
-#[command(
-    after_help = "Example:\n  co reject mp-k3x9q2 --reason \"keep the tests; fix the code instead\""
-)]
+#[command(after_help = vermas_cli::examples!(
+    "co reject mp-k3x9q2 --reason \"keep the tests; fix the code instead\"",
+))]
 pub struct Args {
     /// The work order waiting in needs_approval
     work_order: String,

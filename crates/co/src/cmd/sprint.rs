@@ -18,6 +18,10 @@ fn parse_id(s: &str) -> std::result::Result<String, String> {
 
 #[derive(clap::Subcommand)]
 pub enum Command {
+    #[command(after_help = vermas_cli::examples!(
+        "# A sprint for myproject's login work",
+        "co sprint create login --factory myproject --goal \"users can sign in\"",
+    ))]
     /// Make a sprint: a named set of work orders to watch together
     Create {
         /// [a-z0-9-]+, unique among open sprints
@@ -28,41 +32,71 @@ pub enum Command {
         /// One line saying what it is for
         #[arg(long)]
         goal: Option<String>,
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },
+    #[command(after_help = vermas_cli::examples!(
+        "co sprint add login mp-k3x9q2 mp-7h2d0a",
+    ))]
     /// Add work orders to an open sprint (all or none)
     Add {
+        /// The sprint
         name: String,
+        /// Work orders to add
         #[arg(required = true, value_name = "WO", value_parser = parse_id)]
         work_orders: Vec<String>,
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },
+    #[command(after_help = vermas_cli::examples!(
+        "co sprint remove login mp-7h2d0a",
+    ))]
     /// Take work orders out of an open sprint (the work orders themselves are not changed)
     Remove {
+        /// The sprint
         name: String,
+        /// Work orders to take out
         #[arg(required = true, value_name = "WO", value_parser = parse_id)]
         work_orders: Vec<String>,
     },
+    #[command(after_help = vermas_cli::examples!(
+        "co sprint list",
+        "# Every few minutes, as the guide's daily check",
+        "watch -n 60 'co sprint list'",
+        "co sprint list --all --json",
+    ))]
     /// Work in progress per sprint: counts by status, what is blocked and why, what is in
     /// review, the oldest open work
     List {
         /// Closed sprints too
         #[arg(long)]
         all: bool,
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },
+    #[command(after_help = vermas_cli::examples!(
+        "co sprint show login",
+        "co sprint show login --json | jq '.work_orders[] | select(.status == \"blocked\")'",
+    ))]
     /// One sprint: its work orders and what needs attention
     Show {
         /// A sprint name (the open one, else the latest closed) or id
         name: String,
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },
+    #[command(after_help = vermas_cli::examples!(
+        "co sprint close login",
+    ))]
     /// Close a sprint; its work orders carry on as they are
-    Close { name: String },
+    Close {
+        /// The sprint
+        name: String,
+    },
 }
 
 pub fn run(cmd: Command) -> Result<ExitCode> {

@@ -6,7 +6,14 @@ use vermas_core::Result;
 use vermas_core::status::company_status;
 
 #[derive(clap::Args)]
+#[command(after_help = vermas_cli::examples!(
+    "co status",
+    "# Refresh every 30 seconds",
+    "watch -n 30 co status",
+    "co status --json | jq '.factories[] | {name, slots_used, queue: (.queue | length)}'",
+))]
 pub struct Args {
+    /// Print the company's status as JSON
     #[arg(long)]
     json: bool,
 }
@@ -26,16 +33,16 @@ pub fn run(a: Args) -> Result<ExitCode> {
     );
     println!(
         "  operations: {}   ceo: {}   ceo unread mail: {}",
-        if s.operations.alive {
+        vermas_cli::color::status(if s.operations.alive {
             "running"
         } else {
             "not running"
-        },
-        if s.ceo.alive {
+        }),
+        vermas_cli::color::status(if s.ceo.alive {
             "running"
         } else {
             "not running"
-        },
+        }),
         s.ceo_unread
     );
     let wos: Vec<String> = s

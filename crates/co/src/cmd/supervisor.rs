@@ -7,7 +7,14 @@ use vermas_core::Result;
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Patrol the factory until stopped
-    Run { factory: String },
+    #[command(after_help = vermas_cli::examples!(
+        "# What `co operations start` runs for each factory; by hand, in the foreground:",
+        "co supervisor run myproject",
+    ))]
+    Run {
+        /// The factory to patrol
+        factory: String,
+    },
 }
 
 pub fn run(cmd: Command) -> Result<ExitCode> {

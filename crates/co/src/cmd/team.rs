@@ -9,31 +9,50 @@ use vermas_core::{Error, Result};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
+    #[command(after_help = vermas_cli::examples!(
+        "# A workspace for people on myproject: worktree, mail address, tmux shell",
+        "co team add dev --factory myproject",
+        "tmux attach -t team-myproject-dev",
+    ))]
     /// Make a team workspace: worktree <f>/teams/NAME, mail address <f>/teams/NAME, tmux
     /// session team-<f>-NAME (a shell; no agent runs there)
     Add {
         /// [a-z0-9-]+
         name: String,
+        /// The factory it works in
         #[arg(long)]
         factory: String,
         /// The branch to work on (default team/NAME, made from the target branch)
         #[arg(long)]
         branch: Option<String>,
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },
+    #[command(after_help = vermas_cli::examples!(
+        "co team list",
+        "co team list --factory myproject --json",
+    ))]
     /// Every team: branch, commits not yet merged, session, mail, last submission
     List {
         /// Only this factory's teams
         #[arg(long)]
         factory: Option<String>,
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },
+    #[command(after_help = vermas_cli::examples!(
+        "co team remove dev --factory myproject",
+        "# Its branch has work not merged yet: remove the workspace, keep the branch",
+        "co team remove dev --factory myproject --force",
+    ))]
     /// Remove a team workspace (refuses unmerged commits unless --force, which keeps the
     /// branch; refuses uncommitted changes always)
     Remove {
+        /// The team
         name: String,
+        /// The factory it works in
         #[arg(long)]
         factory: String,
         /// Remove the workspace even though its branch has commits not in the target; the
@@ -41,10 +60,16 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    #[command(after_help = vermas_cli::examples!(
+        "# Inside the team's session",
+        "co team submit",
+        "co team submit dev --factory myproject --title \"Login page\" --priority 1",
+    ))]
     /// Hand the team branch's commits to QA, which merges them only when the gates pass
     Submit {
         /// The team (default: this session's, from AGENT_ID)
         name: Option<String>,
+        /// The factory (default: this session's)
         #[arg(long)]
         factory: Option<String>,
         /// Title of the work order made for it (default: from the last commit)
@@ -56,6 +81,7 @@ pub enum Command {
         /// Hand in this work order (open, in progress or rework) instead of making one
         #[arg(long, value_name = "ID")]
         work_order: Option<String>,
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },

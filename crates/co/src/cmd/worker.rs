@@ -3,15 +3,18 @@
 use crate::ctx;
 use std::io::Write;
 use std::process::ExitCode;
+use vermas_cli::color;
 use vermas_core::actions::worker::{self, Identity, WorkerRef, WorkerStatus};
 use vermas_core::agent::AgentId;
 use vermas_core::clock::human_age;
-use vermas_core::text::{escape_control_multiline, table};
+use vermas_core::text::{escape_control_multiline, table_painted};
 use vermas_core::{Error, Result};
 
-fn parse_worker_status(s: &str) -> std::result::Result<WorkerStatus, String> {
-    WorkerStatus::parse(s)
-        .ok_or_else(|| "unknown status (allowed: running, idle, stuck, dead)".into())
+fn worker_status_parser() -> impl clap::builder::TypedValueParser<Value = WorkerStatus> {
+    vermas_cli::values::choice(
+        ["running", "idle", "stuck", "dead", "blocked"],
+        WorkerStatus::parse,
+    )
 }
 
 /// `0` and `slot0` both name slot 0.
@@ -25,36 +28,72 @@ fn parse_slot(s: &str) -> std::result::Result<u32, String> {
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Workers of a factory (or all factories), with status and idle time
+    #[command(after_help = vermas_cli::examples!(
+        "# Workers of the factory you are in (at the company root: every factory)",
+        "co worker list",
+        "# Idle workers everywhere",
+        "co worker list --all --status idle",
+        "co worker list myproject --json",
+    ))]
     List {
+        /// Only this factory's workers (default: the factory you are in, else every factory)
         factory: Option<String>,
         /// Every factory, even inside one
         #[arg(long)]
         all: bool,
-        #[arg(long, value_parser = parse_worker_status)]
+        /// Only workers in this state
+        #[arg(long, value_parser = worker_status_parser())]
         status: Option<WorkerStatus>,
+        /// Print the workers as JSON
         #[arg(long)]
         json: bool,
     },
     /// One worker in detail, with the end of its screen
+    #[command(after_help = vermas_cli::examples!(
+        "co worker status myproject slot0",
+        "co worker status myproject 0 --json | jq -r .screen",
+    ))]
     Status {
+        /// The factory's name
         factory: String,
+        /// The worker's slot: 0 or slot0
         #[arg(value_parser = parse_slot)]
         slot: u32,
+        /// Print the worker, with its screen, as JSON
         #[arg(long)]
         json: bool,
     },
     /// Start the agent again on its worktree and assignment (a dead worker)
+    #[command(after_help = vermas_cli::examples!(
+        "# Restart the dead worker in slot 0",
+        "co worker spawn myproject slot0",
+        "# Whichever worker of myproject is dead, saying what happens",
+        "co worker spawn myproject --verbose",
+    ))]
     Spawn {
+        /// The factory's name
         factory: String,
+        /// The worker's slot: 0 or slot0 (default: the first dead worker)
         #[arg(value_parser = parse_slot)]
         slot: Option<u32>,
         /// Say what it does
         #[arg(long)]
         verbose: bool,
+        /// Print the new session and incarnation as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// End a worker: frees the slot, re-queues its work, keeps unmerged work
+    #[command(after_help = vermas_cli::examples!(
+        "# Stop a stuck worker; unmerged work is parked and comes back on the next dispatch",
+        "co worker kill myproject slot0",
+        "# Remove its worktree too (the branch keeps its commits)",
+        "co worker kill myproject 0 --force",
+    ))]
     Kill {
+        /// The factory's name
         factory: String,
+        /// The worker's slot: 0 or slot0
         #[arg(value_parser = parse_slot)]
         slot: u32,
         /// Remove the worktree even with uncommitted or unmerged work (its branch is kept)
@@ -65,7 +104,15 @@ pub enum Command {
         json: bool,
     },
     /// Run by a worker when its work is committed: hands it to QA and ends the session
-    Done,
+    #[command(after_help = vermas_cli::examples!(
+        "# In a worker's session, after committing",
+        "git commit -am \"Fix the bug\" && co worker done",
+    ))]
+    Done {
+        /// Print what was handed over as JSON (before the session ends)
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(cmd: Command) -> Result<ExitCode> {
@@ -103,7 +150,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                     .collect();
                 print!(
                     "{}",
-                    table(
+                    table_painted(
                         &[
                             "FACTORY",
                             "SLOT",
@@ -113,7 +160,8 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                             "ATTEMPT",
                             "SESSION"
                         ],
-                        &rows
+                        &rows,
+                        color::status_cells(&[3]),
                     )
                 );
             }
@@ -139,7 +187,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             println!("  work order: {} (attempt {})", w.work_order, w.attempt);
             println!(
                 "  status:     {} (idle {})",
-                w.status.as_str(),
+                color::status(w.status.as_str()),
                 human_age(w.idle_seconds)
             );
             println!("  runtime:    {}", w.runtime);
@@ -158,6 +206,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             factory,
             slot,
             verbose,
+            json,
         } => {
             let f = c.factory(&factory)?;
             if verbose {
@@ -170,14 +219,20 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             if verbose {
                 eprintln!("New incarnation {} in {}", r.incarnation, r.session);
             }
-            println!("Spawned {}, assigned {}", r.session, r.work_order);
-            if r.nudge.is_some_and(|n| !n.delivered) {
-                eprintln!(
-                    "warning: the start message could not be seen landing in {}; check it with: {}",
-                    r.session, r.attach
-                );
+            if json {
+                ctx::json(&r)?;
+            } else {
+                println!("Spawned {}, assigned {}", r.session, r.work_order);
             }
-            eprintln!("Watch it: {}", r.attach);
+            if r.nudge.as_ref().is_some_and(|n| !n.delivered) {
+                color::eprint_warning(&format!(
+                    "the start message could not be seen landing in {}; check it with: {}",
+                    r.session, r.attach
+                ));
+            }
+            if !json {
+                eprintln!("Watch it: {}", r.attach);
+            }
         }
         Command::Kill {
             factory,
@@ -237,7 +292,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                 );
             }
         }
-        Command::Done => {
+        Command::Done { json } => {
             let me = Identity::from_env()?;
             if !matches!(me.agent, AgentId::Worker { .. }) {
                 return Err(Error::usage(format!(
@@ -246,6 +301,12 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                 )));
             }
             let r = worker::done(&c, &me, &ctx::actor())?;
+            if json {
+                ctx::json(&r)?;
+                let _ = std::io::stdout().flush();
+                worker::end_own_session(&c, &me);
+                return Ok(ExitCode::SUCCESS);
+            }
             println!(
                 "Done: {} is in review. {} sent to {} (branch {} at {}, {} commit(s)). Ending session {}.",
                 r.work_order,

@@ -9,7 +9,16 @@
 //!    `.work/quarantine/` and truncated back to the last newline;
 //! 5. `seq` is assigned, every line serialised, the batch written with one `write_all` (a short
 //!    write is truncated back), then `fdatasync`; an fsync error is fatal for the command;
-//! 6. the lines are appended to `feed.jsonl`; only then does the caller report success.
+//! 6. the lines are appended to `feed.jsonl`, and a factory's store appends them to the
+//!    company's `feed.jsonl` too, each with `"factory":"<name>"` added; only then does the
+//!    caller report success.
+//!
+//! The feeds are copies for `tail -f`, not the log: failing to write one only warns. The
+//! company feed has writers that do not hold the company's store lock (every factory's), so
+//! each feed append takes `flock` on the feed file itself for its repair-and-write. That lock
+//! is a leaf: nothing else is locked while it is held, so it adds no lock order. Each store's
+//! lines reach the company feed in `seq` order (its writer holds the store lock); lines of
+//! different stores are in the order they were written.
 //!
 //! `seq` continues from the highest `seq` anywhere in the log, not from the last line: a log
 //! damaged by hand (a line duplicated at the end, a restored older line) must never make a
@@ -439,6 +448,7 @@ impl<'s> Writer<'s> {
         // A note that is not written only costs the next writer a pass over the log.
         let _ = note.write(&self.lock);
         self.append_feed(&buf);
+        self.append_company_feed(&buf);
         Ok(out)
     }
 
@@ -446,22 +456,60 @@ impl<'s> Writer<'s> {
     /// the (already durable) event, it only warns.
     fn append_feed(&mut self, buf: &[u8]) {
         let path = self.store.feed_path();
-        let result = (|| -> std::io::Result<()> {
-            let f = fsutil::open_append(&path)?;
-            let len = f.metadata()?.len();
-            let complete = complete_len(&f, len)?;
-            if complete != len {
-                f.set_len(complete)?;
-            }
-            (&f).write_all(buf)
-        })();
-        if let Err(e) = result {
+        if let Err(e) = append_to_feed(&path, buf) {
             self.warnings.push(format!(
                 "could not append to {}: {e} (the event log itself is intact)",
                 self.store.display_path(&path)
             ));
         }
     }
+
+    /// A factory's lines go to the company feed too, tagged with the factory's name.
+    fn append_company_feed(&mut self, buf: &[u8]) {
+        let Some(feed) = self.store.company_feed() else {
+            return;
+        };
+        let tagged = tag_lines(buf, &feed.factory);
+        if let Err(e) = append_to_feed(&feed.path, &tagged) {
+            self.warnings.push(format!(
+                "could not append to the company feed {}: {e} (the event log itself is intact)",
+                feed.path.display()
+            ));
+        }
+    }
+}
+
+/// Appends whole lines to a feed under `flock` on the feed itself, after cutting off a torn
+/// tail a killed writer left.
+fn append_to_feed(path: &std::path::Path, buf: &[u8]) -> std::io::Result<()> {
+    let f = fsutil::open_append(path)?;
+    f.lock()?;
+    let len = f.metadata()?.len();
+    let complete = complete_len(&f, len)?;
+    if complete != len {
+        f.set_len(complete)?;
+    }
+    (&f).write_all(buf)
+    // Dropping `f` releases the lock.
+}
+
+/// Each line of `buf` (compact JSON objects, one per line) with `"factory":"<name>"` added as
+/// its last key, as the company feed shows a factory's events. `name` is a factory name
+/// (`[a-z0-9-]+`), so it needs no escaping.
+pub fn tag_lines(buf: &[u8], name: &str) -> Vec<u8> {
+    let tag = format!(",\"factory\":\"{name}\"}}");
+    let mut out = Vec::with_capacity(buf.len() + 32);
+    for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        match line.strip_suffix(b"}") {
+            Some(body) => {
+                out.extend_from_slice(body);
+                out.extend_from_slice(tag.as_bytes());
+            }
+            None => out.extend_from_slice(line),
+        }
+        out.push(b'\n');
+    }
+    out
 }
 
 /// The length of `file` up to and including its last newline.

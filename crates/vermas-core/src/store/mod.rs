@@ -4,6 +4,10 @@
 //! Writers follow one protocol ([`Writer`]): lock, pick the partition, repair a torn tail, write
 //! each line with one `write_all`, `fdatasync`, copy to the feed, unlock. Readers take no lock,
 //! read whole lines only and skip (and report) lines that do not parse.
+//!
+//! A factory's store also copies its lines to the company's `feed.jsonl`, tagged with
+//! `"factory":"<name>"`, so `tail -f .work/feed.jsonl` at the company root shows the whole
+//! company (see [`Writer::append`] for how the feeds are locked).
 
 mod append;
 mod archive;
@@ -11,7 +15,7 @@ mod follow;
 mod log;
 mod projection;
 
-pub use append::{Writer, failpoint};
+pub use append::{Writer, failpoint, tag_lines};
 pub use log::{Issue, LineInfo, LogFile, ScanOutcome};
 pub use projection::{Checkpoint, Loaded, Projection};
 
@@ -111,6 +115,52 @@ impl std::fmt::Debug for StoreOptions {
 pub struct Store {
     dir: PathBuf,
     opts: StoreOptions,
+    /// For a factory's store: the company feed that gets a copy of every line.
+    company_feed: Option<CompanyFeed>,
+}
+
+/// The company's `feed.jsonl`, as seen from one of its factories' stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompanyFeed {
+    /// `<root>/.work/feed.jsonl`.
+    pub path: PathBuf,
+    /// The factory's name, added to each copied line as `"factory"`.
+    pub factory: String,
+}
+
+impl CompanyFeed {
+    /// The company feed of the store at `dir` when that store is a factory's
+    /// (`<root>/<factory>/.work` with `<root>/.vermas/config.toml`); the path as given is looked
+    /// at first (`.work` may be a symlink to other storage), then the canonical one.
+    fn of(given: &Path, canonical: &Path) -> Option<CompanyFeed> {
+        let both = [given, canonical];
+        let dirs = if given == canonical {
+            &both[..1]
+        } else {
+            &both[..]
+        };
+        for dir in dirs {
+            let Some(owner) = dir.parent() else { continue };
+            if crate::context::is_company_root(owner) {
+                // The company's own store.
+                return None;
+            }
+            let Some(root) = owner.parent() else { continue };
+            let Some(name) = owner.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if crate::context::is_company_root(root)
+                && crate::config::is_valid_name(name)
+                && !crate::company::RESERVED.contains(&name)
+            {
+                return Some(CompanyFeed {
+                    path: root.join(".work").join("feed.jsonl"),
+                    factory: name.to_string(),
+                });
+            }
+        }
+        None
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -133,9 +183,18 @@ impl Store {
         if !canonical.is_dir() {
             return Err(StoreError::NotADirectory(dir.to_path_buf()));
         }
+        let given = if dir.is_absolute() {
+            dir.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map(|d| d.join(dir))
+                .unwrap_or_else(|_| canonical.clone())
+        };
+        let company_feed = CompanyFeed::of(&given, &canonical);
         Ok(Store {
             dir: canonical,
             opts,
+            company_feed,
         })
     }
 
@@ -172,6 +231,10 @@ impl Store {
     }
     pub fn feed_path(&self) -> PathBuf {
         self.dir.join("feed.jsonl")
+    }
+    /// For a factory's store, the company feed its lines are copied to.
+    pub fn company_feed(&self) -> Option<&CompanyFeed> {
+        self.company_feed.as_ref()
     }
     pub fn lock_path(&self) -> PathBuf {
         self.dir.join(".lock")

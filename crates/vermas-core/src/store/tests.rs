@@ -674,3 +674,126 @@ fn temp_files_of_crashed_rebuilds_are_removed_and_never_read() {
     assert!(!stale.exists(), "removed by the next save");
     assert!(mine.exists(), "a live process's temp file is left alone");
 }
+
+/// A company root with its store and a factory store `mp` beside it.
+fn company_with_factory(dir: &Path) -> (Store, Store) {
+    fs::create_dir_all(dir.join(".vermas")).unwrap();
+    fs::write(dir.join(".vermas/config.toml"), "").unwrap();
+    let company = Store::init(&dir.join(".work"), StoreOptions::default()).unwrap();
+    fs::create_dir_all(dir.join("mp")).unwrap();
+    let factory = Store::init(&dir.join("mp/.work"), StoreOptions::default()).unwrap();
+    (company, factory)
+}
+
+#[test]
+fn a_factorys_lines_reach_the_company_feed_tagged_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (company, factory) = company_with_factory(dir.path());
+    assert_eq!(company.company_feed(), None, "the company's own store");
+    assert_eq!(
+        factory.company_feed().map(|f| f.factory.as_str()),
+        Some("mp")
+    );
+    company.append(vec![ev(1)]).unwrap();
+    factory.append(vec![ev(2), ev(3)]).unwrap();
+    company.append(vec![ev(4)]).unwrap();
+    // The factory's own feed is unchanged: its lines exactly as in its log.
+    let own = fs::read_to_string(factory.feed_path()).unwrap();
+    let (seqs, _) = all_events(&factory);
+    assert_eq!(seqs, vec![1, 2]);
+    assert!(!own.contains("\"factory\""), "{own}");
+    // The company feed: every line of both, in the order written; the factory's tagged.
+    let feed = fs::read_to_string(company.feed_path()).unwrap();
+    let lines: Vec<serde_json::Value> = feed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(u64, Option<&str>, u64)> = lines
+        .iter()
+        .map(|v| {
+            (
+                v["data"]["n"].as_u64().unwrap(),
+                v["factory"].as_str(),
+                v["seq"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (1, None, 1),
+            (2, Some("mp"), 1),
+            (3, Some("mp"), 2),
+            (4, None, 2)
+        ]
+    );
+    // The tag is the last key; everything before it is the line as stored.
+    let stored = own.lines().next().unwrap();
+    let copied = feed.lines().nth(1).unwrap();
+    assert_eq!(
+        copied,
+        format!("{},\"factory\":\"mp\"}}", &stored[..stored.len() - 1])
+    );
+}
+
+#[test]
+fn a_torn_company_feed_is_repaired_by_the_next_factory_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (company, factory) = company_with_factory(dir.path());
+    company.append(vec![ev(1)]).unwrap();
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(company.feed_path())
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"{\"v\":1,\"seq\":").unwrap();
+    factory.append(vec![ev(2)]).unwrap();
+    let feed = fs::read_to_string(company.feed_path()).unwrap();
+    assert_eq!(feed.lines().count(), 2, "{feed}");
+    for l in feed.lines() {
+        serde_json::from_str::<serde_json::Value>(l).unwrap();
+    }
+}
+
+#[test]
+fn factories_and_the_company_writing_at_once_leave_whole_lines_in_the_company_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (company, factory) = company_with_factory(dir.path());
+    fs::create_dir_all(dir.path().join("np")).unwrap();
+    let other = Store::init(&dir.path().join("np/.work"), StoreOptions::default()).unwrap();
+    std::thread::scope(|s| {
+        for store in [&company, &factory, &other] {
+            s.spawn(move || {
+                for i in 0..40 {
+                    store.append(vec![ev(i), ev(i + 1000)]).unwrap();
+                }
+            });
+        }
+    });
+    let feed = fs::read_to_string(company.feed_path()).unwrap();
+    let mut per_store: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for l in feed.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let who = v["factory"].as_str().unwrap_or("company").to_string();
+        per_store
+            .entry(who)
+            .or_default()
+            .push(v["seq"].as_u64().unwrap());
+    }
+    for (who, seqs) in &per_store {
+        assert_eq!(seqs, &(1..=80).collect::<Vec<_>>(), "{who}: in seq order");
+    }
+    assert_eq!(per_store.len(), 3);
+}
+
+#[test]
+fn a_store_outside_a_company_has_no_company_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    // A reserved directory and a standalone store are not factories.
+    fs::create_dir_all(dir.path().join(".vermas")).unwrap();
+    fs::write(dir.path().join(".vermas/config.toml"), "").unwrap();
+    fs::create_dir_all(dir.path().join("ceo")).unwrap();
+    let ceo = Store::init(&dir.path().join("ceo/.work"), StoreOptions::default()).unwrap();
+    assert_eq!(ceo.company_feed(), None);
+    let elsewhere = tempfile::tempdir().unwrap();
+    assert_eq!(store_in(elsewhere.path()).company_feed(), None);
+}

@@ -4,11 +4,16 @@ use crate::ctx::{self, Global};
 use crate::print;
 use std::process::ExitCode;
 use vermas_core::Result;
-use vermas_core::text::{escape_control, table, truncate};
+use vermas_core::text::{escape_control, table_painted, truncate};
 use vermas_core::workorder::{self, Status};
 
 #[derive(clap::Args)]
+#[command(after_help = vermas_cli::examples!(
+    "wo blocked",
+    "wo blocked --json | jq -r '.[] | \"\\(.id) waits on \\(.waiting_on)\"'",
+))]
 pub struct Args {
+    /// Print the blocked work orders, with what each waits on, as JSON
     #[arg(long)]
     json: bool,
 }
@@ -81,7 +86,11 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
             .collect();
         print!(
             "{}",
-            table(&["ID", "PRI", "STATUS", "WAITING ON", "TITLE"], &rows)
+            table_painted(
+                &["ID", "PRI", "STATUS", "WAITING ON", "TITLE"],
+                &rows,
+                vermas_cli::color::status_cells(&[2]),
+            )
         );
     }
     Ok(ExitCode::SUCCESS)

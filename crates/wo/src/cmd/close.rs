@@ -8,12 +8,21 @@ use vermas_core::ids::prefix_of;
 use vermas_core::workorder;
 
 #[derive(clap::Args)]
+#[command(after_help = vermas_cli::examples!(
+    "wo close mp-k3x9q2 --reason \"merged by hand\"",
+    "# Several at once, from several factories: all close, or none does",
+    "wo close mp-k3x9q2 np-4fj2k1 hq-a8d3m0",
+))]
 pub struct Args {
+    /// The work order ids (each routed by its prefix to the store that holds it)
     #[arg(required = true, value_parser = super::parse_id)]
     ids: Vec<String>,
     /// Why it is closed
     #[arg(long)]
     reason: Option<String>,
+    /// Print the closed ids as JSON
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
@@ -75,6 +84,10 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     for (w, events) in locks.iter_mut().zip(plans) {
         w.append(events)?;
         w.report_warnings();
+    }
+    if a.json {
+        crate::print::json(&serde_json::json!({ "closed": ids }))?;
+        return Ok(ExitCode::SUCCESS);
     }
     for id in &ids {
         println!("Closed {id}");

@@ -10,12 +10,19 @@ use vermas_core::workorder::{self, CreateRequest, WoType, WorkOrders};
 use vermas_core::{Error, Result};
 
 #[derive(clap::Args)]
+#[command(after_help = vermas_cli::examples!(
+    "wo create --title \"Fix bug X\" --type bug --priority 1",
+    "# Details from a file, with labels, under a parent",
+    "wo create --title \"Parser\" --description-file spec.md --label backend --parent mp-k3x9q2",
+    "# The details from standard input, and the new id for a script",
+    "git log -1 --format=%B | wo create --title \"Follow up\" --description - --json | jq -r .id",
+))]
 pub struct Args {
-    /// One line, at most 200 characters
+    /// The title: one line, at most 200 characters
     #[arg(long)]
     title: String,
     /// task, bug, feature, epic or chore
-    #[arg(long = "type", value_name = "TYPE", value_parser = super::parse_type, default_value = "task")]
+    #[arg(long = "type", value_name = "TYPE", value_parser = super::type_parser(), default_value = "task")]
     kind: WoType,
     /// 0 (most urgent) to 4
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=4))]
@@ -78,9 +85,9 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     let description = read_description(a.description, a.description_file)?.unwrap_or_default();
     for (what, text) in [("title", &a.title), ("description", &description)] {
         for kind in vermas_core::text::mask_secrets(text).1 {
-            eprintln!(
-                "warning: the {what} holds what looks like an {kind} API key; it is stored masked"
-            );
+            vermas_cli::color::eprint_warning(&format!(
+                "the {what} holds what looks like an {kind} API key; it is stored masked"
+            ));
         }
     }
     let c = g.open()?;

@@ -9,23 +9,44 @@ use vermas_core::workorder;
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// A needs B: A is not ready until B is closed
+    #[command(after_help = vermas_cli::examples!(
+        "# The API needs the schema first",
+        "wo dep add mp-api001 mp-schema1",
+    ))]
     Add {
+        /// The work order that waits
         #[arg(value_parser = super::parse_id)]
         a: String,
+        /// The work order it waits for
         #[arg(value_parser = super::parse_id)]
         b: String,
+        /// Print the dependency as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Remove the dependency of A on B
+    #[command(after_help = vermas_cli::examples!("wo dep remove mp-api001 mp-schema1"))]
     Remove {
+        /// The work order that waited
         #[arg(value_parser = super::parse_id)]
         a: String,
+        /// The work order it no longer waits for
         #[arg(value_parser = super::parse_id)]
         b: String,
+        /// Print the removed dependency as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// What ID needs, and what needs ID
+    #[command(after_help = vermas_cli::examples!(
+        "wo dep list mp-api001",
+        "wo dep list mp-api001 --json | jq -r '.depends_on[].id'",
+    ))]
     List {
+        /// The work order id
         #[arg(value_parser = super::parse_id)]
         id: String,
+        /// Print both lists as JSON
         #[arg(long)]
         json: bool,
     },
@@ -33,24 +54,32 @@ pub enum Command {
 
 pub fn run(g: &Global, cmd: Command) -> Result<ExitCode> {
     match cmd {
-        Command::Add { a, b } => {
+        Command::Add { a, b, json } => {
             let c = ctx::open_for(g, &a)?;
             let mut w = c.store.lock()?;
             let wos = ctx::lookup(&c)?;
             let ev = workorder::plan_dep_add(&wos, &a, &b, &c.actor)?;
             w.append(vec![ev])?;
             w.report_warnings();
-            println!("{a} now depends on {b}");
+            if json {
+                print::json(&serde_json::json!({ "id": a, "depends_on": b, "added": true }))?;
+            } else {
+                println!("{a} now depends on {b}");
+            }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Remove { a, b } => {
+        Command::Remove { a, b, json } => {
             let c = ctx::open_for(g, &a)?;
             let mut w = c.store.lock()?;
             let wos = ctx::lookup(&c)?;
             let ev = workorder::plan_dep_remove(&wos, &a, &b, &c.actor)?;
             w.append(vec![ev])?;
             w.report_warnings();
-            println!("{a} no longer depends on {b}");
+            if json {
+                print::json(&serde_json::json!({ "id": a, "depends_on": b, "removed": true }))?;
+            } else {
+                println!("{a} no longer depends on {b}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::List { id, json } => {

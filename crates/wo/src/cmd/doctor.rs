@@ -8,7 +8,13 @@ use vermas_core::health::check_store;
 use vermas_core::text::escape_control;
 
 #[derive(clap::Args)]
+#[command(after_help = vermas_cli::examples!(
+    "wo doctor",
+    "# Each problem as file:line, for an editor",
+    "wo doctor --json | jq -r '.problems[]'",
+))]
 pub struct Args {
+    /// Print the checks and problems as JSON
     #[arg(long)]
     json: bool,
 }
@@ -23,11 +29,12 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
             "Store {}: {} events (seq {}), {} log file(s) ({} archived), {} work orders, {} messages",
             h.store, h.events, h.last_seq, h.log_files, h.archived_files, h.work_orders, h.messages
         );
+        use vermas_cli::color::label;
         for n in &h.notes {
-            println!("note: {}", escape_control(&n.to_string()));
+            println!("{} {}", label("note:"), escape_control(&n.to_string()));
         }
         for p in &h.problems {
-            println!("problem: {}", escape_control(&p.to_string()));
+            println!("{} {}", label("problem:"), escape_control(&p.to_string()));
         }
         if h.ok {
             println!("No problems found.");

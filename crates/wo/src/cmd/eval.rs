@@ -11,6 +11,11 @@ use vermas_core::{Error, Result};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
+    #[command(after_help = vermas_cli::examples!(
+        "# The weekly review",
+        "wo eval report --since 7d",
+        "wo eval report --since 2026-11-01 --factory myproject --json",
+    ))]
     /// The report: every store of the company (or this store outside one)
     Report {
         /// Only work finished since: 90s, 15m, 1h, 7d, 2w, a date or a time (default: the
@@ -20,6 +25,7 @@ pub enum Command {
         /// Only this factory
         #[arg(long)]
         factory: Option<String>,
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },

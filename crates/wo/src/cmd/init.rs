@@ -6,10 +6,18 @@ use vermas_core::context::{DEFAULT_PREFIX, init_standalone};
 use vermas_core::{Error, Result};
 
 #[derive(clap::Args)]
+#[command(after_help = vermas_cli::examples!(
+    "# Work orders for the repository you are in (not part of a company)",
+    "wo init",
+    "wo init --prefix api",
+))]
 pub struct Args {
     /// Prefix of new work order ids (`wo` gives wo-k3x9q2)
     #[arg(long, default_value = DEFAULT_PREFIX)]
     prefix: String,
+    /// Print the store's path and whether it was new as JSON
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
@@ -23,7 +31,13 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
         None => cwd,
     };
     let (path, created) = init_standalone(&dir, &a.prefix)?;
-    if created {
+    if a.json {
+        crate::print::json(&serde_json::json!({
+            "store": path,
+            "prefix": a.prefix,
+            "created": created,
+        }))?;
+    } else if created {
         println!("Initialized work order store in {}", path.display());
     } else {
         println!("Work order store already exists in {}", path.display());

@@ -1,6 +1,7 @@
-//! `wo list`: open work by default, sorted by priority then age.
+//! `wo list`: open work by default, sorted by priority then age. At a company's root it lists
+//! every store of the company (its own and each factory's) with a FACTORY column.
 
-use crate::ctx::{self, Global};
+use crate::ctx::{self, Global, View};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -8,17 +9,27 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::process::ExitCode;
 use vermas_core::clock::parse_timestamp;
-use vermas_core::store::Issue;
-use vermas_core::workorder::{Index, Status, WoType};
+use vermas_core::store::{Issue, Loaded};
+use vermas_core::workorder::{Index, Status, WoType, WorkOrders};
 use vermas_core::{Error, Result};
 
 #[derive(clap::Args)]
+#[command(after_help = vermas_cli::examples!(
+    "# Open work, most urgent first (at the company root: every factory's too)",
+    "wo list",
+    "# What failed, in every factory",
+    "wo list --status failed",
+    "# Open bugs older than a month, as JSON",
+    "wo list --type bug --older-than 30d --json",
+    "# One factory's work in review or rework",
+    "wo list --factory myproject --status in_review,rework",
+))]
 pub struct Args {
     /// Only these statuses (comma-separated or repeated)
-    #[arg(long, value_parser = super::parse_status, value_delimiter = ',')]
+    #[arg(long, value_parser = super::status_parser(), value_delimiter = ',')]
     status: Vec<Status>,
     /// Only these types
-    #[arg(long = "type", value_name = "TYPE", value_parser = super::parse_type, value_delimiter = ',')]
+    #[arg(long = "type", value_name = "TYPE", value_parser = super::type_parser(), value_delimiter = ',')]
     kind: Vec<WoType>,
     /// Only this priority (0-4)
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=4))]
@@ -29,12 +40,15 @@ pub struct Args {
     /// Only work carrying this label (repeat: all of them)
     #[arg(long)]
     label: Vec<String>,
-    /// Only work created longer ago than this (30d, 12h)
-    #[arg(long, value_parser = super::parse_duration)]
+    /// Only work created longer ago than this: 90s, 15m, 1h, 7d or 2w
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
     older_than: Option<chrono::Duration>,
     /// Include closed and cancelled work
     #[arg(long)]
     all: bool,
+    /// Only this factory's work (at the company root every store is listed)
+    #[arg(long, value_name = "NAME")]
+    factory: Option<String>,
     /// JSON array, one record per line
     #[arg(long)]
     json: bool,
@@ -157,6 +171,8 @@ pub fn write_json_lines(lines: &[&[u8]]) -> Result<()> {
 /// One work order that passed the filters: its sort key, its line, and for the table what
 /// was read of it (JSON output keeps this small: 100,000 of them are sorted and moved).
 struct Kept<'a> {
+    /// Which store of the view it comes from.
+    part: usize,
     priority: u8,
     created_at: Cow<'a, str>,
     line: &'a [u8],
@@ -164,7 +180,12 @@ struct Kept<'a> {
 }
 
 /// Filters record lines (in order), parsing only the summary of each.
-fn filter<'a>(a: &Args, lines: &'a [Cow<'a, [u8]>], now: DateTime<Utc>) -> Vec<Kept<'a>> {
+fn filter<'a>(
+    a: &Args,
+    lines: &'a [Cow<'a, [u8]>],
+    now: DateTime<Utc>,
+    part: usize,
+) -> Vec<Kept<'a>> {
     let text = !a.json;
     let mut kept = Vec::new();
     for raw in lines {
@@ -173,6 +194,7 @@ fn filter<'a>(a: &Args, lines: &'a [Cow<'a, [u8]>], now: DateTime<Utc>) -> Vec<K
         {
             kept.push(if text {
                 Kept {
+                    part,
                     priority: w.priority,
                     created_at: w.created_at.clone(),
                     line: &raw[..],
@@ -180,6 +202,7 @@ fn filter<'a>(a: &Args, lines: &'a [Cow<'a, [u8]>], now: DateTime<Utc>) -> Vec<K
                 }
             } else {
                 Kept {
+                    part,
                     priority: w.priority,
                     created_at: w.created_at,
                     line: &raw[..],
@@ -242,45 +265,70 @@ fn open_from_index(c: &vermas_core::context::StoreContext) -> Option<(Vec<Vec<u8
     Some((lines, idx.issues().to_vec()))
 }
 
+/// The record lines of one store: the index's open work orders, or the whole projection.
+enum Records {
+    Index(Vec<Vec<u8>>),
+    Projection(Box<Loaded<WorkOrders>>),
+}
+
+impl Records {
+    fn read(c: &vermas_core::context::StoreContext, open_only: bool) -> Result<Records> {
+        if open_only && let Some((lines, issues)) = open_from_index(c) {
+            ctx::warn_issues(&issues);
+            return Ok(Records::Index(lines));
+        }
+        Ok(Records::Projection(Box::new(ctx::work_orders(c)?)))
+    }
+
+    fn lines(&self) -> Vec<Cow<'_, [u8]>> {
+        match self {
+            Records::Index(lines) => lines.iter().map(|l| Cow::Borrowed(&l[..])).collect(),
+            Records::Projection(loaded) => loaded.state.raw_lines().collect(),
+        }
+    }
+}
+
+/// [`filter`] over one store's lines, on two threads when there are many.
+fn filter_store<'a>(
+    a: &Args,
+    lines: &'a [Cow<'a, [u8]>],
+    now: DateTime<Utc>,
+    part: usize,
+) -> Vec<Kept<'a>> {
+    if lines.len() < PARALLEL_MIN {
+        return filter(a, lines, now, part);
+    }
+    // The second half on another thread; the halves are joined in order.
+    let (first, second) = lines.split_at(lines.len() / 2);
+    std::thread::scope(|s| {
+        let other = std::thread::Builder::new()
+            .name("list-filter".into())
+            .spawn_scoped(s, || filter(a, second, now, part));
+        let mut kept = filter(a, first, now, part);
+        match other {
+            Ok(h) => match h.join() {
+                Ok(rest) => kept.extend(rest),
+                Err(panic) => std::panic::resume_unwind(panic),
+            },
+            Err(_) => kept.extend(filter(a, second, now, part)),
+        }
+        kept
+    })
+}
+
 pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
-    let c = g.open()?;
+    let view: View = g.view(a.factory.as_deref())?;
     let now = chrono::Utc::now();
-    let from_index = if open_only(&a) {
-        open_from_index(&c)
-    } else {
-        None
-    };
-    let loaded;
-    let lines: Vec<Cow<'_, [u8]>> = match &from_index {
-        Some((lines, issues)) => {
-            ctx::warn_issues(issues);
-            lines.iter().map(|l| Cow::Borrowed(&l[..])).collect()
-        }
-        None => {
-            loaded = ctx::work_orders(&c)?;
-            loaded.state.raw_lines().collect()
-        }
-    };
-    let kept = if lines.len() >= PARALLEL_MIN {
-        // The second half on another thread; the halves are joined in order.
-        let (first, second) = lines.split_at(lines.len() / 2);
-        std::thread::scope(|s| {
-            let other = std::thread::Builder::new()
-                .name("list-filter".into())
-                .spawn_scoped(s, || filter(&a, second, now));
-            let mut kept = filter(&a, first, now);
-            match other {
-                Ok(h) => match h.join() {
-                    Ok(rest) => kept.extend(rest),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                },
-                Err(_) => kept.extend(filter(&a, second, now)),
-            }
-            kept
-        })
-    } else {
-        filter(&a, &lines, now)
-    };
+    let records = view
+        .parts
+        .iter()
+        .map(|p| Records::read(&p.ctx, open_only(&a)))
+        .collect::<Result<Vec<Records>>>()?;
+    let lines: Vec<Vec<Cow<'_, [u8]>>> = records.iter().map(Records::lines).collect();
+    let mut kept = Vec::new();
+    for (part, lines) in lines.iter().enumerate() {
+        kept.extend(filter_store(&a, lines, now, part));
+    }
     let order = sorted(&kept);
     if a.json {
         let lines: Vec<&[u8]> = order.iter().map(|&i| kept[i].line).collect();
@@ -292,7 +340,18 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
             .iter()
             .filter_map(|&i| kept[i].shown.as_deref())
             .collect();
-        let out = table::render(&shown, now);
+        let factories: Option<Vec<&str>> = view.across.then(|| {
+            order
+                .iter()
+                .map(|&i| view.parts[kept[i].part].label())
+                .collect()
+        });
+        let out = table::render(
+            &shown,
+            factories.as_deref(),
+            now,
+            vermas_cli::color::stdout(),
+        );
         let mut stdout = std::io::stdout().lock();
         stdout
             .write_all(out.as_bytes())
@@ -312,9 +371,14 @@ mod table {
     use vermas_core::clock::{human_age, parse_timestamp};
     use vermas_core::text::{escape_control, is_invisible, truncate};
 
-    const HEADER: [&str; 7] = ["ID", "PRI", "TYPE", "STATUS", "ASSIGNEE", "AGE", "TITLE"];
+    /// The columns; FACTORY only in a view across a company's stores.
+    const HEADER: [&str; 8] = [
+        "FACTORY", "ID", "PRI", "TYPE", "STATUS", "ASSIGNEE", "AGE", "TITLE",
+    ];
+    /// The column that is painted.
+    const STATUS: usize = 4;
 
-    type Cells<'a> = [Cow<'a, str>; 7];
+    type Cells<'a> = [Cow<'a, str>; 8];
 
     /// A stored string as the table shows it: borrowed unless it holds a control character
     /// or is too long (nearly always borrowed).
@@ -352,13 +416,14 @@ mod table {
         Some(t.and_utc())
     }
 
-    fn cells<'a>(w: &'a Summary<'_>, now: DateTime<Utc>) -> Cells<'a> {
+    fn cells<'a>(w: &'a Summary<'_>, factory: &'a str, now: DateTime<Utc>) -> Cells<'a> {
         let age = match stored_time(&w.created_at).or_else(|| parse_timestamp(&w.created_at)) {
             Some(t) => Cow::Owned(human_age((now - t).num_seconds())),
             None => Cow::Borrowed("?"),
         };
         const PRI: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
         [
+            Cow::Borrowed(factory),
             Cow::Borrowed(&*w.id),
             PRI.get(usize::from(w.priority)).map_or_else(
                 || Cow::Owned(format!("P{}", w.priority)),
@@ -374,32 +439,56 @@ mod table {
         ]
     }
 
-    fn rows<'a>(list: &[&'a Summary<'_>], now: DateTime<Utc>) -> Vec<Cells<'a>> {
-        list.iter().map(|w| cells(w, now)).collect()
+    fn rows<'a>(
+        list: &[&'a Summary<'_>],
+        factories: Option<&[&'a str]>,
+        now: DateTime<Utc>,
+    ) -> Vec<Cells<'a>> {
+        match factories {
+            Some(f) => list.iter().zip(f).map(|(w, f)| cells(w, f, now)).collect(),
+            None => list.iter().map(|w| cells(w, "", now)).collect(),
+        }
     }
 
-    /// The table of these work orders, as `vermas_core::text::table` lays it out.
-    pub(super) fn render(lines: &[&Summary<'_>], now: DateTime<Utc>) -> String {
+    /// The table of these work orders, as `vermas_core::text::table` lays it out; with
+    /// `factories` (one per work order) a FACTORY column comes first; with `color` the status
+    /// words are painted (after the columns are measured on the plain text).
+    pub(super) fn render(
+        lines: &[&Summary<'_>],
+        factories: Option<&[&str]>,
+        now: DateTime<Utc>,
+        color: bool,
+    ) -> String {
         // Rows are made on two threads for long lists; they borrow from `lines`.
         let rows = if lines.len() >= PARALLEL_MIN {
-            let (first, second) = lines.split_at(lines.len() / 2);
+            let half = lines.len() / 2;
+            let (first, second) = lines.split_at(half);
+            let (f1, f2) = match factories {
+                Some(f) => {
+                    let (a, b) = f.split_at(half);
+                    (Some(a), Some(b))
+                }
+                None => (None, None),
+            };
             std::thread::scope(|s| {
                 let other = std::thread::Builder::new()
                     .name("list-table".into())
-                    .spawn_scoped(s, || rows(second, now));
-                let mut all = rows(first, now);
+                    .spawn_scoped(s, || rows(second, f2, now));
+                let mut all = rows(first, f1, now);
                 match other {
                     Ok(h) => match h.join() {
                         Ok(rest) => all.extend(rest),
                         Err(panic) => std::panic::resume_unwind(panic),
                     },
-                    Err(_) => all.extend(rows(second, now)),
+                    Err(_) => all.extend(rows(second, f2, now)),
                 }
                 all
             })
         } else {
-            rows(lines, now)
+            rows(lines, factories, now)
         };
+        // Without a FACTORY column the table starts at ID.
+        let first = if factories.is_some() { 0 } else { 1 };
         let width = |s: &str| {
             if s.is_ascii() {
                 s.len()
@@ -413,11 +502,26 @@ mod table {
                 *w = (*w).max(width(cell));
             }
         }
-        let mut out = String::with_capacity((rows.len() + 1) * (widths.iter().sum::<usize>() + 16));
-        let mut line = |cells: [&str; 7]| {
+        let shown_width: usize = widths[first..].iter().sum();
+        let mut out = String::with_capacity((rows.len() + 1) * (shown_width + 16));
+        let mut line = |cells: [&str; 8], header: bool| {
             let start = out.len();
-            for (i, cell) in cells.iter().enumerate() {
-                out.push_str(cell);
+            // STATUS is never the last column, so trimming the line's end below never meets
+            // a painted word.
+            for (i, cell) in cells.iter().enumerate().skip(first) {
+                let paint = color && !header && i == STATUS;
+                let style = if paint {
+                    vermas_cli::color::status_style(cell)
+                } else {
+                    None
+                };
+                match style {
+                    Some(st) => {
+                        use std::fmt::Write;
+                        let _ = write!(out, "{}{cell}{}", st.render(), st.render_reset());
+                    }
+                    None => out.push_str(cell),
+                }
                 if i + 1 < cells.len() {
                     const SPACES: &str =
                         "                                                                ";
@@ -433,9 +537,12 @@ mod table {
             out.truncate(start + kept);
             out.push('\n');
         };
-        line(HEADER);
+        line(HEADER, true);
         for r in &rows {
-            line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]]);
+            line(
+                [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &r[7]],
+                false,
+            );
         }
         out
     }
@@ -465,7 +572,29 @@ mod table {
                 .collect();
             let refs: Vec<&super::Summary<'_>> = shown.iter().collect();
             let want = crate::print::work_order_table(&list);
-            assert_eq!(render(&refs, Utc::now()), want);
+            assert_eq!(render(&refs, None, Utc::now(), false), want);
+            // Across a company's stores a FACTORY column comes first; painted, the words are
+            // the same and the columns stay where they were.
+            let across = render(&refs, Some(&["myproject", "(company)"]), Utc::now(), false);
+            let first: Vec<&str> = across.lines().collect();
+            assert!(first[0].starts_with("FACTORY    ID"), "{across}");
+            assert!(first[2].starts_with("(company)  wo-b"), "{across}");
+            let painted = render(&refs, None, Utc::now(), true);
+            assert!(painted.contains("\x1b["), "{painted}");
+            let stripped: String = {
+                let mut out = String::new();
+                let mut esc = false;
+                for c in painted.chars() {
+                    match c {
+                        '\x1b' => esc = true,
+                        'm' if esc => esc = false,
+                        _ if esc => {}
+                        c => out.push(c),
+                    }
+                }
+                out
+            };
+            assert_eq!(stripped, want);
         }
 
         #[test]

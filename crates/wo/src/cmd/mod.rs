@@ -2,6 +2,7 @@
 
 pub mod blocked;
 pub mod close;
+pub mod completions;
 pub mod create;
 pub mod dep;
 pub mod doctor;
@@ -9,6 +10,7 @@ pub mod eval;
 pub mod events;
 pub mod init;
 pub mod list;
+pub mod man;
 pub mod ready;
 pub mod rebuild;
 pub mod show;
@@ -17,43 +19,46 @@ pub mod update;
 
 use vermas_core::workorder::{Status, WoType};
 
-/// `--status` values, with the allowed list in the error.
-pub fn parse_status(s: &str) -> Result<Status, String> {
-    Status::parse(s).ok_or_else(|| {
-        format!(
-            "unknown status (allowed: {})",
-            Status::ALL.map(|s| s.as_str()).join(", ")
-        )
-    })
+/// `--status` values: the list is in `--help`, in the error and in completions.
+pub fn status_parser() -> impl clap::builder::TypedValueParser<Value = Status> {
+    vermas_cli::values::choice(Status::ALL.map(Status::as_str), Status::parse)
 }
 
 /// `--type` values.
-pub fn parse_type(s: &str) -> Result<WoType, String> {
-    WoType::parse(s).ok_or_else(|| {
-        format!(
-            "unknown type (allowed: {})",
-            WoType::ALL.map(|t| t.as_str()).join(", ")
-        )
-    })
+pub fn type_parser() -> impl clap::builder::TypedValueParser<Value = WoType> {
+    vermas_cli::values::choice(WoType::ALL.map(WoType::as_str), WoType::parse)
 }
 
-/// `--older-than 30d` and similar.
+/// `--older-than 30d` and similar. A number without a unit is refused (exit 2) with the forms
+/// that work.
 pub fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
-    vermas_core::clock::parse_duration(s)
-        .ok_or_else(|| "expected a duration such as 90s, 15m, 1h, 7d or 2w".to_string())
+    use vermas_core::clock::{DURATION_FORMS, is_bare_number};
+    vermas_core::clock::parse_duration(s).ok_or_else(|| {
+        if is_bare_number(s) {
+            format!(
+                "a number needs a unit ({}d for days); accepted: {DURATION_FORMS}",
+                s.trim()
+            )
+        } else {
+            format!("expected a duration: {DURATION_FORMS}")
+        }
+    })
 }
 
 /// `--since 1h`, `--since 7d`, `--since 2026-11-20`, `--since 2026-11-20T12:00:00Z`.
 pub fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    use vermas_core::clock;
+    use vermas_core::clock::{self, DATE_FORMS, DURATION_FORMS, is_bare_number};
     match clock::parse_since(s, chrono::Utc::now()) {
         Some(t) => Ok(t),
         // A duration too long to subtract from now (`100000000d`).
         None if clock::parse_duration(s).is_some() => Err("too far back".to_string()),
-        None => Err(
-            "expected a duration back from now (1h, 7d) or a time (2026-11-20, 2026-11-20T12:00:00Z)"
-                .to_string(),
-        ),
+        None if is_bare_number(s) => Err(format!(
+            "a number needs a unit ({}d for days); accepted: {DURATION_FORMS}, or a date: {DATE_FORMS}",
+            s.trim()
+        )),
+        None => Err(format!(
+            "expected a duration back from now ({DURATION_FORMS}) or a date ({DATE_FORMS})"
+        )),
     }
 }
 

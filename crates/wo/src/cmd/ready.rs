@@ -7,7 +7,13 @@ use vermas_core::Result;
 use vermas_core::workorder::{self, WorkOrder};
 
 #[derive(clap::Args)]
+#[command(after_help = vermas_cli::examples!(
+    "wo ready",
+    "# Dispatch the most urgent ready work order",
+    "co dispatch \"$(wo ready --json | jq -r '.[0].id')\" myproject",
+))]
 pub struct Args {
+    /// Print the ready work orders as JSON
     #[arg(long)]
     json: bool,
 }

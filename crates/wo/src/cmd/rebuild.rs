@@ -14,9 +14,18 @@ use vermas_core::team::Teams;
 use vermas_core::workorder::{IdIndex, WorkOrders};
 
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = vermas_cli::examples!(
+    "# After restoring a backup or when `wo doctor` says a projection differs",
+    "wo rebuild-projections",
+    "wo rebuild-projections --json",
+))]
+pub struct Args {
+    /// Print what was rebuilt as JSON
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn run(g: &Global, _a: Args) -> Result<ExitCode> {
+pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     let c = g.open()?;
     let t = Instant::now();
     // Which worker holds which slot, the sprints and the teams (all tiny) ride along on the
@@ -85,13 +94,24 @@ pub fn run(g: &Global, _a: Args) -> Result<ExitCode> {
             vermas_core::workorder::Index::invalidate(&c.store)?;
         }
     }
-    println!(
-        "Rebuilt work_orders.jsonl ({} work orders), messages.jsonl ({} messages), slots.jsonl, sprints.jsonl ({n_sprints} sprints) and teams.jsonl ({n_teams} teams) from {} events in {:.0?}",
-        wos.state.len(),
-        msgs.state.len(),
-        wos.checkpoint.seq,
-        t.elapsed()
-    );
+    if a.json {
+        crate::print::json(&serde_json::json!({
+            "work_orders": wos.state.len(),
+            "messages": msgs.state.len(),
+            "sprints": n_sprints,
+            "teams": n_teams,
+            "events": wos.checkpoint.seq,
+            "elapsed_ms": t.elapsed().as_millis() as u64,
+        }))?;
+    } else {
+        println!(
+            "Rebuilt work_orders.jsonl ({} work orders), messages.jsonl ({} messages), slots.jsonl, sprints.jsonl ({n_sprints} sprints) and teams.jsonl ({n_teams} teams) from {} events in {:.0?}",
+            wos.state.len(),
+            msgs.state.len(),
+            wos.checkpoint.seq,
+            t.elapsed()
+        );
+    }
     crate::ctx::warn_issues(&wos.issues);
     // Freeing a million events' worth of records one by one takes a third of a second; the
     // process is about to exit, which frees it all at once.

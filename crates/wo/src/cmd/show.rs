@@ -9,12 +9,20 @@ use vermas_core::text::{escape_control, escape_control_multiline};
 use vermas_core::workorder::{self, WorkOrder};
 
 #[derive(clap::Args)]
+#[command(after_help = vermas_cli::examples!(
+    "wo show mp-k3x9q2",
+    "# With its whole recent history",
+    "wo show mp-k3x9q2 --history 100",
+    "wo show mp-k3x9q2 --json | jq -r .status",
+))]
 pub struct Args {
+    /// The work order id (its prefix names the store that holds it)
     #[arg(value_parser = super::parse_id)]
     id: String,
     /// How many recent events to show
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = 20)]
     history: usize,
+    /// Print the record, its relations and history as JSON
     #[arg(long)]
     json: bool,
 }
@@ -57,7 +65,10 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
             .unwrap_or_else(|| "-".into())
     };
     println!("{}  {}", wo.id, escape_control(&wo.title));
-    println!("  status:     {}", wo.status);
+    println!(
+        "  status:     {}",
+        vermas_cli::color::status(wo.status.as_str())
+    );
     println!("  type:       {}    priority: P{}", wo.kind, wo.priority);
     if !wo.labels.is_empty() {
         println!(

@@ -1,0 +1,25 @@
+//! `wo completions SHELL`: the completion script, made from the same definitions as `--help`.
+
+use std::process::ExitCode;
+use vermas_core::{Error, Result};
+
+#[derive(clap::Args)]
+#[command(after_help = vermas_cli::examples!(
+    "# bash: load it now, or install it for every shell",
+    "source <(wo completions bash)",
+    "wo completions bash > ~/.local/share/bash-completion/completions/wo",
+    "# zsh (a directory on $fpath) and fish",
+    "wo completions zsh > ~/.zfunc/_wo",
+    "wo completions fish > ~/.config/fish/completions/wo.fish",
+))]
+pub struct Args {
+    /// The shell to write the script for
+    #[arg(value_enum)]
+    shell: vermas_cli::docs::Shell,
+}
+
+pub fn run(a: Args) -> Result<ExitCode> {
+    vermas_cli::docs::print_completions(vermas_cli::command::<crate::Cli>(), a.shell)
+        .map_err(|e| Error::failure(format!("writing the completion script: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}
