@@ -12,6 +12,7 @@ use crate::effects::git::GitError;
 use crate::effects::tmux::TmuxError;
 use crate::mail::MailError;
 use crate::store::StoreError;
+use crate::sync::SyncError;
 use crate::workorder::{IndexError, WorkOrderError};
 use std::fmt;
 
@@ -72,6 +73,9 @@ pub enum Error {
     Worker(#[from] WorkerError),
     #[error(transparent)]
     Refused(#[from] Refusal),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+
     #[error("{message}")]
     Plain { kind: Kind, message: String },
     #[error("{context}: {source}")]
@@ -116,6 +120,7 @@ impl Error {
             Error::Mail(e) => e.kind(),
             Error::Worker(e) => e.kind(),
             Error::Refused(e) => e.kind(),
+            Error::Sync(e) => e.kind(),
             Error::Plain { kind, .. } => *kind,
             Error::Context { source, .. } => source.kind(),
         }

@@ -29,6 +29,7 @@ pub mod runtime;
 pub mod slots;
 pub mod status;
 pub mod store;
+pub mod sync;
 pub mod templates;
 pub mod text;
 pub mod workorder;

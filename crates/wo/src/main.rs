@@ -53,6 +53,8 @@ enum Command {
     RebuildProjections(cmd::rebuild::Args),
     /// Check the log line by line, seq continuity, projections and references
     Doctor(cmd::doctor::Args),
+    /// Share this factory's work orders through its git remote (the [sync] branch)
+    Sync(cmd::sync::Args),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         Command::Events(c) => cmd::events::run(&g, c),
         Command::RebuildProjections(a) => cmd::rebuild::run(&g, a),
         Command::Doctor(a) => cmd::doctor::run(&g, a),
+        Command::Sync(a) => cmd::sync::run(&g, a),
     };
     match result {
         Ok(code) => code,

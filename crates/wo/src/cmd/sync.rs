@@ -1,0 +1,68 @@
+//! `wo sync [--all-factories] [--json]`: shares a factory's work orders through its git remote
+//! (`[sync] branch` of `origin`); see `vermas_core::sync`.
+
+use crate::ctx::Global;
+use std::process::ExitCode;
+use vermas_core::company::Company;
+use vermas_core::context::{StoreKind, classify};
+use vermas_core::sync::{SyncError, sync_factory};
+use vermas_core::{Error, Result};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Sync every factory of the company, not only the one this store belongs to
+    #[arg(long)]
+    all_factories: bool,
+    /// One JSON report per factory synced (an array)
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
+    let c = g.open()?;
+    let (kind, root) = classify(c.store.dir());
+    let not_a_factory = || SyncError::NotAFactory {
+        store: c.store.dir().display().to_string(),
+    };
+    let root = root.ok_or_else(not_a_factory)?;
+    let company = Company::open(&root)?;
+    let names = match kind {
+        _ if a.all_factories => company.factory_names(),
+        StoreKind::Factory(name) => vec![name],
+        _ => return Err(not_a_factory().into()),
+    };
+    if names.is_empty() {
+        eprintln!("No factories to sync; add one with `co factory add NAME URL`.");
+    }
+    let mut reports = Vec::new();
+    let mut failed: Option<Error> = None;
+    for name in names {
+        match sync_factory(&company, &name) {
+            Ok(r) => {
+                for w in &r.warnings {
+                    eprintln!("warning: {name}: {}", vermas_core::text::escape_control(w));
+                }
+                if !a.json {
+                    println!("{name}: {}", r.summary());
+                }
+                reports.push(r);
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: {name}: {}",
+                    vermas_core::text::escape_control(&e.message())
+                );
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    if a.json {
+        let s = serde_json::to_string_pretty(&reports)
+            .map_err(|e| Error::failure(format!("cannot serialise output: {e}")))?;
+        println!("{s}");
+    }
+    Ok(match failed {
+        Some(e) => ExitCode::from(e.exit_code() as u8),
+        None => ExitCode::SUCCESS,
+    })
+}
