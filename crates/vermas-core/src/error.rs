@@ -6,6 +6,7 @@
 //! any other conflict asks [`Error::tmux`] for the [`TmuxError`] itself, never the kind.
 
 use crate::actions::worker::WorkerError;
+use crate::backup::BackupError;
 use crate::config::ConfigError;
 use crate::control::dispatch::Refusal;
 use crate::effects::git::GitError;
@@ -75,7 +76,8 @@ pub enum Error {
     Refused(#[from] Refusal),
     #[error(transparent)]
     Sync(#[from] SyncError),
-
+    #[error(transparent)]
+    Backup(#[from] BackupError),
     #[error("{message}")]
     Plain { kind: Kind, message: String },
     #[error("{context}: {source}")]
@@ -121,6 +123,7 @@ impl Error {
             Error::Worker(e) => e.kind(),
             Error::Refused(e) => e.kind(),
             Error::Sync(e) => e.kind(),
+            Error::Backup(e) => e.kind(),
             Error::Plain { kind, .. } => *kind,
             Error::Context { source, .. } => source.kind(),
         }

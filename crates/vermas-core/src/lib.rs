@@ -9,6 +9,7 @@
 pub mod actions;
 pub mod agent;
 pub mod assignment;
+pub mod backup;
 pub mod clock;
 pub mod company;
 pub mod config;

@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod assignment;
+pub mod backup;
 pub mod ceo;
 pub mod config;
 pub mod demo;
@@ -16,6 +17,7 @@ pub mod operations;
 pub mod prime;
 pub mod qa;
 pub mod read;
+pub mod restore;
 pub mod send;
 pub mod status;
 pub mod supervisor;
