@@ -297,8 +297,16 @@ pub fn backup(company: &Company, output: &Path) -> Result<BackupReport> {
     if fs::symlink_metadata(&output).is_ok() {
         return Err(BackupError::OutputExists(output).into());
     }
-    let stores = company.stores_for_reading()?;
-    for s in &stores {
+    // Named by where they are in the company (`.work` may be a link to other storage).
+    let mut stores = vec![(".work".to_string(), company.store()?)];
+    for name in company.factory_names() {
+        let dir = company.root.join(&name).join(".work");
+        stores.push((
+            format!("{name}/.work"),
+            Store::open(&dir, company.store_options())?,
+        ));
+    }
+    for (_, s) in &stores {
         if dir.starts_with(s.dir()) {
             return Err(BackupError::OutputInStore {
                 output,
@@ -348,20 +356,15 @@ pub fn backup(company: &Company, output: &Path) -> Result<BackupReport> {
 
 fn write_archive(
     company: &Company,
-    stores: &[Store],
+    stores: &[(String, Store)],
     out: &mut Out,
     scratch: &Path,
 ) -> Result<Manifest> {
     let root = &company.root;
     out.file(COMPANY_CONFIG, &root.join(COMPANY_CONFIG))?;
     let mut entries = Vec::new();
-    for s in stores {
-        let rel = s
-            .dir()
-            .strip_prefix(root)
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|_| PathBuf::from(".work"));
-        entries.push(copy_store(s, &archive_name(&rel), out)?);
+    for (prefix, s) in stores {
+        entries.push(copy_store(s, prefix, out)?);
     }
     let mut factories = Vec::new();
     for name in company.factory_names() {

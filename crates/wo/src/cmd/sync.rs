@@ -4,7 +4,7 @@
 use crate::ctx::Global;
 use std::process::ExitCode;
 use vermas_core::company::Company;
-use vermas_core::context::{StoreKind, classify};
+use vermas_core::context::{Env, StoreKind, classify, resolve_work_dir};
 use vermas_core::sync::{SyncError, sync_factory};
 use vermas_core::{Error, Result};
 
@@ -20,7 +20,12 @@ pub struct Args {
 
 pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     let c = g.open()?;
-    let (kind, root) = classify(c.store.dir());
+    // Classified by where it was found, not where it points: `.work` may be a link to faster
+    // storage, as the guide suggests.
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::failure(format!("cannot read the current directory: {e}")))?;
+    let found = resolve_work_dir(g.work_dir.as_deref(), &cwd, &Env::from_process())?;
+    let (kind, root) = classify(&found);
     let not_a_factory = || SyncError::NotAFactory {
         store: c.store.dir().display().to_string(),
     };
