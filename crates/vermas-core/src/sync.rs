@@ -814,8 +814,9 @@ fn save_caches(store: &Store) {
 }
 
 /// Operations' automatic sync (`[sync] auto_sync = true`): every [`AUTO_SYNC_EVERY`] per
-/// factory that has been synced by hand once, on a side thread so a slow remote never delays
-/// a patrol.
+/// factory that has been synced by hand once (looked at once per interval, so the first
+/// automatic sync comes up to one interval after the first `wo sync`), on a side thread so a
+/// slow remote never delays a patrol.
 #[derive(Debug)]
 pub struct AutoSync {
     every: Duration,
@@ -858,7 +859,9 @@ impl AutoSync {
             }
         }
         let now = Instant::now();
-        let due: Vec<String> = company
+        // A factory is looked at once per interval, synced or not, so a patrol every fraction
+        // of a second does not ask git about every factory each time.
+        let looked: Vec<String> = company
             .factory_names()
             .into_iter()
             .filter(|n| {
@@ -866,6 +869,12 @@ impl AutoSync {
                     .get(n)
                     .is_none_or(|t| now.duration_since(*t) >= self.every)
             })
+            .collect();
+        for n in &looked {
+            self.last.insert(n.clone(), now);
+        }
+        let due: Vec<String> = looked
+            .into_iter()
             .filter(|n| {
                 company
                     .factory(n)
@@ -874,9 +883,6 @@ impl AutoSync {
             .collect();
         if due.is_empty() {
             return done;
-        }
-        for n in &due {
-            self.last.insert(n.clone(), now);
         }
         let company = company.clone();
         self.running = std::thread::Builder::new()
