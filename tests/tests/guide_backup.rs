@@ -204,6 +204,12 @@ fn restore_refuses_a_running_company_a_non_empty_target_and_a_foreign_archive() 
             .json()["id"],
         id.as_str()
     );
+    // With operations running, that is what the refusal names.
+    w.start_operations();
+    let out = w.sb.co(&["restore", archive.to_str().unwrap()]);
+    let err = out.fails(5);
+    assert!(err.contains("operations pid"), "{err}");
+    assert!(err.contains("co operations stop"), "{err}");
 }
 
 /// The recipe docs/OPERATIONS.md gives for a plain tar (relative paths, so `-C` restores in
