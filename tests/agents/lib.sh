@@ -28,6 +28,7 @@ do_work() {
   line=$(label_value "$id" line)
   file=${file:-work-$id.txt}
   line=${line:-work for $id}
+  mkdir -p "$(dirname "$file")"
   printf '%s\n' "$line" > "$file"
   git add -- "$file"
   git commit -qm "Do $id"

@@ -215,3 +215,64 @@ fn qa_killed_mid_batch_leaves_the_target_before_the_batch_and_merges_it_once_lat
         .collect();
     assert_eq!(merges.len(), 3, "each merged exactly once: {merges:?}");
 }
+
+#[test]
+fn with_two_parallel_gates_the_halves_of_a_failed_batch_are_gated_side_by_side() {
+    let runs = tempfile::tempdir().unwrap();
+    let log = runs.path().join("gate-runs");
+    // The gate notes when it starts and ends (outside the tree), and holds on a little so
+    // that runs side by side overlap for sure.
+    let gate = format!(
+        "[[gates]]\nname = \"check\"\ncommand = \"echo start $(date +%s%N) $PWD >> {0}; sleep 1; r=0; sh check.sh || r=$?; echo end $(date +%s%N) $PWD >> {0}; exit $r\"\ntimeout_seconds = 30\n[qa]\nparallel_gates = 2\n[worker]\nmax_attempts = 1\n",
+        log.display()
+    );
+    let w = World::new("good.sh", &gate).fast();
+    let ids = answers(&w, &["right", "right", "wrong", "right"]);
+    hand_in(&w, &ids);
+    w.start_operations();
+    // co status shows the batch in progress and its gate.
+    let shown = wait_for(Duration::from_secs(20), "QA's batch in co status", || {
+        let text = w.co(&["status"]).stdout;
+        text.contains("merging ").then_some(text)
+    });
+    assert!(shown.contains("gate "), "{shown}");
+    for (i, id) in ids.iter().enumerate() {
+        w.wait_status(id, if i == 2 { "failed" } else { "closed" }, 60);
+    }
+    let files = git(&w.factory_dir(), &["ls-tree", "--name-only", "main"]);
+    for i in [0, 1, 3] {
+        assert!(files.contains(&format!("answer-{i}.txt")), "{files}");
+    }
+    assert!(!files.contains("answer-2.txt"));
+    // [a b c d] fails; [a b] and [c d] side by side; then [c] and [d] side by side.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut open: Vec<(String, u128)> = Vec::new();
+    let mut overlapped = 0;
+    let mut lanes = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let parts: Vec<&str> = line.split(' ').collect();
+        let (kind, t, dir) = (parts[0], parts[1].parse::<u128>().unwrap(), parts[2]);
+        lanes.insert(dir.rsplit('/').next().unwrap().to_string());
+        if kind == "start" {
+            if !open.is_empty() {
+                overlapped += 1;
+            }
+            open.push((dir.to_string(), t));
+        } else {
+            open.retain(|(d, _)| d != dir);
+        }
+    }
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("start")).count(),
+        5,
+        "one batch run and two pairs: {text}"
+    );
+    assert_eq!(overlapped, 2, "each pair ran side by side: {text}");
+    assert_eq!(
+        lanes.into_iter().collect::<Vec<_>>(),
+        vec!["qa".to_string(), "qa-2".to_string()]
+    );
+    let rework = events_of(&w, "qa.rework_requested");
+    assert_eq!(rework.len(), 1, "{rework:?}");
+    assert_eq!(rework[0]["data"]["work_order"], ids[2].as_str());
+}

@@ -863,3 +863,95 @@ fn editing_the_config_of_a_running_company_takes_effect_without_a_restart() {
         shown.stdout
     );
 }
+
+#[test]
+fn a_branch_that_changes_the_gate_script_waits_for_a_persons_approval() {
+    let w = World::new(
+        "good.sh",
+        &format!("{}\n[worker]\nmax_attempts = 2\n", World::CHECK_GATE),
+    )
+    .fast();
+    w.start_operations();
+    let main_before = git(&w.factory_dir(), &["rev-parse", "main"]);
+    // The worker "fixes" the gate instead of the code.
+    let id = w.create(
+        "cheat",
+        &["--label", "file:check.sh", "--label", "line:true"],
+    );
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    w.wait_status(&id, "needs_approval", 30);
+    let wo = w.wo(&["show", &id, "--json"]).json();
+    assert!(
+        wo["last_failure"].as_str().unwrap().contains("check.sh"),
+        "{wo}"
+    );
+    assert_eq!(
+        git(&w.factory_dir(), &["rev-parse", "main"]),
+        main_before,
+        "not merged on its own"
+    );
+    let asks: Vec<_> = ceo_mail(&w)
+        .into_iter()
+        .filter(|m| {
+            m["subject"]
+                .as_str()
+                .unwrap()
+                .starts_with("APPROVAL NEEDED")
+        })
+        .collect();
+    assert_eq!(asks.len(), 1, "{asks:?}");
+    assert!(
+        w.wo(&["list", "--status", "needs_approval", "--json"])
+            .ok()
+            .contains(&id)
+    );
+    // A worker cannot approve for itself.
+    w.co_as(
+        &w.root,
+        &[("AGENT_ID", "myproject/workers/slot0")],
+        &["approve", &id],
+    )
+    .fails(4);
+    // A person can.
+    w.co(&["approve", &id]).ok();
+    w.wait_status(&id, "closed", 30);
+    let ev = w
+        .factory_dir()
+        .join(format!(".work/evidence/{id}/1/changed-paths.txt"));
+    assert!(
+        std::fs::read_to_string(ev).unwrap().contains("check.sh"),
+        "the merge's evidence names the paths it changed"
+    );
+}
+
+#[test]
+fn a_branch_that_changes_protected_tests_can_be_rejected_back_to_a_worker() {
+    let w = World::new(
+        "good.sh",
+        &format!("{}\n[worker]\nmax_attempts = 3\n", World::CHECK_GATE),
+    )
+    .fast();
+    w.start_operations();
+    let id = w.create(
+        "touches tests",
+        &["--label", "file:tests/weak.txt", "--label", "line:assert"],
+    );
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    w.wait_status(&id, "needs_approval", 30);
+    w.co(&["reject", &id]).fails(2);
+    w.co(&["reject", &id, "--reason", "leave the tests alone"])
+        .ok();
+    // Back to a worker with the reason in its prompt; it comes back for approval again.
+    wait_for(Duration::from_secs(30), "another attempt", || {
+        let wo = w.wo(&["show", &id, "--json"]).json();
+        (wo["attempts"] == 2).then_some(())
+    });
+    let wo = w.wo(&["show", &id, "--json"]).json();
+    assert!(
+        wo["last_failure"]
+            .as_str()
+            .unwrap()
+            .contains("leave the tests alone"),
+        "{wo}"
+    );
+}

@@ -68,6 +68,10 @@ enum Command {
     /// The built-in QA merge queue of a factory
     #[command(subcommand)]
     Qa(cmd::qa::Command),
+    /// Let QA merge a branch that changes protected paths (tests, gate scripts)
+    Approve(cmd::approve::Args),
+    /// Send a branch that changes protected paths back to a worker, with a reason
+    Reject(cmd::reject::Args),
     /// Start an agent with its private environment (used by the sessions co starts)
     #[command(hide = true)]
     ExecAgent(cmd::exec_agent::Args),
@@ -98,6 +102,8 @@ fn main() -> ExitCode {
         Command::Operations(c) => cmd::operations::run(c),
         Command::Supervisor(c) => cmd::supervisor::run(c),
         Command::Qa(c) => cmd::qa::run(c),
+        Command::Approve(a) => cmd::approve::run(a),
+        Command::Reject(a) => cmd::reject::run(a),
         Command::ExecAgent(a) => cmd::exec_agent::run(a),
     };
     match result {

@@ -396,6 +396,14 @@ impl Factory {
     pub fn qa_dir(&self) -> PathBuf {
         self.dir.join("qa")
     }
+    /// QA's worktrees: `qa/`, and `qa-2/` for the second half when halves are gated side by
+    /// side (`[qa] parallel_gates`).
+    pub fn qa_lane_dir(&self, lane: usize) -> PathBuf {
+        match lane {
+            0 => self.qa_dir(),
+            n => self.dir.join(format!("qa-{}", n + 1)),
+        }
+    }
     pub fn supervisor_dir(&self) -> PathBuf {
         self.dir.join("supervisor")
     }
@@ -541,14 +549,30 @@ impl Company {
                 return Err(e);
             }
         };
+        // The factory appears whole, its QA worktree in place: a running operations may start
+        // its QA the moment it sees the directory.
+        let made = (|| -> Result<()> {
+            let _ = std::fs::remove_dir(tmp.join("qa"));
+            crate::effects::git::worktree_add_detached(
+                &tmp.join(".git"),
+                &tmp.join("qa"),
+                &branch,
+            )?;
+            Ok(())
+        })();
+        if let Err(e) = made {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
         if let Err(e) = std::fs::rename(&tmp, &dest) {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(io(&dest, e));
         }
         let factory = self.factory(&req.name)?;
-        let qa = factory.qa_dir();
-        let _ = std::fs::remove_dir(&qa);
-        if let Err(e) = crate::effects::git::worktree_add_detached(&factory.git_dir(), &qa, &branch)
+        // Moving the directory moved the QA worktree too: point git at where it is now.
+        let qa = factory.qa_dir().display().to_string();
+        if let Err(e) =
+            crate::effects::git::run(&factory.git_dir(), &["worktree", "repair", "--", &qa])
         {
             let _ = std::fs::remove_dir_all(&dest);
             return Err(e.into());

@@ -215,7 +215,26 @@ pub fn check_store(store: &Store) -> Result<StoreHealth> {
             "left by a projection write that was killed before it finished; never read, removed by the next write or `wo rebuild-projections`",
         ));
     }
-    if let Ok(rd) = std::fs::read_dir(store.quarantine_dir()) {
+    if let Ok(rd) = std::fs::read_dir(store.dir()) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("quarantine.refused-") {
+                h.notes.push(at(
+                    format!(".work/{name}"),
+                    None,
+                    "was in the quarantine's place (a symlink or a file); renamed aside by a repair, never written through; remove it when you have looked",
+                ));
+            }
+        }
+    }
+    let planted = std::fs::symlink_metadata(store.quarantine_dir()).is_ok_and(|m| !m.is_dir());
+    if planted {
+        h.notes.push(at(
+            ".work/quarantine".to_string(),
+            None,
+            "is not a directory (a symlink or a file); the next repair renames it aside and never writes through it",
+        ));
+    } else if let Ok(rd) = std::fs::read_dir(store.quarantine_dir()) {
         for e in rd.flatten() {
             h.notes.push(at(
                 format!(".work/quarantine/{}", e.file_name().to_string_lossy()),

@@ -336,6 +336,13 @@ pub fn send(
     actor: &str,
 ) -> crate::Result<(String, crate::agent::AgentId)> {
     validate(out)?;
+    // A key pasted into mail would stay in the log for good.
+    let masked = Outgoing {
+        subject: crate::text::mask_secrets(&out.subject).0,
+        body: crate::text::mask_secrets(&out.body).0,
+        ..out.clone()
+    };
+    let out = &masked;
     let (to, store) = resolve_address(company, &out.to)?;
     let mut w = store.lock()?;
     let id = unused_message_id(&store)?;

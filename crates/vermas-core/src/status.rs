@@ -48,6 +48,9 @@ pub struct FactoryStatus {
     pub target_branch: String,
     pub supervisor: SessionState,
     pub qa: SessionState,
+    /// What QA is merging and gating now (from `.work/.qa.json`, while its session runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qa_progress: Option<crate::loops::qa::Progress>,
     pub slots_total: u32,
     pub slots_used: u32,
     pub slots_free: Vec<u32>,
@@ -110,12 +113,20 @@ pub fn factory_status(
             *unread.entry(m.to.clone()).or_default() += 1;
         }
     }
+    let qa = session_state(sessions, company, &format!("qa-{}", f.name));
+    let qa_progress = qa
+        .alive
+        .then(|| crate::fsutil::read_no_follow(&f.work_dir().join(".qa.json")).ok())
+        .flatten()
+        .and_then(|b| serde_json::from_slice::<crate::loops::qa::QaStatus>(&b).ok())
+        .and_then(|s| s.progress);
     Ok(FactoryStatus {
         name: f.name.clone(),
         prefix: f.prefix().to_string(),
         target_branch: f.target_branch().to_string(),
         supervisor: session_state(sessions, company, &format!("supervisor-{}", f.name)),
-        qa: session_state(sessions, company, &format!("qa-{}", f.name)),
+        qa,
+        qa_progress,
         slots_total: f.max_slots(),
         slots_used: f.max_slots() - slots_free.len() as u32,
         slots_free,

@@ -112,6 +112,70 @@ pub fn last_lines(output: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// Kinds of API key that are masked where people write text (titles, descriptions, mail):
+/// `(prefix, kind, characters of the key after the prefix, at least)`.
+const KEY_SHAPES: &[(&str, &str, usize)] = &[
+    ("sk-ant-", "Anthropic", 20),
+    ("sk-proj-", "OpenAI", 20),
+    ("sk-svcacct-", "OpenAI", 20),
+    ("sk-", "OpenAI", 32),
+    ("github_pat_", "GitHub", 30),
+    ("ghp_", "GitHub", 30),
+    ("gho_", "GitHub", 30),
+    ("ghu_", "GitHub", 30),
+    ("ghs_", "GitHub", 30),
+    ("ghr_", "GitHub", 30),
+    ("AKIA", "AWS", 16),
+    ("ASIA", "AWS", 16),
+    ("AIza", "Google", 35),
+];
+
+fn key_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
+/// Replaces strings shaped like a known API key (Anthropic, OpenAI, GitHub, AWS, Google)
+/// with their prefix and `…[masked]`; returns the text and the kinds of key found, so the
+/// command can say so. A key in a title or a mail body would be kept for good in the log.
+pub fn mask_secrets(s: &str) -> (String, Vec<&'static str>) {
+    let mut out = String::with_capacity(s.len());
+    let mut found = Vec::new();
+    let mut i = 0;
+    'outer: while i < s.len() {
+        // A key starts a word: not in the middle of another identifier.
+        let starts_word = i == 0 || !key_char(s[..i].chars().next_back().unwrap_or(' '));
+        if starts_word {
+            for (prefix, kind, min) in KEY_SHAPES {
+                if s[i..].starts_with(prefix) {
+                    let rest = &s[i + prefix.len()..];
+                    let len = rest.find(|c: char| !key_char(c)).unwrap_or(rest.len());
+                    let body = &rest[..len];
+                    let shaped = match *kind {
+                        "AWS" => {
+                            len == *min
+                                && body
+                                    .chars()
+                                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                        }
+                        _ => len >= *min && body.chars().any(|c| c.is_ascii_digit()),
+                    };
+                    if shaped {
+                        out.push_str(prefix);
+                        out.push_str("…[masked]");
+                        found.push(*kind);
+                        i += prefix.len() + len;
+                        continue 'outer;
+                    }
+                }
+            }
+        }
+        let c = s[i..].chars().next().unwrap_or(' ');
+        out.push(c);
+        i += c.len_utf8();
+    }
+    (out, found)
+}
+
 /// Shortens to at most `max` characters, ending with `…` when cut.
 pub fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -155,6 +219,50 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_shaped_like_api_keys_are_masked() {
+        let table = [
+            (
+                "use sk-ant-api03-AbCdEf0123456789xyzXYZ now",
+                "use sk-ant-…[masked] now",
+                vec!["Anthropic"],
+            ),
+            (
+                "key=sk-proj-0123456789abcdefghijABCD",
+                "key=sk-proj-…[masked]",
+                vec!["OpenAI"],
+            ),
+            (
+                "ghp_0123456789abcdefghijklmnopqrstuvwxyz.",
+                "ghp_…[masked].",
+                vec!["GitHub"],
+            ),
+            (
+                "AKIAIOSFODNN7EXAMPLE and AIzaSyA-0123456789abcdefghijklmnopqrstu",
+                "AKIA…[masked] and AIza…[masked]",
+                vec!["AWS", "Google"],
+            ),
+            (
+                "a task-ant- thing; sk-short; skip-this",
+                "a task-ant- thing; sk-short; skip-this",
+                vec![],
+            ),
+            (
+                "mask-sk-ant-api03-AbCdEf0123456789xyzXYZ",
+                "mask-sk-ant-api03-AbCdEf0123456789xyzXYZ",
+                vec![],
+            ),
+        ];
+        for (input, want, kinds) in table {
+            let (got, found) = mask_secrets(input);
+            assert_eq!(got, want, "{input}");
+            assert_eq!(found, kinds, "{input}");
+        }
+        // Masking twice changes nothing more.
+        let (once, _) = mask_secrets("sk-ant-api03-AbCdEf0123456789xyzXYZ");
+        assert_eq!(mask_secrets(&once), (once.clone(), vec![]));
+    }
 
     #[test]
     fn invisible_formatting_is_shown_escaped() {

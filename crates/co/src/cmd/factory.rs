@@ -138,6 +138,18 @@ pub fn print_factory(s: &status::FactoryStatus) {
     );
     println!("  {}: {}", s.supervisor.session, up(&s.supervisor));
     println!("  {}: {}", s.qa.session, up(&s.qa));
+    if let Some(p) = &s.qa_progress {
+        let age = vermas_core::clock::age_of(&p.since);
+        println!(
+            "    merging {} ({}): {}, for {age}",
+            p.work_orders.join(", "),
+            p.batch,
+            p.gate
+                .as_deref()
+                .map(|g| format!("gate {}", ctx::esc(g)))
+                .unwrap_or_else(|| "merging".into()),
+        );
+    }
     println!(
         "  slots: {} of {} used{}",
         s.slots_used,

@@ -1,5 +1,6 @@
 //! One module per `co` subcommand.
 
+pub mod approve;
 pub mod archive;
 pub mod assignment;
 pub mod backup;
@@ -17,6 +18,7 @@ pub mod operations;
 pub mod prime;
 pub mod qa;
 pub mod read;
+pub mod reject;
 pub mod restore;
 pub mod send;
 pub mod status;

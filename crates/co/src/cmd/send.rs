@@ -52,6 +52,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
     } else {
         a.message
     };
+    for (what, text) in [("subject", &a.subject), ("message", &body)] {
+        for kind in vermas_core::text::mask_secrets(text).1 {
+            eprintln!(
+                "warning: the {what} holds what looks like an {kind} API key; it is sent masked"
+            );
+        }
+    }
     let c = ctx::company()?;
     let from = ctx::me()?.to_string();
     let out = Outgoing {

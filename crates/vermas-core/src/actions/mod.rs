@@ -1,6 +1,7 @@
 //! What commands and loops do to workers: dispatch a work order, spawn, kill and finish a
 //! worker, nudge an agent. Each is one locked, journaled change to the stores and the world.
 
+pub mod approval;
 pub mod dispatch;
 pub mod escalate;
 pub mod launch;

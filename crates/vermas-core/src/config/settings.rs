@@ -95,6 +95,19 @@ impl Setting for MaybeText {
     }
 }
 
+/// A list of strings.
+pub struct Strings;
+impl Setting for Strings {
+    type Out = Vec<String>;
+    const TY: Ty = Ty::List;
+    fn read(v: Option<&Value>) -> Option<Vec<String>> {
+        match v {
+            Some(Value::List(l)) => Some(l.clone()),
+            _ => Some(Vec::new()),
+        }
+    }
+}
+
 /// A git branch name.
 pub struct Branch;
 impl Setting for Branch {
@@ -284,10 +297,12 @@ settings! {
         enabled: Flag = Some("true"), "QA merges only after gates pass; with no gates nothing auto-merges";
         objective_only: Flag = Some("false"), "judge only by gates, no LLM review";
         require_all_pass: Flag = Some("true"), "every gate must pass (false: at least one)";
+        protected: Strings = Some("[]"), "paths a branch may change only with a person's approval (globs: tests/**, ci/*.sh); the gates' own scripts always are";
     }
     /// `[qa]`: the merge queue.
     qa: QaSettings {
         batch_max: Count = Some("8"), "branches QA merges and gates together; a failing batch is bisected";
+        parallel_gates: Count = Some("1"), "gate runs side by side while a failed batch is bisected (each in its own worktree, qa/ and qa-2/); 2 halves the time to find a bad branch when the machine has room";
     }
     /// `[sync]`
     sync: SyncSettings {

@@ -11,6 +11,9 @@
 //!   merged, and then the other half is known to fail (it is the failed tree again); a half
 //!   that fails is split again; one branch known to fail goes back as rework with the gate's
 //!   output. Every step moves the target once, with a compare-and-swap, or not at all.
+//!   With `[qa] parallel_gates` of 2 or more, the two halves of a failed group are gated side
+//!   by side, each on the same target in its own worktree: the first that passes lands.
+//!   Untested groups next to each other are gated together (a batch again).
 //! - [`verdict`]: with `require_all_pass` every gate must pass and the first failure ends the
 //!   run; without it one passing gate is enough.
 
@@ -164,6 +167,69 @@ pub fn triage(r: &ReadyObs, rules: Rules, mem: &Memory, now: Instant) -> Triage 
     Triage::Ready
 }
 
+/// Whether `path` matches `glob`: `*` and `?` within one path segment, `**` across any
+/// number of segments (`tests/**` is everything under tests/, `**/*.snap` every snapshot).
+pub fn path_matches(glob: &str, path: &str) -> bool {
+    fn segs(globs: &[&str], parts: &[&str]) -> bool {
+        match (globs.first(), parts.first()) {
+            (None, None) => true,
+            (Some(&"**"), _) => {
+                segs(&globs[1..], parts) || (!parts.is_empty() && segs(globs, &parts[1..]))
+            }
+            (Some(g), Some(p)) => {
+                crate::event::type_matches(g, p) && segs(&globs[1..], &parts[1..])
+            }
+            _ => false,
+        }
+    }
+    let g: Vec<&str> = glob.trim_start_matches("./").split('/').collect();
+    let p: Vec<&str> = path.split('/').collect();
+    segs(&g, &p)
+}
+
+/// Words of the gate commands that may name a script of the repository (`sh check.sh`,
+/// `["bash", "ci/run.sh"]`): the loop keeps those that are files of the target tree, and
+/// they are protected like `[verification] protected`.
+pub fn gate_script_candidates(gates: &[crate::config::Gate]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for g in gates {
+        let words: Vec<String> = match &g.command {
+            crate::config::GateCommand::Shell(s) => s
+                .split(|c: char| c.is_whitespace() || ";&|()<>`$\"'".contains(c))
+                .map(str::to_string)
+                .collect(),
+            crate::config::GateCommand::Argv(a) => a.clone(),
+        };
+        for w in words {
+            let w = w.trim_start_matches("./").to_string();
+            if !w.is_empty() && !w.starts_with('-') && !w.starts_with('/') && !out.contains(&w) {
+                out.push(w);
+            }
+        }
+    }
+    out
+}
+
+/// The protected paths among those a branch changes: matched by a `protected` glob, or one
+/// of the gates' own scripts.
+pub fn protected_changes(
+    changed: &[String],
+    globs: &[String],
+    gate_files: &[String],
+) -> Vec<String> {
+    changed
+        .iter()
+        .filter(|p| gate_files.contains(p) || globs.iter().any(|g| path_matches(g, p)))
+        .cloned()
+        .collect()
+}
+
+/// Whether a branch at `head` that changes `protected` paths must wait for a person: not when
+/// it changes none, nor when a person approved exactly this head.
+pub fn needs_approval(protected: &[String], approved_head: Option<&str>, head: &str) -> bool {
+    !protected.is_empty() && approved_head != Some(head)
+}
+
 /// How one gate run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GateOutcome {
@@ -287,6 +353,9 @@ pub enum Step {
     /// Merge these (in order) onto the target, gate them, then call [`Bisection::passed`] or
     /// [`Bisection::failed`].
     Test(Vec<String>),
+    /// Merge each group onto the same target in its own worktree and gate both at once; land
+    /// the one [`lands`] names, then call [`Bisection::pair_tested`].
+    TestPair(Vec<String>, Vec<String>),
     /// This branch alone fails the gates: send it back with the failure.
     Rework {
         work_order: String,
@@ -299,16 +368,84 @@ pub enum Step {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bisection {
     groups: VecDeque<Group>,
+    /// Gate runs that may go side by side (`[qa] parallel_gates`).
+    parallel: usize,
+}
+
+/// How one group of a [`Step::TestPair`] went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PairResult {
+    Passed,
+    Failed(String),
+    /// Nothing of it was left to gate (its branches conflicted or were merged already).
+    Empty,
+}
+
+/// Which of a pair lands (moves the target): the first that passed. Only one can, as both
+/// were gated on the same target; the other is judged again on the new one.
+pub fn lands(left: &PairResult, right: &PairResult) -> Option<Side> {
+    match (left, right) {
+        (PairResult::Passed, _) => Some(Side::Left),
+        (_, PairResult::Passed) => Some(Side::Right),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Left,
+    Right,
 }
 
 impl Bisection {
-    /// A batch, most urgent first.
+    /// A batch, most urgent first, gated one tree at a time.
     pub fn new(members: Vec<String>) -> Bisection {
+        Bisection::with_parallel(members, 1)
+    }
+
+    /// A batch whose halves may be gated `parallel` at a time (2 is what is used: a failed
+    /// group has two halves).
+    pub fn with_parallel(members: Vec<String>, parallel: usize) -> Bisection {
         Bisection {
             groups: VecDeque::from([Group {
                 members,
                 known: Known::Untested,
             }]),
+            parallel,
+        }
+    }
+
+    /// The two groups of a [`Step::TestPair`] were gated and the one [`lands`] named landed.
+    pub fn pair_tested(&mut self, left: PairResult, right: PairResult) {
+        let landed = lands(&left, &right);
+        let (Some(l), Some(r)) = (self.groups.pop_front(), self.groups.pop_front()) else {
+            return;
+        };
+        let parent = match &r.known {
+            Known::FailsAfterPass(f) | Known::Fails(f) => f.clone(),
+            Known::Untested => String::new(),
+        };
+        let judged = |g: Group, res: PairResult, after_other_landed: bool| -> Option<Group> {
+            let known = match res {
+                PairResult::Empty => return None,
+                // Gated on the target the other now moved: with it, they are the tree that
+                // failed.
+                PairResult::Passed if after_other_landed => Known::Fails(parent.clone()),
+                PairResult::Passed => return None,
+                PairResult::Failed(f) => Known::Fails(f),
+            };
+            (!g.members.is_empty()).then_some(Group {
+                members: g.members,
+                known,
+            })
+        };
+        let (l, r) = match landed {
+            Some(Side::Left) => (None, judged(r, right, true)),
+            Some(Side::Right) => (judged(l, left, false), None),
+            None => (judged(l, left, false), judged(r, right, false)),
+        };
+        for g in [r, l].into_iter().flatten() {
+            self.groups.push_front(g);
         }
     }
 
@@ -330,7 +467,25 @@ impl Bisection {
                 continue;
             }
             match g.known.clone() {
-                Known::Untested | Known::FailsAfterPass(_) => {
+                Known::Untested => {
+                    // Untested groups side by side are one tree to gate.
+                    while self.groups.len() > 1
+                        && self.groups[1].known == Known::Untested
+                        && let Some(next) = self.groups.remove(1)
+                    {
+                        self.groups[0].members.extend(next.members);
+                    }
+                    let g = &self.groups[0];
+                    if self.parallel >= 2
+                        && let Some(n) = self.groups.get(1)
+                        && matches!(n.known, Known::FailsAfterPass(_))
+                        && !n.members.is_empty()
+                    {
+                        return Step::TestPair(g.members.clone(), n.members.clone());
+                    }
+                    return Step::Test(g.members.clone());
+                }
+                Known::FailsAfterPass(_) => {
                     return Step::Test(g.members.clone());
                 }
                 Known::Fails(failure) if g.members.len() == 1 => {
@@ -588,6 +743,61 @@ mod tests {
     }
 
     #[test]
+    fn protected_paths_are_globs_and_the_gates_scripts() {
+        let table = [
+            ("tests/**", "tests/a.rs", true),
+            ("tests/**", "tests/unit/deep/b.rs", true),
+            ("tests/**", "src/tests.rs", false),
+            ("ci/*.sh", "ci/run.sh", true),
+            ("ci/*.sh", "ci/sub/run.sh", false),
+            ("**/*.snap", "a/b/c.snap", true),
+            ("**/*.snap", "c.snap", true),
+            ("check.sh", "check.sh", true),
+            ("./check.sh", "check.sh", true),
+        ];
+        for (g, p, want) in table {
+            assert_eq!(path_matches(g, p), want, "{g} ~ {p}");
+        }
+        let gates = vec![
+            crate::config::Gate {
+                name: "check".into(),
+                command: crate::config::GateCommand::Shell("sh ./check.sh && cargo test -q".into()),
+                timeout_seconds: 60.0,
+            },
+            crate::config::Gate {
+                name: "ci".into(),
+                command: crate::config::GateCommand::Argv(vec!["bash".into(), "ci/run.sh".into()]),
+                timeout_seconds: 60.0,
+            },
+        ];
+        let cands = gate_script_candidates(&gates);
+        assert!(
+            cands.contains(&"check.sh".to_string()) && cands.contains(&"ci/run.sh".to_string())
+        );
+        assert!(!cands.iter().any(|c| c.starts_with('-')), "{cands:?}");
+        let changed: Vec<String> = ["src/lib.rs", "check.sh", "tests/it.rs"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            protected_changes(&changed, &["tests/**".into()], &["check.sh".into()]),
+            vec!["check.sh".to_string(), "tests/it.rs".to_string()]
+        );
+        assert!(protected_changes(&["src/lib.rs".into()], &["tests/**".into()], &[]).is_empty());
+    }
+
+    #[test]
+    fn a_change_to_protected_paths_waits_for_approval_of_exactly_that_head() {
+        let p = vec!["check.sh".to_string()];
+        assert!(needs_approval(&p, None, "abc"));
+        assert!(!needs_approval(&p, Some("abc"), "abc"));
+        assert!(
+            needs_approval(&p, Some("abc"), "def"),
+            "new commits need a new look"
+        );
+        assert!(!needs_approval(&[], None, "abc"));
+    }
+
+    #[test]
     fn verdicts_with_and_without_require_all_pass() {
         let table: &[(&[GateOutcome], usize, bool, Verdict)] = &[
             (&[], 2, true, Verdict::Continue),
@@ -613,11 +823,45 @@ mod tests {
     /// Runs a bisection against a set of bad branches (a tree fails when it holds any) and
     /// returns the tests made, what was merged and what went back.
     fn run(members: &[&str], bad: &[&str]) -> (Vec<Vec<String>>, Vec<String>, Vec<String>) {
-        let mut b = Bisection::new(members.iter().map(|s| s.to_string()).collect());
+        let (tests, merged, rework, _) = run_parallel(members, bad, 1);
+        (tests, merged, rework)
+    }
+
+    /// [`run`] with `parallel` gate runs side by side; also returns the gate times spent (a
+    /// pair counts once).
+    fn run_parallel(
+        members: &[&str],
+        bad: &[&str],
+        parallel: usize,
+    ) -> (Vec<Vec<String>>, Vec<String>, Vec<String>, usize) {
+        let mut b =
+            Bisection::with_parallel(members.iter().map(|s| s.to_string()).collect(), parallel);
         let (mut tests, mut merged, mut rework) = (Vec::new(), Vec::new(), Vec::new());
+        let mut rounds = 0;
+        let fails = |g: &[String]| g.iter().any(|m| bad.contains(&m.as_str()));
         loop {
             match b.step() {
+                Step::TestPair(l, r) => {
+                    rounds += 1;
+                    tests.push(l.clone());
+                    tests.push(r.clone());
+                    let res = |g: &Vec<String>| {
+                        if fails(g) {
+                            PairResult::Failed(format!("gate failed with {g:?}"))
+                        } else {
+                            PairResult::Passed
+                        }
+                    };
+                    let (lr, rr) = (res(&l), res(&r));
+                    match lands(&lr, &rr) {
+                        Some(Side::Left) => merged.extend(l),
+                        Some(Side::Right) => merged.extend(r),
+                        None => {}
+                    }
+                    b.pair_tested(lr, rr);
+                }
                 Step::Test(g) => {
+                    rounds += 1;
                     tests.push(g.clone());
                     if g.iter().any(|m| bad.contains(&m.as_str())) {
                         b.failed(format!("gate failed with {g:?}"));
@@ -631,7 +875,7 @@ mod tests {
             }
             assert!(tests.len() < 50, "terminates");
         }
-        (tests, merged, rework)
+        (tests, merged, rework, rounds)
     }
 
     #[test]
@@ -655,7 +899,7 @@ mod tests {
                 .collect();
             assert_eq!(merged, want, "priority order kept (bad = {bad})");
             assert!(
-                tests.len() <= 7,
+                tests.len() <= 5,
                 "bad = {bad}: {} gate runs: {tests:?}",
                 tests.len()
             );
@@ -663,6 +907,98 @@ mod tests {
         // The last one bad: its failure is inferred, never tested alone.
         let (tests, _, _) = run(&["a", "b", "c", "d", "e", "f", "g", "h"], &["h"]);
         assert_eq!(tests.len(), 4, "{tests:?}");
+    }
+
+    #[test]
+    fn gated_two_at_a_time_one_bad_among_eight_costs_four_gate_times_wherever_it_is() {
+        let all = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        for bad in all {
+            let (tests, merged, rework, rounds) = run_parallel(&all, &[bad], 2);
+            assert_eq!(rework, vec![bad.to_string()], "bad = {bad}");
+            let mut want: Vec<String> = all
+                .iter()
+                .filter(|m| **m != bad)
+                .map(|s| s.to_string())
+                .collect();
+            let mut got = merged.clone();
+            got.sort();
+            want.sort();
+            assert_eq!(got, want, "every good one merges (bad = {bad})");
+            assert_eq!(rounds, 4, "bad = {bad}: {tests:?}");
+        }
+        // No bad one: one gate run, as serial.
+        let (_, merged, _, rounds) = run_parallel(&all, &[], 2);
+        assert_eq!((merged.len(), rounds), (8, 1));
+    }
+
+    #[test]
+    fn gated_two_at_a_time_several_bad_branches_all_go_back_and_the_rest_merge() {
+        for bad in [
+            &["a", "b"][..],
+            &["a", "h"],
+            &["b", "c", "g"],
+            &["a", "b", "c", "d", "e", "f", "g", "h"],
+        ] {
+            let all = ["a", "b", "c", "d", "e", "f", "g", "h"];
+            let (_, mut merged, mut rework, rounds) = run_parallel(&all, bad, 2);
+            rework.sort();
+            merged.sort();
+            let want_bad: Vec<String> = bad.iter().map(|s| s.to_string()).collect();
+            let want_good: Vec<String> = all
+                .iter()
+                .filter(|m| !bad.contains(m))
+                .map(|s| s.to_string())
+                .collect();
+            assert_eq!((rework, merged), (want_bad, want_good), "bad = {bad:?}");
+            assert!(rounds <= 8, "bad = {bad:?}: {rounds} rounds");
+        }
+    }
+
+    #[test]
+    fn a_pair_that_both_pass_lands_the_first_and_the_second_is_known_to_fail_on_top() {
+        let mut b = Bisection::with_parallel(vec!["a".into(), "b".into()], 2);
+        assert_eq!(b.step(), Step::Test(vec!["a".into(), "b".into()]));
+        b.failed("together".into());
+        assert_eq!(b.step(), Step::TestPair(vec!["a".into()], vec!["b".into()]));
+        assert_eq!(
+            lands(&PairResult::Passed, &PairResult::Passed),
+            Some(Side::Left)
+        );
+        b.pair_tested(PairResult::Passed, PairResult::Passed);
+        assert_eq!(
+            b.step(),
+            Step::Rework {
+                work_order: "b".into(),
+                failure: "together".into()
+            }
+        );
+        assert_eq!(b.step(), Step::Done);
+        // A half emptied by conflicts: the other lands or fails alone.
+        let mut b = Bisection::with_parallel(vec!["a".into(), "b".into()], 2);
+        b.step();
+        b.failed("x".into());
+        b.step();
+        b.pair_tested(PairResult::Empty, PairResult::Failed("b alone".into()));
+        assert_eq!(
+            b.step(),
+            Step::Rework {
+                work_order: "b".into(),
+                failure: "b alone".into()
+            }
+        );
+        assert_eq!(b.step(), Step::Done);
+    }
+
+    #[test]
+    fn untested_groups_next_to_each_other_are_gated_together() {
+        // a fails; b (its partner, untested once a failed) and c-d go together.
+        let (tests, _, rework) = run(&["a", "b", "c", "d"], &["a"]);
+        assert_eq!(rework, vec!["a".to_string()]);
+        assert_eq!(
+            tests.last().unwrap(),
+            &vec!["b".to_string(), "c".to_string(), "d".to_string()],
+            "{tests:?}"
+        );
     }
 
     #[test]

@@ -391,6 +391,32 @@ pub fn update_ref(repo: &Path, refname: &str, new: &str, old: &str) -> Result<()
     .map(|_| ())
 }
 
+/// The paths a branch changes since it left `base` (`git diff --name-only base...branch`).
+pub fn changed_paths(repo: &Path, base: &str, branch: &str) -> Result<Vec<String>> {
+    let out = run(
+        repo,
+        &[
+            "diff",
+            "--name-only",
+            "--no-renames",
+            &format!("{base}...{branch}"),
+        ],
+    )?;
+    Ok(out.lines().map(str::to_string).collect())
+}
+
+/// Which of `paths` are files of the tree at `rev`.
+pub fn files_in_tree(repo: &Path, rev: &str, paths: &[String]) -> Vec<String> {
+    if paths.is_empty() {
+        return Vec::new();
+    }
+    let mut args = vec!["ls-tree", "-r", "--name-only", rev, "--"];
+    args.extend(paths.iter().map(String::as_str));
+    run(repo, &args)
+        .map(|o| o.lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
 /// The URL of a remote, if configured.
 pub fn remote_url(repo: &Path, remote: &str) -> Option<String> {
     run(repo, &["remote", "get-url", remote]).ok()

@@ -235,6 +235,8 @@ struct Candidate {
     msg: Message,
     wo: WorkOrder,
     branch: String,
+    /// The paths its branch changes (kept with its evidence).
+    changed: Vec<String>,
 }
 
 impl Candidate {
@@ -338,9 +340,10 @@ impl Qa {
         self.company.factory(&self.name)
     }
 
-    /// Makes sure the QA worktree exists and sits clean on the target.
-    pub fn prepare(&self, f: &Factory) -> Result<PathBuf> {
-        let qa = f.qa_dir();
+    /// Makes sure a QA worktree exists and sits clean on the target: lane 0 is `<f>/qa`, lane
+    /// 1 (the second of two halves gated side by side) `<f>/qa-2`.
+    pub fn prepare(&self, f: &Factory, lane: usize) -> Result<PathBuf> {
+        let qa = f.qa_lane_dir(lane);
         let repo = f.git_dir();
         let registered = git::worktrees(&repo)?
             .iter()
@@ -354,7 +357,8 @@ impl Qa {
                     let _ = std::fs::remove_dir(&qa);
                 } else {
                     let aside = f.dir.join(format!(
-                        "qa.stale-{}",
+                        "{}.stale-{}",
+                        qa.file_name().unwrap_or_default().to_string_lossy(),
                         chrono::Utc::now().format("%Y%m%dT%H%M%S")
                     ));
                     std::fs::rename(&qa, &aside).map_err(|e| StoreError::io(&qa, e))?;
@@ -529,19 +533,39 @@ impl Qa {
                     self.give_up(f, &msg, &wo, &why)
                 }
                 (control::Triage::Rework(why), Some(wo)) => {
-                    let c = Candidate { msg, wo, branch };
+                    let c = Candidate {
+                        msg,
+                        wo,
+                        branch,
+                        changed: Vec::new(),
+                    };
                     self.rework(f, &c, &why, None, &[], None)
                 }
                 (control::Triage::Unblock, Some(mut wo)) => {
                     let r = self.transition(&wo, Status::InReview, "gates are configured now");
                     wo.status = Status::InReview;
-                    ready.push(Candidate { msg, wo, branch });
-                    r
+                    self.guard(
+                        f,
+                        Candidate {
+                            msg,
+                            wo,
+                            branch,
+                            changed: Vec::new(),
+                        },
+                        &mut ready,
+                    )
+                    .and(r)
                 }
-                (control::Triage::Ready, Some(wo)) => {
-                    ready.push(Candidate { msg, wo, branch });
-                    Ok(())
-                }
+                (control::Triage::Ready, Some(wo)) => self.guard(
+                    f,
+                    Candidate {
+                        msg,
+                        wo,
+                        branch,
+                        changed: Vec::new(),
+                    },
+                    &mut ready,
+                ),
                 (_, None) => Ok(()),
             };
             if let Err(e) = acted {
@@ -553,6 +577,70 @@ impl Qa {
             }
         }
         Ok(ready)
+    }
+
+    /// Lets a ready branch into the merge queue unless it changes protected paths (the gates'
+    /// own scripts, `[verification] protected`) without a person's approval of this head:
+    /// then it waits in `needs_approval`, the ceo is asked once, and its message is read
+    /// (`co approve` hands it in again).
+    fn guard(&mut self, f: &Factory, mut c: Candidate, ready: &mut Vec<Candidate>) -> Result<()> {
+        let repo = f.git_dir();
+        let target = f.target_branch();
+        c.changed = git::changed_paths(&repo, target, &c.branch)?;
+        let gate_files = git::files_in_tree(
+            &repo,
+            target,
+            &control::gate_script_candidates(&f.settings.gates),
+        );
+        let protected =
+            control::protected_changes(&c.changed, &f.settings.verification.protected, &gate_files);
+        let head = git::rev_parse(&repo, &c.branch).unwrap_or_default();
+        if !control::needs_approval(&protected, c.wo.approved_head.as_deref(), &head) {
+            ready.push(c);
+            return Ok(());
+        }
+        let list = protected.join(", ");
+        let reason = format!(
+            "changes protected paths ({list}): waiting for a person's `co approve {}` (or `co reject {} --reason …`)",
+            c.wo.id, c.wo.id
+        );
+        let mut meta = BTreeMap::new();
+        meta.insert("work_order".to_string(), c.wo.id.clone());
+        meta.insert("factory".to_string(), f.name.clone());
+        meta.insert("head".to_string(), head.clone());
+        let body = format!(
+            "{} \"{}\" in {} changes paths that decide whether its work is right:\n\n{}\n\nLook at them (git -C {} diff {}...{}), then `co approve {}` to let QA merge it after the gates, or `co reject {} --reason \"…\"` to send it back.",
+            c.wo.id,
+            c.wo.title,
+            f.name,
+            protected
+                .iter()
+                .map(|p| format!("  {p}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            f.dir.display(),
+            target,
+            c.branch,
+            c.wo.id,
+            c.wo.id
+        );
+        escalate::escalate(
+            &self.company,
+            &Escalation {
+                key: &format!("approval:{}:{head}", c.wo.id),
+                subject: &format!("APPROVAL NEEDED {} changes protected paths", c.wo.id),
+                body: &body,
+                meta,
+            },
+            &self.actor,
+        )?;
+        self.transition(&c.wo, Status::NeedsApproval, &reason)?;
+        mail::mark(&f.store()?, &c.msg.id, false, &self.actor)?;
+        self.log.warn(
+            "qa.needs_approval",
+            &[("work_order", &c.wo.id), ("paths", &list)],
+        );
+        Ok(())
     }
 
     /// Errors again and again on one work order: blocked with the reason, escalated once, the
@@ -628,7 +716,8 @@ impl Qa {
         );
         let by_id: BTreeMap<String, Candidate> =
             batch.into_iter().map(|c| (c.wo.id.clone(), c)).collect();
-        let mut bisect = control::Bisection::new(wos);
+        let parallel = f.settings.qa.parallel_gates as usize;
+        let mut bisect = control::Bisection::with_parallel(wos, parallel);
         let (mut settled, mut moves, mut tests) = (0, 0, 0u32);
         // The gate behind each failure text, for the rework that names it.
         let mut gate_of: BTreeMap<String, FailedGate> = BTreeMap::new();
@@ -647,6 +736,47 @@ impl Qa {
                         settled += 1;
                     }
                 }
+                control::Step::TestPair(left, right) => {
+                    let ids = [&left, &right];
+                    let halves = ids.map(|g| {
+                        g.iter()
+                            .filter_map(|w| by_id.get(w))
+                            .collect::<Vec<&Candidate>>()
+                    });
+                    let test = tests + 1;
+                    tests += 2;
+                    let halves = [halves[0].as_slice(), halves[1].as_slice()];
+                    match self.test_pair(f, &id, test, halves, &mut bisect, &mut settled)? {
+                        PairTested::Done {
+                            left: rl,
+                            right: rr,
+                            failures,
+                        } => {
+                            for (text, gate) in failures {
+                                gate_of.insert(text, gate);
+                            }
+                            for (group, r) in [(&left, &rl), (&right, &rr)] {
+                                if let control::PairResult::Failed(_) = r
+                                    && group.len() > 1
+                                {
+                                    self.bisected(f, &id, group)?;
+                                }
+                            }
+                            bisect.pair_tested(rl, rr);
+                        }
+                        PairTested::TargetMoved => match control::after_ref_update(true, moves) {
+                            control::AfterRefUpdate::Later => {
+                                return Err(Error::failure(format!(
+                                    "{} kept moving while merging {}; will retry on the next patrol",
+                                    f.target_branch(),
+                                    [left, right].concat().join(", ")
+                                )));
+                            }
+                            _ => moves += 1,
+                        },
+                        PairTested::Interrupted => break,
+                    }
+                }
                 control::Step::Test(group) => {
                     tests += 1;
                     let members: Vec<&Candidate> =
@@ -660,21 +790,7 @@ impl Qa {
                         Tested::Failed(failure, gate) => {
                             gate_of.insert(failure.clone(), gate);
                             if group.len() > 1 {
-                                let half = group.len() / 2;
-                                f.store()?.append(vec![ev(
-                                    types::QA_BATCH_BISECTED,
-                                    &self.actor,
-                                    &BatchEvent {
-                                        batch: id.clone(),
-                                        work_orders: group[..half].to_vec(),
-                                        failed: group.clone(),
-                                        ..Default::default()
-                                    },
-                                )?])?;
-                                self.log.info(
-                                    "qa.bisect",
-                                    &[("batch", &id), ("failed", &group.join(","))],
-                                );
+                                self.bisected(f, &id, &group)?;
                             }
                             bisect.failed(failure);
                         }
@@ -696,8 +812,29 @@ impl Qa {
         Ok(settled)
     }
 
+    /// Records that a group's gates failed and it is split in halves.
+    fn bisected(&self, f: &Factory, batch: &str, group: &[String]) -> Result<()> {
+        let half = group.len() / 2;
+        f.store()?.append(vec![ev(
+            types::QA_BATCH_BISECTED,
+            &self.actor,
+            &BatchEvent {
+                batch: batch.to_string(),
+                work_orders: group[..half].to_vec(),
+                failed: group.to_vec(),
+                ..Default::default()
+            },
+        )?])?;
+        self.log.info(
+            "qa.bisect",
+            &[("batch", batch), ("failed", &group.join(","))],
+        );
+        Ok(())
+    }
+
     /// Merges a group onto the target in the QA worktree, gates the result and, when it
     /// passes, moves the target to it (compare-and-swap) and closes every member.
+    #[allow(clippy::too_many_arguments)]
     fn test_group(
         &mut self,
         f: &Factory,
@@ -707,13 +844,147 @@ impl Qa {
         bisect: &mut control::Bisection,
         settled: &mut usize,
     ) -> Result<Tested> {
-        let qa = self.prepare(f)?;
+        let lane = self.prepare(f, 0)?;
+        let Some(g) = self.merge_group(f, batch, test, &lane, members, bisect, settled)? else {
+            return Ok(Tested::Empty);
+        };
+        let gates = f.settings.gates.clone();
+        let shutdown = self.shutdown.clone();
+        let wos = g.work_orders();
+        let gated = gate_tree(
+            &gates,
+            &g,
+            f.settings.verification.require_all_pass,
+            &shutdown,
+            |gate| {
+                self.progress(
+                    f,
+                    Some(Progress {
+                        batch: batch.to_string(),
+                        work_orders: wos.clone(),
+                        gate: Some(gate.to_string()),
+                        since: crate::clock::format_timestamp(chrono::Utc::now()),
+                    }),
+                )
+            },
+        )?;
+        self.settle_group(f, batch, &g, &gated, true)
+    }
+
+    /// The two halves of a failed group, each merged onto the same target in its own worktree
+    /// and gated at the same time; the first that passes lands.
+    #[allow(clippy::too_many_arguments)]
+    fn test_pair(
+        &mut self,
+        f: &Factory,
+        batch: &str,
+        test: u32,
+        halves: [&[&Candidate]; 2],
+        bisect: &mut control::Bisection,
+        settled: &mut usize,
+    ) -> Result<PairTested> {
+        let mut merged: [Option<MergedGroup<'_>>; 2] = [None, None];
+        for (lane, members) in halves.iter().enumerate() {
+            let dir = self.prepare(f, lane)?;
+            let t = test + lane as u32;
+            merged[lane] = self.merge_group(f, batch, t, &dir, members, bisect, settled)?;
+        }
+        let gates = f.settings.gates.clone();
+        let all = f.settings.verification.require_all_pass;
+        let shutdown = self.shutdown.clone();
+        let wos: Vec<String> = merged
+            .iter()
+            .flatten()
+            .flat_map(|g| g.work_orders())
+            .collect();
+        self.progress(
+            f,
+            Some(Progress {
+                batch: batch.to_string(),
+                work_orders: wos,
+                gate: Some("every gate, two halves side by side".into()),
+                since: crate::clock::format_timestamp(chrono::Utc::now()),
+            }),
+        );
+        let gated: [Option<Result<Gated>>; 2] = std::thread::scope(|sc| {
+            let runs = merged.each_ref().map(|g| {
+                g.as_ref()
+                    .map(|g| sc.spawn(|| gate_tree(&gates, g, all, &shutdown, |_| {})))
+            });
+            runs.map(|r| {
+                r.map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::failure("a gate run panicked")))
+                })
+            })
+        });
+        let [gl, gr] = gated;
+        let (gl, gr) = (gl.transpose()?, gr.transpose()?);
+        let result = |g: &Option<Gated>| match g {
+            None => Some(control::PairResult::Empty),
+            Some(g) => match &g.verdict {
+                control::Verdict::Pass => Some(control::PairResult::Passed),
+                control::Verdict::Fail(i) => {
+                    Some(control::PairResult::Failed(failure_of(&g.results[*i]).0))
+                }
+                _ => None,
+            },
+        };
+        let (Some(rl), Some(rr)) = (result(&gl), result(&gr)) else {
+            for g in merged.iter().flatten() {
+                git::reset_to(&g.lane, &g.before)?;
+            }
+            return Ok(PairTested::Interrupted);
+        };
+        let lands = control::lands(&rl, &rr);
+        let sides = [control::Side::Left, control::Side::Right];
+        let gated = [gl, gr];
+        let mut failures = Vec::new();
+        // The halves that do not land first (their gate evidence kept, their worktree reset),
+        // then the one that does.
+        let mut order = [0usize, 1];
+        if lands == Some(control::Side::Left) {
+            order = [1, 0];
+        }
+        for i in order {
+            let (Some(g), Some(gated)) = (&merged[i], &gated[i]) else {
+                continue;
+            };
+            match self.settle_group(f, batch, g, gated, lands == Some(sides[i]))? {
+                Tested::Failed(text, gate) => failures.push((text, gate)),
+                Tested::TargetMoved => return Ok(PairTested::TargetMoved),
+                Tested::Interrupted => return Ok(PairTested::Interrupted),
+                Tested::Passed if lands == Some(sides[i]) => *settled += g.merged.len(),
+                Tested::Passed | Tested::Empty => {}
+            }
+        }
+        Ok(PairTested::Done {
+            left: rl,
+            right: rr,
+            failures,
+        })
+    }
+
+    /// Merges `members` one after the other onto the target in the worktree `lane`. A branch
+    /// that conflicts goes back as rework, one already on the target is closed, one that
+    /// errs waits for the next patrol; the rest are returned, ready for the gates.
+    #[allow(clippy::too_many_arguments)]
+    fn merge_group<'a>(
+        &mut self,
+        f: &Factory,
+        batch: &str,
+        test: u32,
+        lane: &Path,
+        members: &[&'a Candidate],
+        bisect: &mut control::Bisection,
+        settled: &mut usize,
+    ) -> Result<Option<MergedGroup<'a>>> {
         let repo = f.git_dir();
         let before = self.target_rev(f)?;
         let who = git::Identity::qa(&f.name);
         let mut merged: Vec<(&Candidate, String)> = Vec::new();
         for c in members {
-            let head = git::rev_parse(&qa, "HEAD").unwrap_or_else(|| before.clone());
+            let head = git::rev_parse(lane, "HEAD").unwrap_or_else(|| before.clone());
             let message = format!(
                 "Merge {}: {} {}",
                 c.branch,
@@ -728,7 +999,7 @@ impl Qa {
                     ("onto", &head),
                 ],
             );
-            let (result, commit, conflicts) = match git::merge(&qa, &c.branch, &message, &who) {
+            let (result, commit, conflicts) = match git::merge(lane, &c.branch, &message, &who) {
                 Ok(MergeOutcome::Merged(commit)) => (control::Merged::Commit, commit, vec![]),
                 Ok(MergeOutcome::Conflicts(paths)) => (
                     control::Merged::Conflicts(paths.clone()),
@@ -747,7 +1018,7 @@ impl Qa {
             match control::after_merge(&result, &c.branch, f.target_branch()) {
                 control::AfterMerge::Gate => merged.push((c, commit)),
                 control::AfterMerge::Rework(reason) => {
-                    git::reset_to(&qa, &head)?;
+                    git::reset_to(lane, &head)?;
                     bisect.remove(&c.wo.id);
                     self.rework(f, c, &reason, None, &conflicts, Some(batch))?;
                     *settled += 1;
@@ -765,7 +1036,7 @@ impl Qa {
                     *settled += 1;
                 }
                 control::AfterMerge::Error(e) => {
-                    git::reset_to(&qa, &head)?;
+                    git::reset_to(lane, &head)?;
                     bisect.remove(&c.wo.id);
                     self.log
                         .warn("qa.merge_error", &[("work_order", &c.wo.id), ("error", &e)]);
@@ -773,11 +1044,9 @@ impl Qa {
                 }
             }
         }
-        let Some((_, last)) = merged.last().cloned() else {
-            return Ok(Tested::Empty);
-        };
-        // Gate the merged tree once for the whole group.
-        let gates = f.settings.gates.clone();
+        if merged.is_empty() {
+            return Ok(None);
+        }
         let rel = if merged.len() == 1 {
             merged[0].0.evidence_rel()
         } else {
@@ -789,94 +1058,73 @@ impl Qa {
         // Every level below .work is a real directory: a symlink planted there is refused.
         let dir = crate::fsutil::ensure_dir_under(&f.work_dir(), &rel)
             .map_err(|e| StoreError::io(&f.work_dir().join(&rel), e))?;
-        let wos: Vec<String> = merged.iter().map(|(c, _)| c.wo.id.clone()).collect();
-        let mut results: Vec<GateResult> = Vec::new();
-        let mut outcomes = Vec::new();
-        let verdict = loop {
-            match control::verdict(
-                &outcomes,
-                gates.len(),
-                f.settings.verification.require_all_pass,
-            ) {
-                control::Verdict::Continue => {}
-                v => break v,
+        // Each merge's evidence names the paths it changed.
+        for (c, _) in &merged {
+            if let Ok(d) = crate::fsutil::ensure_dir_under(&f.work_dir(), &c.evidence_rel()) {
+                let mut text = c.changed.join("\n");
+                text.push('\n');
+                let _ = crate::fsutil::atomic_write(&d.join("changed-paths.txt"), text.as_bytes());
             }
-            let g = &gates[results.len()];
-            self.progress(
-                f,
-                Some(Progress {
-                    batch: batch.to_string(),
-                    work_orders: wos.clone(),
-                    gate: Some(g.name.clone()),
-                    since: crate::clock::format_timestamp(chrono::Utc::now()),
-                }),
-            );
-            let r = run_gate(g, &qa, &dir, &wos.join(","), &self.shutdown)?;
-            for (c, _) in &merged {
-                self.record_gate(f, c, &r, batch)?;
+        }
+        Ok(Some(MergedGroup {
+            lane: lane.to_path_buf(),
+            before,
+            merged,
+            dir,
+        }))
+    }
+
+    /// After a group's gates: its gate events and evidence written; then, when it passed and
+    /// `land`, the target moved to it (compare-and-swap) and every member closed, otherwise
+    /// its worktree reset.
+    fn settle_group(
+        &mut self,
+        f: &Factory,
+        batch: &str,
+        g: &MergedGroup<'_>,
+        gated: &Gated,
+        land: bool,
+    ) -> Result<Tested> {
+        let wos = g.work_orders();
+        for r in &gated.results {
+            for (c, _) in &g.merged {
+                self.record_gate(f, c, r, batch)?;
             }
-            outcomes.push(control::GateOutcome {
-                passed: r.passed(),
-                interrupted: r.interrupted,
-            });
-            results.push(r);
-        };
-        if merged.len() > 1 {
-            for (c, _) in &merged {
+        }
+        if g.merged.len() > 1 {
+            for (c, _) in &g.merged {
                 if let Ok(to) = crate::fsutil::ensure_dir_under(&f.work_dir(), &c.evidence_rel()) {
-                    link_evidence(&dir, &to, batch, &wos);
+                    link_evidence(&g.dir, &to, batch, &wos);
                 }
             }
         }
-        match verdict {
+        match &gated.verdict {
             control::Verdict::Interrupted | control::Verdict::Continue => {
-                git::reset_to(&qa, &before)?;
+                git::reset_to(&g.lane, &g.before)?;
                 Ok(Tested::Interrupted)
             }
             control::Verdict::Fail(i) => {
-                git::reset_to(&qa, &before)?;
-                let bad = &results[i];
-                let status = if bad.timed_out {
-                    format!("timed out after {:.0}s", bad.duration.as_secs_f64())
-                } else {
-                    format!(
-                        "exit code {}",
-                        bad.exit_code
-                            .map(|c| c.to_string())
-                            .unwrap_or("none".into())
-                    )
-                };
-                Ok(Tested::Failed(
-                    format!(
-                        "gate {} failed ({status}); evidence in {}\n--- output tail ---\n{}",
-                        bad.gate,
-                        bad.dir.display(),
-                        bad.tail
-                    ),
-                    FailedGate {
-                        gate: bad.gate.clone(),
-                        exit_code: bad.exit_code,
-                        timed_out: bad.timed_out,
-                    },
-                ))
+                git::reset_to(&g.lane, &g.before)?;
+                let (text, gate) = failure_of(&gated.results[*i]);
+                Ok(Tested::Failed(text, gate))
+            }
+            control::Verdict::Pass if !land => {
+                git::reset_to(&g.lane, &g.before)?;
+                Ok(Tested::Passed)
             }
             control::Verdict::Pass => {
-                match git::update_ref(
-                    &repo,
-                    &format!("refs/heads/{}", f.target_branch()),
-                    &last,
-                    &before,
-                ) {
-                    Ok(()) => {}
-                    Err(e) => {
-                        // The target moved under us (a push from elsewhere): merge again.
-                        self.log
-                            .warn("qa.target_moved", &[("error", &e.to_string())]);
-                        return Ok(Tested::TargetMoved);
-                    }
+                let Some((_, last)) = g.merged.last() else {
+                    return Ok(Tested::Empty);
+                };
+                let target = format!("refs/heads/{}", f.target_branch());
+                if let Err(e) = git::update_ref(&f.git_dir(), &target, last, &g.before) {
+                    // The target moved under us (a push from elsewhere): merge again.
+                    self.log
+                        .warn("qa.target_moved", &[("error", &e.to_string())]);
+                    return Ok(Tested::TargetMoved);
                 }
                 let push = self.push(f);
-                for (c, commit) in &merged {
+                for (c, commit) in &g.merged {
                     self.finish_merged(f, c, commit, Some(batch), push.as_ref())?;
                     self.memory.settled(&c.wo.id);
                 }
@@ -1151,6 +1399,98 @@ impl Qa {
 }
 
 /// The gate a rework names.
+/// A group merged onto the target in one QA worktree, ready for its gates.
+struct MergedGroup<'a> {
+    /// The worktree it is merged in, and the target it was merged onto.
+    lane: PathBuf,
+    before: String,
+    /// Each member and its merge commit, in order.
+    merged: Vec<(&'a Candidate, String)>,
+    /// Where the gates' output goes.
+    dir: PathBuf,
+}
+
+impl MergedGroup<'_> {
+    fn work_orders(&self) -> Vec<String> {
+        self.merged.iter().map(|(c, _)| c.wo.id.clone()).collect()
+    }
+}
+
+/// What a group's gates said.
+struct Gated {
+    results: Vec<GateResult>,
+    verdict: control::Verdict,
+}
+
+/// How a pair of halves went.
+enum PairTested {
+    Done {
+        left: control::PairResult,
+        right: control::PairResult,
+        /// The failures, for the rework that names their gate.
+        failures: Vec<(String, FailedGate)>,
+    },
+    TargetMoved,
+    Interrupted,
+}
+
+/// Runs a merged group's gates in its worktree, in order, until [`control::verdict`] decides;
+/// `started` is told each gate's name as it starts. Touches nothing but the gates' own files,
+/// so two can run at once.
+fn gate_tree(
+    gates: &[crate::config::Gate],
+    g: &MergedGroup<'_>,
+    require_all_pass: bool,
+    shutdown: &Shutdown,
+    mut started: impl FnMut(&str),
+) -> Result<Gated> {
+    let label = g.work_orders().join(",");
+    let mut results: Vec<GateResult> = Vec::new();
+    let mut outcomes = Vec::new();
+    let verdict = loop {
+        match control::verdict(&outcomes, gates.len(), require_all_pass) {
+            control::Verdict::Continue => {}
+            v => break v,
+        }
+        let gate = &gates[results.len()];
+        started(&gate.name);
+        let r = run_gate(gate, &g.lane, &g.dir, &label, shutdown)?;
+        outcomes.push(control::GateOutcome {
+            passed: r.passed(),
+            interrupted: r.interrupted,
+        });
+        results.push(r);
+    };
+    Ok(Gated { results, verdict })
+}
+
+/// The rework text of a failed gate, and the gate.
+fn failure_of(bad: &GateResult) -> (String, FailedGate) {
+    let status = if bad.timed_out {
+        format!("timed out after {:.0}s", bad.duration.as_secs_f64())
+    } else {
+        format!(
+            "exit code {}",
+            bad.exit_code
+                .map(|c| c.to_string())
+                .unwrap_or("none".into())
+        )
+    };
+    (
+        format!(
+            "gate {} failed ({status}); evidence in {}\n--- output tail ---\n{}",
+            bad.gate,
+            bad.dir.display(),
+            bad.tail
+        ),
+        FailedGate {
+            gate: bad.gate.clone(),
+            exit_code: bad.exit_code,
+            timed_out: bad.timed_out,
+        },
+    )
+}
+
 struct FailedGate {
     gate: String,
     exit_code: Option<i32>,
@@ -1212,7 +1552,7 @@ pub fn run(company: &Company, factory: &str) -> Result<()> {
             ("pid", &std::process::id().to_string()),
         ],
     );
-    qa.prepare(&f)?;
+    qa.prepare(&f, 0)?;
     loop {
         if let Err(e) = qa.patrol() {
             qa.log.warn("qa.patrol_failed", &[("error", &e.message())]);

@@ -339,8 +339,24 @@ impl<'s> Writer<'s> {
         file.read_exact_at(&mut fragment, complete)
             .map_err(|e| StoreError::io(path, e))?;
         let qdir = self.store.quarantine_dir();
-        fsutil::ensure_dir(&qdir).map_err(|e| StoreError::io(&qdir, e))?;
         let stamp = self.store.clock().now().format("%Y%m%dT%H%M%S%3fZ");
+        if let Err(e) = fsutil::ensure_dir(&qdir) {
+            // Something planted in the quarantine's place (a symlink out of the store, a
+            // file) must not stop every write: it is renamed aside (the link itself, never
+            // followed) and a real directory made in its place.
+            let planted = std::fs::symlink_metadata(&qdir).is_ok_and(|m| !m.is_dir());
+            if !planted {
+                return Err(StoreError::io(&qdir, e));
+            }
+            let aside = qdir.with_file_name(format!("quarantine.refused-{stamp}"));
+            std::fs::rename(&qdir, &aside).map_err(|e| StoreError::io(&qdir, e))?;
+            fsutil::ensure_dir(&qdir).map_err(|e| StoreError::io(&qdir, e))?;
+            self.warnings.push(format!(
+                "{} was not a directory (a symlink or a file); renamed it to {} and made a real one",
+                self.store.display_path(&qdir),
+                self.store.display_path(&aside)
+            ));
+        }
         let qpath = qdir.join(format!("{name}-{complete}-{stamp}.torn"));
         let mut q = fsutil::create_new(&qpath).map_err(|e| StoreError::io(&qpath, e))?;
         q.write_all(&fragment)

@@ -112,6 +112,36 @@ fn torn_tail_is_quarantined_and_nothing_acknowledged_is_lost() {
 }
 
 #[test]
+fn a_symlinked_quarantine_is_not_written_through_and_does_not_block_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    store.append(vec![ev(1)]).unwrap();
+    std::os::unix::fs::symlink(outside.path(), store.quarantine_dir()).unwrap();
+    let part = store.live_partitions().unwrap().pop().unwrap().path;
+    let mut f = fs::OpenOptions::new().append(true).open(&part).unwrap();
+    std::io::Write::write_all(&mut f, br#"{"v":1,"seq":2,"event_"#).unwrap();
+    drop(f);
+    let mut w = store.lock().unwrap();
+    w.append(vec![ev(2)]).unwrap();
+    assert!(
+        w.warnings.iter().any(|m| m.contains("renamed it")),
+        "{:?}",
+        w.warnings
+    );
+    drop(w);
+    assert_eq!(all_events(&store).0, vec![1, 2]);
+    assert_eq!(
+        fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "nothing written outside"
+    );
+    let q = fs::symlink_metadata(store.quarantine_dir()).unwrap();
+    assert!(q.is_dir() && !q.file_type().is_symlink());
+    assert_eq!(fs::read_dir(store.quarantine_dir()).unwrap().count(), 1);
+}
+
+#[test]
 fn garbage_line_is_skipped_and_reported_and_neighbours_apply() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_in(dir.path());

@@ -227,6 +227,9 @@ pub enum Status {
     Assigned,
     InProgress,
     InReview,
+    /// Its branch changes protected paths (tests, gate scripts): it waits for a person's
+    /// `co approve` or `co reject`.
+    NeedsApproval,
     Rework,
     Blocked,
     Closed,
@@ -235,12 +238,13 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 10] = [
+    pub const ALL: [Status; 11] = [
         Status::Open,
         Status::Queued,
         Status::Assigned,
         Status::InProgress,
         Status::InReview,
+        Status::NeedsApproval,
         Status::Rework,
         Status::Blocked,
         Status::Closed,
@@ -255,6 +259,7 @@ impl Status {
             Status::Assigned => "assigned",
             Status::InProgress => "in_progress",
             Status::InReview => "in_review",
+            Status::NeedsApproval => "needs_approval",
             Status::Rework => "rework",
             Status::Blocked => "blocked",
             Status::Closed => "closed",
@@ -287,7 +292,16 @@ impl Status {
             InProgress => &[
                 InReview, Queued, Open, Rework, Blocked, Failed, Closed, Cancelled,
             ],
-            InReview => &[Closed, Rework, Queued, Blocked, Failed, Cancelled],
+            InReview => &[
+                Closed,
+                Rework,
+                NeedsApproval,
+                Queued,
+                Blocked,
+                Failed,
+                Cancelled,
+            ],
+            NeedsApproval => &[InReview, Rework, Blocked, Failed, Closed, Cancelled],
             Rework => &[
                 Assigned, Queued, InProgress, Open, Blocked, Failed, Closed, Cancelled,
             ],
@@ -374,6 +388,9 @@ pub struct WorkOrder {
     pub close_reason: Option<String>,
     /// Why it was last sent back, blocked or failed.
     pub last_failure: Option<String>,
+    /// The branch head a person approved although it changes protected paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_head: Option<String>,
     /// Children created so far (the next child is `<id>.<children+1>`).
     pub children: u32,
     pub created_by: String,
@@ -480,6 +497,15 @@ pub struct Assigned {
 pub struct Dependency {
     pub id: String,
     pub depends_on: String,
+}
+
+/// Payload of `work_order.approved`: a person let this head of its branch change protected
+/// paths.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Approved {
+    pub id: String,
+    pub head: String,
+    pub paths: Vec<String>,
 }
 
 /// Payload of `work_order.closed`.

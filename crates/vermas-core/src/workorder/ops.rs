@@ -80,8 +80,11 @@ pub fn create(
     w: &mut Writer<'_>,
     prefix: &str,
     actor: &str,
-    req: CreateRequest,
+    mut req: CreateRequest,
 ) -> Result<Vec<Event>> {
+    // A key pasted into a title or description would stay in the log for good.
+    req.title = crate::text::mask_secrets(&req.title).0;
+    req.description = crate::text::mask_secrets(&req.description).0;
     validate_title(&req.title)?;
     validate_description(&req.description)?;
     if req.priority > 4 {
@@ -187,15 +190,17 @@ pub fn plan_update(
         ..Default::default()
     };
     if let Some(t) = &req.title {
-        validate_title(t)?;
-        if t != &wo.title {
-            u.title = Some(t.clone());
+        let t = crate::text::mask_secrets(t).0;
+        validate_title(&t)?;
+        if t != wo.title {
+            u.title = Some(t);
         }
     }
     if let Some(d) = &req.description {
-        validate_description(d)?;
-        if d != &wo.description {
-            u.description = Some(d.clone());
+        let d = crate::text::mask_secrets(d).0;
+        validate_description(&d)?;
+        if d != wo.description {
+            u.description = Some(d);
         }
     }
     if let Some(p) = req.priority {

@@ -432,6 +432,7 @@ impl Projection for WorkOrders {
                     merge_commit: None,
                     close_reason: None,
                     last_failure: None,
+                    approved_head: None,
                     children: 0,
                     created_by: ev.actor.to_string(),
                     created_at: ts.to_string(),
@@ -498,7 +499,9 @@ impl Projection for WorkOrders {
                         wo.assignee = None;
                         wo.incarnation = None;
                     }
-                    Status::Rework | Status::Blocked | Status::Failed if s.reason.is_some() => {
+                    Status::Rework | Status::Blocked | Status::Failed | Status::NeedsApproval
+                        if s.reason.is_some() =>
+                    {
                         wo.last_failure = s.reason.map(Cow::into_owned);
                     }
                     Status::Cancelled => wo.close_reason = s.reason.map(Cow::into_owned),
@@ -547,6 +550,13 @@ impl Projection for WorkOrders {
                 set_opt(&mut wo.closed_at, ts);
                 set(&mut wo.updated_at, ts);
                 set(&mut wo.status_changed_at, ts);
+                wo.seq = ev.seq;
+            }
+            types::WORK_ORDER_APPROVED => {
+                let a: super::Approved = ev.data().map_err(bad)?;
+                let wo = self.get_mut(&a.id).ok_or_else(|| missing(&a.id))?;
+                wo.approved_head = Some(a.head);
+                set(&mut wo.updated_at, ts);
                 wo.seq = ev.seq;
             }
             types::WORK_ORDER_RECONCILED => {
@@ -673,6 +683,7 @@ mod tests {
             merge_commit: None,
             close_reason: None,
             last_failure: None,
+            approved_head: None,
             children: 0,
             created_by: "t".into(),
             created_at: "2026-11-21T12:00:00.000Z".into(),

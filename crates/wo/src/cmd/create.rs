@@ -76,6 +76,13 @@ pub fn read_description(text: Option<String>, file: Option<PathBuf>) -> Result<O
 
 pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     let description = read_description(a.description, a.description_file)?.unwrap_or_default();
+    for (what, text) in [("title", &a.title), ("description", &description)] {
+        for kind in vermas_core::text::mask_secrets(text).1 {
+            eprintln!(
+                "warning: the {what} holds what looks like an {kind} API key; it is stored masked"
+            );
+        }
+    }
     let c = g.open()?;
     let mut w = c.store.lock()?;
     let events = workorder::create(

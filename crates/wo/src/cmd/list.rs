@@ -310,7 +310,7 @@ mod table {
     use chrono::{DateTime, Utc};
     use std::borrow::Cow;
     use vermas_core::clock::{human_age, parse_timestamp};
-    use vermas_core::text::{escape_control, truncate};
+    use vermas_core::text::{escape_control, is_invisible, truncate};
 
     const HEADER: [&str; 7] = ["ID", "PRI", "TYPE", "STATUS", "ASSIGNEE", "AGE", "TITLE"];
 
@@ -319,10 +319,13 @@ mod table {
     /// A stored string as the table shows it: borrowed unless it holds a control character
     /// or is too long (nearly always borrowed).
     fn shown(s: &str, max: Option<usize>) -> Cow<'_, str> {
-        // Control characters are below 0x20, 0x7f, or U+0080..U+009F (0xc2 0x80..0x9f):
-        // bytes rule most strings out without decoding them.
-        let plain = !s.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2)
-            || !s.chars().any(char::is_control);
+        // Control characters are below 0x20, 0x7f, or U+0080..U+009F (lead byte 0xc2); the
+        // invisible ones start 0xd8 (U+061C), 0xe2 (U+2000..) or 0xef (U+FEFF): bytes rule
+        // most strings out without decoding them.
+        let plain = !s
+            .bytes()
+            .any(|b| b < 0x20 || matches!(b, 0x7f | 0xc2 | 0xd8 | 0xe2 | 0xef))
+            || !s.chars().any(|c| c.is_control() || is_invisible(c));
         let fits = max.is_none_or(|m| s.len() <= m || s.chars().count() <= m);
         match (plain, max) {
             (true, _) if fits => Cow::Borrowed(s),

@@ -38,6 +38,16 @@ pub struct Args {
 
 pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     let description = super::create::read_description(a.description, a.description_file)?;
+    for (what, text) in [
+        ("title", a.title.as_deref()),
+        ("description", description.as_deref()),
+    ] {
+        for kind in vermas_core::text::mask_secrets(text.unwrap_or_default()).1 {
+            eprintln!(
+                "warning: the {what} holds what looks like an {kind} API key; it is stored masked"
+            );
+        }
+    }
     let c = ctx::open_for(g, &a.id)?;
     let mut w = c.store.lock()?;
     let wos = ctx::lookup(&c)?;
