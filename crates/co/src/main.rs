@@ -59,6 +59,10 @@ enum Command {
     Status(cmd::status::Args),
     /// Check tmux, git, runtimes, config, stores, assignments, worktrees, sessions
     Doctor(cmd::doctor::Args),
+    /// Back up the company: config, every store (under its lock), git refs, worker worktrees
+    Backup(cmd::backup::Args),
+    /// Restore a company from `co backup`'s archive, then check it with co doctor
+    Restore(cmd::restore::Args),
     /// Role context, assignment and unread mail, for agent hooks
     Prime(cmd::prime::Args),
     /// Start (or attach to) the CEO session
@@ -109,6 +113,8 @@ fn main() -> ExitCode {
         Command::Nudge(a) => cmd::nudge::run(a),
         Command::Status(a) => cmd::status::run(a),
         Command::Doctor(a) => cmd::doctor::run(a),
+        Command::Backup(a) => cmd::backup::run(a),
+        Command::Restore(a) => cmd::restore::run(a),
         Command::Prime(a) => cmd::prime::run(a),
         Command::Ceo(a) => cmd::ceo::run(a),
         Command::Operations(c) => cmd::operations::run(c),

@@ -6,6 +6,7 @@
 //! any other conflict asks [`Error::tmux`] for the [`TmuxError`] itself, never the kind.
 
 use crate::actions::worker::WorkerError;
+use crate::backup::BackupError;
 use crate::config::ConfigError;
 use crate::control::dispatch::Refusal;
 use crate::effects::git::GitError;
@@ -14,6 +15,7 @@ use crate::mail::MailError;
 use crate::sprint::SprintError;
 use crate::store::StoreError;
 use crate::team::TeamError;
+use crate::sync::SyncError;
 use crate::workorder::{IndexError, WorkOrderError};
 use std::fmt;
 
@@ -78,6 +80,10 @@ pub enum Error {
     Sprint(#[from] SprintError),
     #[error(transparent)]
     Team(#[from] TeamError),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error(transparent)]
+    Backup(#[from] BackupError),
     #[error("{message}")]
     Plain { kind: Kind, message: String },
     #[error("{context}: {source}")]
@@ -124,6 +130,8 @@ impl Error {
             Error::Refused(e) => e.kind(),
             Error::Sprint(e) => e.kind(),
             Error::Team(e) => e.kind(),
+            Error::Sync(e) => e.kind(),
+            Error::Backup(e) => e.kind(),
             Error::Plain { kind, .. } => *kind,
             Error::Context { source, .. } => source.kind(),
         }

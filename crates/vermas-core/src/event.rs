@@ -153,6 +153,9 @@ event_types! {
     WORK_ORDER_CLOSED = "work_order.closed";
     /// A person approved a branch head that changes protected paths.
     WORK_ORDER_APPROVED = "work_order.approved";
+    /// `wo sync` merged changes made on two machines: the work order as the sync rule says it
+    /// is (written only where the log's own order gave something else; never synced itself).
+    WORK_ORDER_RECONCILED = "work_order.reconciled";
     MAIL_SENT = "mail.sent";
     MAIL_READ = "mail.read";
     MAIL_ARCHIVED = "mail.archived";

@@ -306,7 +306,9 @@ fn payload_shape(ev: &EventRef<'_>) -> std::result::Result<(), String> {
     use crate::slots::{
         AgentEvent, AssignmentEvent, Nudged, SlotAllocated, SlotReleased, WorktreeEvent,
     };
-    use crate::workorder::{Assigned, Closed, Created, Dependency, StatusChanged, Updated};
+    use crate::workorder::{
+        Assigned, Closed, Created, Dependency, Reconciled, StatusChanged, Updated,
+    };
     fn shape<'a, T: serde::Deserialize<'a>>(
         ev: &'a EventRef<'_>,
     ) -> std::result::Result<(), String> {
@@ -329,6 +331,7 @@ fn payload_shape(ev: &EventRef<'_>) -> std::result::Result<(), String> {
             shape::<Dependency>(ev)
         }
         types::WORK_ORDER_CLOSED => shape::<Closed>(ev),
+        types::WORK_ORDER_RECONCILED => shape::<Reconciled>(ev),
         types::MAIL_SENT => shape::<Sent>(ev),
         types::MAIL_READ | types::MAIL_ARCHIVED => shape::<Marked>(ev),
         types::SLOT_ALLOCATED => shape::<SlotAllocated>(ev),

@@ -44,6 +44,12 @@ pub fn new_message_id() -> String {
     format!("msg-{}", base36(random_u128() % 36u128.pow(10), 10))
 }
 
+/// A store's name on the sync branch (`wo sync`): `st-` and 16 random base36 characters, so
+/// two machines never pick the same one.
+pub fn new_store_id() -> String {
+    format!("st-{}", base36(random_u128() % 36u128.pow(16), 16))
+}
+
 /// An agent incarnation: a fresh one for every agent start.
 pub fn new_incarnation_id() -> String {
     format!("inc-{}", base36(random_u128() % 36u128.pow(10), 10))

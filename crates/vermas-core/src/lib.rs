@@ -9,6 +9,7 @@
 pub mod actions;
 pub mod agent;
 pub mod assignment;
+pub mod backup;
 pub mod clock;
 pub mod company;
 pub mod config;
@@ -32,6 +33,7 @@ pub mod sprint;
 pub mod status;
 pub mod store;
 pub mod team;
+pub mod sync;
 pub mod templates;
 pub mod text;
 pub mod workorder;

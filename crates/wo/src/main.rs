@@ -68,6 +68,8 @@ enum Command {
     Completions(cmd::completions::Args),
     /// Print the man page, or write one per subcommand into a directory
     Man(cmd::man::Args),
+    /// Share this factory's work orders through its git remote (the [sync] branch)
+    Sync(cmd::sync::Args),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +95,7 @@ fn main() -> ExitCode {
         Command::Eval(c) => cmd::eval::run(&g, c),
         Command::Completions(a) => cmd::completions::run(a),
         Command::Man(a) => cmd::man::run(a),
+        Command::Sync(a) => cmd::sync::run(&g, a),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 pub mod approve;
 pub mod archive;
 pub mod assignment;
+pub mod backup;
 pub mod ceo;
 pub mod completions;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod prime;
 pub mod qa;
 pub mod read;
 pub mod reject;
+pub mod restore;
 pub mod send;
 pub mod sprint;
 pub mod status;

@@ -89,6 +89,8 @@ pub struct Operations {
     status: OpsStatus,
     co: PathBuf,
     last_heartbeat: Option<Instant>,
+    /// `[sync] auto_sync`: see `crate::sync::AutoSync` (runs beside the patrol, never in it).
+    auto_sync: crate::sync::AutoSync,
 }
 
 /// The path of the running `co` (what supervisor and QA sessions run).
@@ -111,6 +113,7 @@ impl Operations {
             },
             co: co_exe(),
             last_heartbeat: None,
+            auto_sync: crate::sync::AutoSync::default(),
         }
     }
 
@@ -199,6 +202,18 @@ impl Operations {
             }
         }
         self.write_status(&snap);
+        // Auto-sync of work orders (sync.rs): starts due syncs on a side thread, logs finished ones.
+        for done in self.auto_sync.tick(&self.company) {
+            match done.result {
+                Ok(r) => self.log.info(
+                    "sync.done",
+                    &[("factory", &done.factory), ("summary", &r.summary())],
+                ),
+                Err(e) => self
+                    .log
+                    .warn("sync.failed", &[("factory", &done.factory), ("error", &e)]),
+            }
+        }
         report.duration_ms = start.elapsed().as_millis() as u64;
         let acted = !report.started.is_empty()
             || !report.restarted.is_empty()

@@ -386,22 +386,12 @@ impl<'s> Writer<'s> {
 
     /// Appends events in one write and one `fdatasync`; returns them with `seq`, id and time.
     pub fn append(&mut self, events: Vec<NewEvent>) -> Result<Vec<Event>> {
-        if self.poisoned {
-            return Err(StoreError::Poisoned);
-        }
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
         let timestamp = format_timestamp(self.store.clock().now());
-        let t = self.target()?;
-        let mut out = Vec::with_capacity(events.len());
-        let mut buf = Vec::with_capacity(512 * events.len());
-        let mut seq = t.max_seq;
-        for ne in events {
-            seq += 1;
-            let ev = Event {
+        let events = events
+            .into_iter()
+            .map(|ne| Event {
                 v: ENVELOPE_VERSION,
-                seq,
+                seq: 0,
                 event_id: ids::new_event_id(),
                 event_type: ne.event_type,
                 timestamp: timestamp.clone(),
@@ -409,7 +399,41 @@ impl<'s> Writer<'s> {
                 correlation_id: ne.correlation_id,
                 caused_by: ne.caused_by,
                 data: ne.data,
-            };
+            })
+            .collect();
+        self.write_batch(events)
+    }
+
+    /// Appends whole events, as made elsewhere (`wo sync` imports another store's), through the
+    /// same protocol as [`Writer::append`]: each gets this log's next `seq` (the log stays
+    /// gapless) and keeps its `event_id`, time, actor and payload, so readers apply it once by
+    /// its id wherever it was copied from. The caller leaves out events this log already has.
+    pub fn import(&mut self, events: Vec<Event>) -> Result<Vec<Event>> {
+        if let Some(e) = events.iter().find(|e| e.v != ENVELOPE_VERSION) {
+            return Err(StoreError::ImportVersion {
+                event_id: e.event_id.clone(),
+                v: e.v,
+            });
+        }
+        self.write_batch(events)
+    }
+
+    /// Steps 2-6 of the protocol for a batch: `seq` is assigned here, everything else comes
+    /// with the events.
+    fn write_batch(&mut self, events: Vec<Event>) -> Result<Vec<Event>> {
+        if self.poisoned {
+            return Err(StoreError::Poisoned);
+        }
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let t = self.target()?;
+        let mut out = Vec::with_capacity(events.len());
+        let mut buf = Vec::with_capacity(512 * events.len());
+        let mut seq = t.max_seq;
+        for mut ev in events {
+            seq += 1;
+            ev.seq = seq;
             let start = buf.len();
             serde_json::to_writer(&mut buf, &ev)?;
             let line_len = buf.len() - start;

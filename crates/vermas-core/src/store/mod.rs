@@ -53,6 +53,10 @@ pub enum StoreError {
     Poisoned,
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    #[error(
+        "event {event_id} has envelope version {v}; this build reads and writes version 1 only (upgrade vermas)"
+    )]
+    ImportVersion { event_id: String, v: u32 },
     #[error("could not serialise an event: {0}")]
     Serialize(#[from] serde_json::Error),
 }

@@ -796,4 +796,61 @@ fn a_store_outside_a_company_has_no_company_feed() {
     assert_eq!(ceo.company_feed(), None);
     let elsewhere = tempfile::tempdir().unwrap();
     assert_eq!(store_in(elsewhere.path()).company_feed(), None);
+
+#[test]
+fn imported_events_are_resequenced_keep_their_identity_and_apply_once() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("a")).unwrap();
+    fs::create_dir_all(dir.path().join("b")).unwrap();
+    let a = store_in(&dir.path().join("a"));
+    let b = store_in(&dir.path().join("b"));
+    let id = create(&a, "made on a");
+    b.append(vec![ev(1), ev(2)]).unwrap();
+    // A reader of b caught up before the import starts from a checkpoint after it.
+    let before = b.load::<WorkOrders>().unwrap();
+    assert_eq!(before.state.len(), 0);
+    b.save(&before).unwrap();
+    let mut from_a = Vec::new();
+    let mut visit = |e: &crate::event::EventRef<'_>, _: &LineInfo<'_>| {
+        from_a.push(e.to_owned_event());
+        Ok(())
+    };
+    a.scan(&Checkpoint::default(), None, &mut visit)
+        .unwrap()
+        .unwrap();
+    let mut w = b.lock().unwrap();
+    let got = w.import(from_a.clone()).unwrap();
+    drop(w);
+    assert_eq!(got.len(), from_a.len());
+    for (imported, original) in got.iter().zip(&from_a) {
+        assert_eq!(imported.event_id, original.event_id);
+        assert_eq!(imported.timestamp, original.timestamp);
+        assert_eq!(imported.data.get(), original.data.get());
+    }
+    let (seqs, issues) = all_events(&b);
+    assert_eq!(seqs, (1..=2 + from_a.len() as u64).collect::<Vec<_>>());
+    assert!(issues.is_empty(), "{issues:?}");
+    // The old checkpoint, a fresh rebuild and a refresh all see the work order once.
+    let loaded = b.load::<WorkOrders>().unwrap();
+    assert_eq!(loaded.state.get(&id).unwrap().title, "made on a");
+    assert!(loaded.issues.is_empty(), "{:?}", loaded.issues);
+    let rebuilt = b.rebuild::<WorkOrders>().unwrap();
+    assert!(b.same_state(&loaded, &rebuilt).unwrap());
+    // Importing the same events again is a copy under new seqs: every reader skips it.
+    b.lock().unwrap().import(from_a).unwrap();
+    let again = b.rebuild::<WorkOrders>().unwrap();
+    assert_eq!(again.state.len(), 1);
+    assert!(!again.issues.is_empty(), "the copy is reported");
+}
+
+#[test]
+fn an_import_of_an_unknown_envelope_version_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = store_in(dir.path());
+    let mut e = a.append(vec![ev(1)]).unwrap().remove(0);
+    e.v = 2;
+    e.event_id = crate::ids::new_event_id();
+    let err = a.lock().unwrap().import(vec![e]).unwrap_err();
+    assert!(err.to_string().contains("envelope version 2"), "{err}");
+    assert_eq!(all_events(&a).0, vec![1]);
 }

@@ -398,7 +398,10 @@ pub struct WorkOrder {
     pub updated_at: String,
     pub status_changed_at: String,
     pub closed_at: Option<String>,
-    /// The last event that changed it.
+    /// The last event that changed it: a position in this store's log, so the one field that
+    /// differs between two stores that `wo sync` keeps equal (absent in a
+    /// `work_order.reconciled` payload).
+    #[serde(default)]
     pub seq: u64,
 }
 
@@ -514,6 +517,14 @@ pub struct Closed {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge_commit: Option<String>,
+}
+
+/// Payload of `work_order.reconciled`: the whole record (without `seq`) that the sync rule
+/// gives for work order `id` once every store's events about it are known.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reconciled {
+    pub id: String,
+    pub record: WorkOrder,
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! Records are kept as raw lines until something needs them, so loading 100,000 work orders is
 //! a split on newlines plus an id lookup, and unchanged records are written back byte for byte.
 
-use super::{Created, Status, WorkOrder};
+use super::{Created, Reconciled, Status, WorkOrder};
 use crate::event::{EventRef, types};
 use crate::store::Projection;
 use serde::Deserialize;
@@ -557,6 +557,18 @@ impl Projection for WorkOrders {
                 let wo = self.get_mut(&a.id).ok_or_else(|| missing(&a.id))?;
                 wo.approved_head = Some(a.head);
                 set(&mut wo.updated_at, ts);
+                wo.seq = ev.seq;
+            }
+            types::WORK_ORDER_RECONCILED => {
+                let r: Reconciled = ev.data().map_err(bad)?;
+                if r.record.id != r.id {
+                    return Err(format!(
+                        "{} names work order {} but carries the record of {}; skipped",
+                        ev.event_type, r.id, r.record.id
+                    ));
+                }
+                let wo = self.get_mut(&r.id).ok_or_else(|| missing(&r.id))?;
+                *wo = r.record;
                 wo.seq = ev.seq;
             }
             other => return Err(format!("unknown work order event type {other}; skipped")),

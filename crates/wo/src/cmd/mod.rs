@@ -15,6 +15,7 @@ pub mod ready;
 pub mod rebuild;
 pub mod show;
 pub mod stats;
+pub mod sync;
 pub mod update;
 
 use vermas_core::workorder::{Status, WoType};
