@@ -14,8 +14,8 @@ use crate::effects::tmux::TmuxError;
 use crate::mail::MailError;
 use crate::sprint::SprintError;
 use crate::store::StoreError;
-use crate::team::TeamError;
 use crate::sync::SyncError;
+use crate::team::TeamError;
 use crate::workorder::{IndexError, WorkOrderError};
 use std::fmt;
 

@@ -31,10 +31,20 @@ pub const MAX_TARGET_MOVES: u32 = 3;
 /// together (workers finishing at the same time) then merges together.
 pub const SETTLE: Duration = Duration::from_millis(500);
 
-/// How long to wait before taking a batch: `None` when the batch is full or the newest
-/// message (`sent_at` timestamps) is older than [`SETTLE`].
+/// How long work handed in (`WORKER_DONE`) may wait for the supervisor to forward it before
+/// a batch goes without it.
+pub const FORWARD_WAIT: Duration = Duration::from_secs(3);
+
+/// The longest QA waits, in all, for a batch to fill.
+pub const SETTLE_MAX: Duration = Duration::from_secs(5);
+
+/// How long to wait before taking a batch: `None` when the batch is full, or when the newest
+/// `READY_FOR_QA` (`ready_sent`) is older than [`SETTLE`] and no work handed in is still on
+/// its way through the supervisor (`handed_in`: the `WORKER_DONE` mail it has not read, each
+/// waited for up to [`FORWARD_WAIT`]).
 pub fn settle_wait<'a>(
-    sent_at: impl Iterator<Item = &'a str>,
+    ready_sent: impl Iterator<Item = &'a str>,
+    handed_in: impl Iterator<Item = &'a str>,
     ready: usize,
     batch_max: usize,
     now: chrono::DateTime<chrono::Utc>,
@@ -42,9 +52,15 @@ pub fn settle_wait<'a>(
     if ready >= batch_max {
         return None;
     }
-    let newest = sent_at.filter_map(crate::clock::parse_timestamp).max()?;
-    let age = (now - newest).to_std().unwrap_or_default();
-    (age < SETTLE).then(|| SETTLE - age)
+    let age = |t: chrono::DateTime<chrono::Utc>| (now - t).to_std().unwrap_or_default();
+    let on_its_way = handed_in
+        .filter_map(crate::clock::parse_timestamp)
+        .any(|t| age(t) < FORWARD_WAIT);
+    if on_its_way {
+        return Some(Duration::from_millis(100));
+    }
+    let newest = ready_sent.filter_map(crate::clock::parse_timestamp).max()?;
+    (age(newest) < SETTLE).then(|| SETTLE - age(newest))
 }
 
 /// A `READY_FOR_QA` and what is seen of its work order.
@@ -649,16 +665,38 @@ mod tests {
     fn a_batch_waits_for_work_still_arriving_unless_it_is_full() {
         let now = crate::clock::parse_timestamp("2026-11-27T10:00:01.000Z").unwrap();
         let fresh = ["2026-11-27T10:00:00.500Z", "2026-11-27T10:00:00.800Z"];
+        let none: [&str; 0] = [];
         assert_eq!(
-            settle_wait(fresh.into_iter(), 2, 8, now),
+            settle_wait(fresh.into_iter(), none.into_iter(), 2, 8, now),
             Some(Duration::from_millis(300))
         );
-        assert_eq!(settle_wait(fresh.into_iter(), 8, 8, now), None, "full");
+        assert_eq!(
+            settle_wait(fresh.into_iter(), none.into_iter(), 8, 8, now),
+            None,
+            "full"
+        );
         let old = ["2026-11-27T10:00:00.100Z"];
         assert_eq!(
-            settle_wait(old.into_iter(), 1, 8, now),
+            settle_wait(old.into_iter(), none.into_iter(), 1, 8, now),
             None,
             "quiet for long enough"
+        );
+        // Work handed in that the supervisor has not forwarded yet is waited for, a while.
+        let handed = ["2026-11-27T09:59:59.000Z"];
+        assert_eq!(
+            settle_wait(old.into_iter(), handed.into_iter(), 1, 8, now),
+            Some(Duration::from_millis(100))
+        );
+        let long_ago = ["2026-11-27T09:59:50.000Z"];
+        assert_eq!(
+            settle_wait(old.into_iter(), long_ago.into_iter(), 1, 8, now),
+            None,
+            "not forever"
+        );
+        assert_eq!(
+            settle_wait(old.into_iter(), handed.into_iter(), 8, 8, now),
+            None,
+            "full"
         );
     }
 

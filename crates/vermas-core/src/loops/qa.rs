@@ -416,13 +416,20 @@ impl Qa {
                 break;
             }
             // Work handed in together is merged together: while more is still arriving (the
-            // newest came less than a moment ago) and the batch has room, wait for it.
-            if let Some(wait) = control::settle_wait(
-                ready.iter().map(|c| c.msg.sent_at.as_str()),
-                ready.len(),
-                f.settings.qa.batch_max as usize,
-                chrono::Utc::now(),
-            ) {
+            // newest came less than a moment ago, or the supervisor has yet to forward some)
+            // and the batch has room, wait for it.
+            let waiting = std::time::Instant::now();
+            while waiting.elapsed() < control::SETTLE_MAX && !self.shutdown.requested() {
+                let handed_in = self.handed_in(&f)?;
+                let Some(wait) = control::settle_wait(
+                    ready.iter().map(|c| c.msg.sent_at.as_str()),
+                    handed_in.iter().map(String::as_str),
+                    ready.len(),
+                    f.settings.qa.batch_max as usize,
+                    chrono::Utc::now(),
+                ) else {
+                    break;
+                };
                 std::thread::sleep(wait);
                 ready = self.triage_queue(&f, &mut skip)?;
             }
@@ -442,6 +449,22 @@ impl Qa {
             self.progress(&f, None);
         }
         Ok(done)
+    }
+
+    /// When each `WORKER_DONE` the supervisor has not read yet was sent: work on its way here.
+    fn handed_in(&self, f: &Factory) -> Result<Vec<String>> {
+        let supervisor = AgentId::Supervisor {
+            factory: f.name.clone(),
+        }
+        .to_string();
+        Ok(f.store()?
+            .load::<Messages>()?
+            .state
+            .inbox(&supervisor, false)
+            .into_iter()
+            .filter(|m| m.kind == "WORKER_DONE")
+            .map(|m| m.sent_at.clone())
+            .collect())
     }
 
     /// Looks at every `READY_FOR_QA`: acts on the stale, the blocked and the broken ones and

@@ -796,6 +796,7 @@ fn a_store_outside_a_company_has_no_company_feed() {
     assert_eq!(ceo.company_feed(), None);
     let elsewhere = tempfile::tempdir().unwrap();
     assert_eq!(store_in(elsewhere.path()).company_feed(), None);
+}
 
 #[test]
 fn imported_events_are_resequenced_keep_their_identity_and_apply_once() {
