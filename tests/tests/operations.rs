@@ -810,10 +810,14 @@ fn editing_the_config_of_a_running_company_takes_effect_without_a_restart() {
             .then(|| out.stdout.trim().parse::<u32>().ok())
             .flatten()
     });
-    let env = wait_for(Duration::from_secs(5), "its environment", || {
-        fs::read(format!("/proc/{pid}/environ")).ok()
+    // The pane starts as `co exec-agent`, which reads the private environment file and then
+    // becomes the agent: read the environment once the exec happened.
+    let env = wait_for(Duration::from_secs(5), "the agent's environment", || {
+        fs::read(format!("/proc/{pid}/environ"))
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .filter(|e| e.contains("WORK_ORDER_ID="))
     });
-    let env = String::from_utf8_lossy(&env);
     assert!(
         env.contains("VERMAS_TEST_MARK=v2"),
         "the new env reached the agent"
