@@ -60,8 +60,13 @@ fn instant_bed(extra_factories: &[(&str, &str)]) -> Bed {
         bed.add_factory(name, prefix, "hang.sh", INSTANT_RUNTIME);
         bed.use_worker_runtime(name, "bench");
     }
-    // tmux ends its server with its last session: one session that stays keeps the same
-    // server up for every sample (as operations, supervisor and QA do in a running company).
+    keep_server(&bed);
+    bed
+}
+
+/// tmux ends its server with its last session: one session that stays keeps the same server
+/// up for every sample (as operations, supervisor and QA do in a running company).
+pub fn keep_server(bed: &Bed) {
     bed.tmux_ok(&[
         "new-session",
         "-d",
@@ -71,12 +76,16 @@ fn instant_bed(extra_factories: &[(&str, &str)]) -> Bed {
         "sleep",
         "100000",
     ]);
-    bed
 }
 
-/// `co dispatch ID FACTORY`, checked: it must have spawned a worker (not queued it).
-fn co_dispatch(bed: &Bed, id: &str, factory: &str, polled: bool) -> Ran {
-    let mut c = bed.co(&["dispatch", id, factory]);
+/// `co dispatch ID FACTORY [--runtime R]`, checked: it must have spawned a worker (not queued
+/// it).
+pub fn co_dispatch(bed: &Bed, id: &str, factory: &str, runtime: Option<&str>, polled: bool) -> Ran {
+    let mut args = vec!["dispatch", id, factory];
+    if let Some(rt) = runtime {
+        args.extend(["--runtime", rt]);
+    }
+    let mut c = bed.co(&args);
     let ran = if polled {
         sys::run_polled(&mut c)
     } else {
@@ -91,24 +100,24 @@ fn co_dispatch(bed: &Bed, id: &str, factory: &str, polled: bool) -> Ran {
     ran
 }
 
-fn co_kill(bed: &Bed, factory: &str, slot: u32) {
+pub fn co_kill(bed: &Bed, factory: &str, slot: u32) {
     bed.co_ok(&["worker", "kill", factory, &slot.to_string()]);
 }
 
 /// The baseline: a worktree on a new branch from `main` of the same bare clone, and a tmux
 /// session in it on the same server, as two processes.
-struct Pair {
-    worktree: Ran,
-    session: Ran,
+pub struct Pair {
+    pub worktree: Ran,
+    pub session: Ran,
 }
 
 impl Pair {
-    fn wall(&self) -> Duration {
+    pub fn wall(&self) -> Duration {
         self.worktree.wall + self.session.wall
     }
 }
 
-fn baseline(bed: &Bed, repo: &Path, dir: &Path, name: &str, polled: bool) -> Pair {
+pub fn baseline(bed: &Bed, repo: &Path, dir: &Path, name: &str, polled: bool) -> Pair {
     let d = dir.display().to_string();
     let branch = format!("bench/{name}");
     let run = if polled { sys::run_polled } else { sys::run };
@@ -129,7 +138,7 @@ fn baseline(bed: &Bed, repo: &Path, dir: &Path, name: &str, polled: bool) -> Pai
     Pair { worktree, session }
 }
 
-fn undo_baseline(bed: &Bed, repo: &Path, dir: &Path, name: &str) {
+pub fn undo_baseline(bed: &Bed, repo: &Path, dir: &Path, name: &str) {
     bed.tmux_ok(&["kill-session", "-t", &format!("={name}")]);
     bed.git_ok(
         repo,
@@ -138,36 +147,68 @@ fn undo_baseline(bed: &Bed, repo: &Path, dir: &Path, name: &str) {
     bed.git_ok(repo, &["branch", "-D", &format!("bench/{name}")]);
 }
 
-fn one_slot(p: &Plan, r: &mut Report) {
-    eprintln!("timing co dispatch into a free slot, beside git worktree add + tmux new-session…");
-    let bed = instant_bed(&[]);
-    let repo = bed.factory_dir("myproject").join(".git");
+/// Samples of `co dispatch` into a free slot and of the baseline pair beside it.
+#[derive(Debug, Default)]
+pub struct FreeSlot {
+    pub co: Vec<Duration>,
+    /// `git worktree add` + `tmux new-session`, and each alone.
+    pub pair: Vec<Duration>,
+    pub worktree: Vec<Duration>,
+    pub session: Vec<Duration>,
+}
+
+impl FreeSlot {
+    /// Median of `co dispatch` over median of the pair.
+    pub fn ratio(&self) -> f64 {
+        median(&self.co).as_secs_f64() / median(&self.pair).as_secs_f64()
+    }
+}
+
+/// `co dispatch` of the work order `id` into slot 0 of `factory` (free, and freed again after
+/// each sample with `co worker kill`, untimed), alternating with the baseline pair in the same
+/// bare clone; the first `warm` samples of each are dropped.
+pub fn free_slot(
+    bed: &Bed,
+    factory: &str,
+    id: &str,
+    runtime: Option<&str>,
+    warm: usize,
+    reps: usize,
+) -> FreeSlot {
+    let repo = bed.factory_dir(factory).join(".git");
     let base = bed.w().sb.path().join("baseline");
-    let id = bed.create("myproject", "Bench: dispatch me");
-    let (mut tc, mut tb, mut tw, mut ts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for i in 0..p.warm + p.reps {
+    let mut out = FreeSlot::default();
+    for i in 0..warm + reps {
         sys::check_interrupted();
         let name = format!("base{i}");
         let dir = base.join(&name);
         // Alternate which goes first, so neither always follows the other's cleanup.
         let (c, b) = if i % 2 == 0 {
-            let c = co_dispatch(&bed, &id, "myproject", false);
-            (c, baseline(&bed, &repo, &dir, &name, false))
+            let c = co_dispatch(bed, id, factory, runtime, false);
+            (c, baseline(bed, &repo, &dir, &name, false))
         } else {
-            let b = baseline(&bed, &repo, &dir, &name, false);
-            (co_dispatch(&bed, &id, "myproject", false), b)
+            let b = baseline(bed, &repo, &dir, &name, false);
+            (co_dispatch(bed, id, factory, runtime, false), b)
         };
-        co_kill(&bed, "myproject", 0);
-        undo_baseline(&bed, &repo, &dir, &name);
-        if i >= p.warm {
-            tc.push(c.wall);
-            tb.push(b.wall());
-            tw.push(b.worktree.wall);
-            ts.push(b.session.wall);
+        co_kill(bed, factory, 0);
+        undo_baseline(bed, &repo, &dir, &name);
+        if i >= warm {
+            out.co.push(c.wall);
+            out.pair.push(b.wall());
+            out.worktree.push(b.worktree.wall);
+            out.session.push(b.session.wall);
         }
     }
-    let (c, b) = (median(&tc), median(&tb));
-    let x = c.as_secs_f64() / b.as_secs_f64();
+    out
+}
+
+fn one_slot(p: &Plan, r: &mut Report) {
+    eprintln!("timing co dispatch into a free slot, beside git worktree add + tmux new-session…");
+    let bed = instant_bed(&[]);
+    let id = bed.create("myproject", "Bench: dispatch me");
+    let s = free_slot(&bed, "myproject", &id, None, p.warm, p.reps);
+    let (c, b) = (median(&s.co), median(&s.pair));
+    let x = s.ratio();
     r.add(
         Row::new(
             format!(
@@ -183,14 +224,14 @@ fn one_slot(p: &Plan, r: &mut Report) {
     r.add(
         Row::new(
             "  baseline: git worktree add -b, median",
-            fmt_dur(median(&tw)),
+            fmt_dur(median(&s.worktree)),
         )
         .baseline("(in the same loop)"),
     );
     r.add(
         Row::new(
             "  baseline: tmux new-session -d, median",
-            fmt_dur(median(&ts)),
+            fmt_dur(median(&s.session)),
         )
         .baseline("(in the same loop)"),
     );
@@ -225,7 +266,7 @@ fn twenty(p: &Plan, r: &mut Report) {
         let t = Instant::now();
         let runs: Vec<Ran> = orders
             .iter()
-            .map(|(f, id)| co_dispatch(&bed, id, f, polled))
+            .map(|(f, id)| co_dispatch(&bed, id, f, None, polled))
             .collect();
         let total = t.elapsed();
         kill_all();

@@ -1,14 +1,15 @@
 //! Shared pieces of `vermas-bench`: timing and medians, spawning the built binaries, the
 //! machine description and the result table. Each section (`store.rs`, `dispatch.rs`,
-//! `pipeline.rs`) measures its figures and adds rows to a [`Report`]; `vermas-bench all` runs
-//! every section. `bed.rs` is the company the `co` sections measure in, `sys.rs` what they read
-//! from the kernel (/proc) and the Ctrl-C that cleans up.
+//! `pipeline.rs`, `scale.rs`) measures its figures and adds rows to a [`Report`];
+//! `vermas-bench all` runs every section. `bed.rs` is the company the `co` sections measure
+//! in, `sys.rs` what they read from the kernel (/proc) and the Ctrl-C that cleans up.
 
 pub mod bed;
 pub mod dispatch;
 pub mod fill;
 pub mod pipeline;
 pub mod queue;
+pub mod scale;
 pub mod store;
 pub mod sys;
 

@@ -18,7 +18,8 @@ use super::sys;
 use super::{Opts, Report, Row, fmt_dur, fmt_mib, median, percentile};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use vermas_core::company::Company;
 
@@ -57,7 +58,8 @@ pub fn run(o: Opts, r: &mut Report) {
 }
 
 /// A gate that passes at once: the pipeline is measured, not the project's tests.
-const TRUE_GATE: &str = "[[gates]]\nname = \"true\"\ncommand = \"true\"\ntimeout_seconds = 30\n";
+pub const TRUE_GATE: &str =
+    "[[gates]]\nname = \"true\"\ncommand = \"true\"\ntimeout_seconds = 30\n";
 
 fn ts(e: &Value) -> DateTime<Utc> {
     e["timestamp"]
@@ -71,24 +73,130 @@ fn between(a: DateTime<Utc>, b: DateTime<Utc>) -> Duration {
     (b - a).to_std().unwrap_or_default()
 }
 
-fn has_event(work: &Path, ty: &str, key: &str, id: &str) -> bool {
-    vermas_tests::read_events(work)
-        .iter()
-        .any(|e| e["event_type"] == ty && e["data"][key] == id)
+/// The events of a store as they are appended, read incrementally: polling the whole log
+/// would cost seconds per look in a store of a million work orders.
+pub struct Tail {
+    work: PathBuf,
+    /// Bytes of each log file already read (up to the last whole line).
+    read: BTreeMap<PathBuf, u64>,
+    pub events: Vec<Value>,
+}
+
+impl Tail {
+    /// Every event of the store, from the first.
+    pub fn from_start(work: &Path) -> Tail {
+        let mut t = Tail {
+            work: work.to_path_buf(),
+            read: BTreeMap::new(),
+            events: Vec::new(),
+        };
+        t.poll();
+        t
+    }
+
+    /// Only the events appended from now on.
+    pub fn from_end(work: &Path) -> Tail {
+        let read = Tail::files(work)
+            .into_iter()
+            .map(|f| {
+                let len = whole_lines_len(&f);
+                (f, len)
+            })
+            .collect();
+        Tail {
+            work: work.to_path_buf(),
+            read,
+            events: Vec::new(),
+        }
+    }
+
+    /// Live day partitions and the single-file log (old partitions are never appended to).
+    fn files(work: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(work.join("events"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        let single = work.join("events.jsonl");
+        if single.is_file() {
+            v.push(single);
+        }
+        v
+    }
+
+    /// Reads what was appended since the last poll.
+    pub fn poll(&mut self) {
+        use std::io::{Read, Seek, SeekFrom};
+        for f in Tail::files(&self.work) {
+            let from = self.read.get(&f).copied().unwrap_or(0);
+            let Ok(mut file) = std::fs::File::open(&f) else {
+                continue;
+            };
+            if file.seek(SeekFrom::Start(from)).is_err() {
+                continue;
+            }
+            let mut buf = Vec::new();
+            if file.read_to_end(&mut buf).is_err() {
+                continue;
+            }
+            // Only whole lines: a line being written is read at the next poll.
+            let whole = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            for line in buf[..whole].split(|&b| b == b'\n') {
+                if let Ok(v) = serde_json::from_slice(line) {
+                    self.events.push(v);
+                }
+            }
+            self.read.insert(f, from + whole as u64);
+        }
+    }
+
+    /// Whether an event of type `ty` whose `data.key` is `id` has been appended.
+    pub fn has(&mut self, ty: &str, key: &str, id: &str) -> bool {
+        self.poll();
+        self.events
+            .iter()
+            .any(|e| e["event_type"] == ty && e["data"][key] == id)
+    }
+}
+
+/// The length of a file up to its last newline.
+fn whole_lines_len(path: &Path) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let Ok(f) = std::fs::File::open(path) else {
+        return 0;
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut end = len;
+    let mut buf = vec![0u8; 4096];
+    while end > 0 {
+        let n = (end as usize).min(buf.len());
+        if f.read_exact_at(&mut buf[..n], end - n as u64).is_err() {
+            return 0;
+        }
+        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            return end - n as u64 + i as u64 + 1;
+        }
+        end -= n as u64;
+    }
+    0
 }
 
 /// One work order through the company.
-struct Sample {
-    id: String,
+pub struct Sample {
+    pub id: String,
     /// Just before `co dispatch` was spawned.
-    t0: DateTime<Utc>,
-    dispatch: Duration,
+    pub t0: DateTime<Utc>,
+    pub dispatch: Duration,
 }
 
 /// Creates a work order, dispatches it and waits until QA has finished with it (`qa.merged`,
 /// QA's last step, after the close, the worktree and branch removal), then a moment more for
 /// the supervisor to read the MERGED mail, so the next work order starts on a quiet company.
-fn through_company(bed: &Bed, work: &Path, i: usize) -> Sample {
+fn through_company(bed: &Bed, tail: &mut Tail, i: usize) -> Sample {
     let id = bed.create("myproject", &format!("Bench: pipeline {i}"));
     let t0 = Utc::now();
     let d = sys::run(&mut bed.co(&["dispatch", &id, "myproject"])).ok("co dispatch");
@@ -97,7 +205,7 @@ fn through_company(bed: &Bed, work: &Path, i: usize) -> Sample {
         Duration::from_secs(300),
         Duration::from_millis(100),
         &format!("{id} to be merged"),
-        || has_event(work, "qa.merged", "work_order", &id).then_some(()),
+        || tail.has("qa.merged", "work_order", &id).then_some(()),
     );
     sys::sleep(Duration::from_millis(300));
     Sample {
@@ -148,13 +256,15 @@ fn by_hand(bed: &Bed, repo: &Path, qa: &Path, i: usize) -> Duration {
 }
 
 /// Per work order, from the factory's events.
-struct Stages {
-    total: Duration,
-    worker: Duration,
-    reaction: Duration,
-    qa: Duration,
-    gates: Duration,
-    gate_runs: usize,
+pub struct Stages {
+    /// `co dispatch` spawned → `work_order.closed`, gate time excluded.
+    pub total: Duration,
+    pub worker: Duration,
+    /// `WORKER_DONE` mail → `qa.enqueued`.
+    pub reaction: Duration,
+    pub qa: Duration,
+    pub gates: Duration,
+    pub gate_runs: usize,
 }
 
 fn stages(events: &[Value], s: &Sample) -> Stages {
@@ -199,6 +309,82 @@ fn stages(events: &[Value], s: &Sample) -> Stages {
     }
 }
 
+/// The factory's bare clone for the by-hand baseline (its own, so it never moves the factory's
+/// `main` under QA) and its detached "QA" worktree.
+pub struct ByHand {
+    repo: PathBuf,
+    qa: PathBuf,
+}
+
+impl ByHand {
+    pub fn new(bed: &Bed) -> ByHand {
+        let sb = bed.w().sb.path();
+        let repo = sb.join("baseline.git");
+        let qa = sb.join("baseline-qa");
+        bed.git_ok(
+            sb,
+            &[
+                "clone",
+                "--bare",
+                "-q",
+                &bed.w().origin.display().to_string(),
+                &repo.display().to_string(),
+            ],
+        );
+        bed.git_ok(
+            &repo,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "--detach",
+                &qa.display().to_string(),
+                "main",
+            ],
+        );
+        ByHand { repo, qa }
+    }
+}
+
+/// What [`through`] measured: each work order's stages, and the by-hand baseline beside each.
+pub struct Through {
+    pub samples: Vec<Sample>,
+    pub stages: Vec<Stages>,
+    pub by_hand: Vec<Duration>,
+}
+
+/// `warm + n` work orders through the running company (operations started, workers running
+/// `good.sh`), one at a time, each alternating with the by-hand baseline; the first `warm`
+/// are dropped. Every one must merge at its first attempt.
+pub fn through(bed: &Bed, tail: &mut Tail, warm: usize, n: usize) -> Through {
+    let hand = ByHand::new(bed);
+    let mut samples = Vec::new();
+    let mut tb = Vec::new();
+    for i in 0..warm + n {
+        sys::check_interrupted();
+        let (s, b) = if i % 2 == 0 {
+            let s = through_company(bed, tail, i);
+            (s, by_hand(bed, &hand.repo, &hand.qa, i))
+        } else {
+            let b = by_hand(bed, &hand.repo, &hand.qa, i);
+            (through_company(bed, tail, i), b)
+        };
+        if i >= warm {
+            samples.push(s);
+            tb.push(b);
+        }
+    }
+    tail.poll();
+    let stages: Vec<Stages> = samples.iter().map(|s| stages(&tail.events, s)).collect();
+    let reworked = stages.iter().filter(|s| s.gate_runs != 1).count();
+    assert_eq!(reworked, 0, "every work order merged at the first attempt");
+    Through {
+        samples,
+        stages,
+        by_hand: tb,
+    }
+}
+
 fn pipeline(p: &Plan, r: &mut Report) {
     eprintln!(
         "timing {} work orders from co dispatch to the merge, one at a time…",
@@ -215,54 +401,12 @@ fn pipeline(p: &Plan, r: &mut Report) {
         Duration::from_secs(30),
     );
     let work = bed.factory_dir("myproject").join(".work");
-    // The baseline's own bare clone of the same origin (so it never moves the factory's main
-    // under QA), and its "QA" worktree.
-    let sb = bed.w().sb.path();
-    let repo = sb.join("baseline.git");
-    let qa = sb.join("baseline-qa");
-    bed.git_ok(
-        sb,
-        &[
-            "clone",
-            "--bare",
-            "-q",
-            &bed.w().origin.display().to_string(),
-            &repo.display().to_string(),
-        ],
-    );
-    bed.git_ok(
-        &repo,
-        &[
-            "worktree",
-            "add",
-            "-q",
-            "--detach",
-            &qa.display().to_string(),
-            "main",
-        ],
-    );
-
-    let warm = 1;
-    let mut samples = Vec::new();
-    let mut tb = Vec::new();
-    for i in 0..warm + p.work_orders {
-        sys::check_interrupted();
-        let (s, b) = if i % 2 == 0 {
-            let s = through_company(&bed, &work, i);
-            (s, by_hand(&bed, &repo, &qa, i))
-        } else {
-            let b = by_hand(&bed, &repo, &qa, i);
-            (through_company(&bed, &work, i), b)
-        };
-        if i >= warm {
-            samples.push(s);
-            tb.push(b);
-        }
-    }
-    let events = vermas_tests::read_events(&work);
-    let st: Vec<Stages> = samples.iter().map(|s| stages(&events, s)).collect();
-    let reworked = st.iter().filter(|s| s.gate_runs != 1).count();
-    assert_eq!(reworked, 0, "every work order merged at the first attempt");
+    let mut tail = Tail::from_start(&work);
+    let Through {
+        samples,
+        stages: st,
+        by_hand: tb,
+    } = through(&bed, &mut tail, 1, p.work_orders);
     let col = |f: fn(&Stages) -> Duration| -> Vec<Duration> { st.iter().map(f).collect() };
     let (total, base) = (median(&col(|s| s.total)), median(&tb));
     let n = p.work_orders;
@@ -348,48 +492,48 @@ struct Watched {
     rss_max_kib: u64,
 }
 
-fn idle(p: &Plan, r: &mut Report) {
-    eprintln!(
-        "measuring an idle company with 10 workers alive ({} window)…",
-        fmt_dur(p.window)
-    );
-    let factories = ["myproject", "second"];
-    let bed = Bed::new("hang.sh", "");
-    bed.add_factory("second", "se", "hang.sh", "");
-    bed.co_ok(&["operations", "start"]);
-    for f in factories {
-        for k in 0..5 {
-            let id = bed.create(f, &format!("Bench: idle {k}"));
-            let out = bed.co_ok(&["dispatch", &id, f]);
-            assert!(out.starts_with("Spawned"), "{out}");
-        }
-    }
-    let mut daemons: Vec<String> = Vec::new();
-    for f in factories {
-        daemons.push(format!("supervisor-{f}"));
-        daemons.push(format!("qa-{f}"));
-    }
-    bed.wait_sessions(&daemons, Duration::from_secs(30));
-    // Every agent has checked its assignment (hang.sh then sleeps).
-    bed.wait_for(
-        Duration::from_secs(60),
-        Duration::from_millis(200),
-        "10 workers in progress",
-        || {
-            factories
-                .iter()
-                .all(|f| {
-                    vermas_tests::read_events(&bed.factory_dir(f).join(".work"))
-                        .iter()
-                        .filter(|e| e["event_type"] == "agent.working")
-                        .count()
-                        == 5
-                })
-                .then_some(())
-        },
-    );
-    sys::sleep(p.settle);
+/// What one process used over a window.
+pub struct Usage {
+    pub label: String,
+    /// utime + stime, in clock ticks.
+    pub own: u64,
+    /// cutime + cstime (the git and tmux it ran and waited for), in clock ticks.
+    pub children: u64,
+    /// The largest `VmRSS` seen (sampled every second), KiB.
+    pub rss_kib: u64,
+}
 
+/// CPU and memory of some processes over one window.
+pub struct Window {
+    pub usage: Vec<Usage>,
+    pub secs: f64,
+    /// Clock ticks per second.
+    pub hz: u64,
+}
+
+impl Window {
+    /// Ticks as % of one core over the window.
+    pub fn pct(&self, ticks: u64) -> f64 {
+        100.0 * ticks as f64 / self.hz as f64 / self.secs
+    }
+    pub fn ms(&self, ticks: u64) -> u64 {
+        ticks * 1000 / self.hz
+    }
+    /// The note that says what one tick resolves.
+    pub fn note(&self) -> String {
+        format!(
+            "idle CPU: utime+stime (children: cutime+cstime) from /proc/<pid>/stat in ticks of {} ms, so {:.0} s resolve {:.2} % of a core",
+            1000 / self.hz,
+            self.secs,
+            self.pct(1)
+        )
+    }
+}
+
+/// `co operations run` (the pid `co operations status --json` reports), each factory's
+/// `co supervisor run` and `co qa run` (their panes' pids), then the tmux server, last; each
+/// checked against its command line.
+pub fn daemons(bed: &Bed, factories: &[&str]) -> Vec<(String, u32)> {
     let ops: Value = serde_json::from_str(&bed.co_ok(&["operations", "status", "--json"]))
         .expect("operations status is JSON");
     let ops_pid = ops["pid"].as_u64().expect("operations pid") as u32;
@@ -410,7 +554,7 @@ fn idle(p: &Plan, r: &mut Report) {
         }
     }
     watched.push(("tmux server".into(), server_pid, "tmux"));
-    let mut w: Vec<Watched> = watched
+    watched
         .into_iter()
         .map(|(label, pid, expect)| {
             let cmd = sys::cmdline(pid);
@@ -418,82 +562,135 @@ fn idle(p: &Plan, r: &mut Report) {
                 cmd.contains(expect),
                 "{label}: pid {pid} runs {cmd:?}, not {expect}"
             );
-            Watched {
-                label,
-                pid,
-                ticks0: sys::cpu_ticks(pid).expect("cpu ticks"),
-                rss_max_kib: 0,
-            }
+            (label, pid)
+        })
+        .collect()
+}
+
+/// CPU time (from `/proc/<pid>/stat` at both ends) and the largest `VmRSS` (every second) of
+/// each process over `window`.
+pub fn watch(procs: &[(String, u32)], window: Duration) -> Window {
+    let mut w: Vec<Watched> = procs
+        .iter()
+        .map(|(label, pid)| Watched {
+            label: label.clone(),
+            pid: *pid,
+            ticks0: sys::cpu_ticks(*pid).expect("cpu ticks"),
+            rss_max_kib: 0,
         })
         .collect();
     let hz = sys::clock_ticks();
     let start = Instant::now();
-    while start.elapsed() < p.window {
+    while start.elapsed() < window {
         for x in &mut w {
             x.rss_max_kib = x
                 .rss_max_kib
                 .max(sys::status_kib(x.pid, "VmRSS").expect("still running"));
         }
-        sys::sleep(Duration::from_secs(1).min(p.window.saturating_sub(start.elapsed())));
+        sys::sleep(Duration::from_secs(1).min(window.saturating_sub(start.elapsed())));
     }
     let secs = start.elapsed().as_secs_f64();
+    let usage = w
+        .iter()
+        .map(|x| {
+            let t1 = sys::cpu_ticks(x.pid).expect("still running");
+            Usage {
+                label: x.label.clone(),
+                own: t1.0 - x.ticks0.0,
+                children: t1.1 - x.ticks0.1,
+                rss_kib: x
+                    .rss_max_kib
+                    .max(sys::status_kib(x.pid, "VmRSS").unwrap_or(0)),
+            }
+        })
+        .collect();
+    Window { usage, secs, hz }
+}
+
+fn idle(p: &Plan, r: &mut Report) {
+    eprintln!(
+        "measuring an idle company with 10 workers alive ({} window)…",
+        fmt_dur(p.window)
+    );
+    let factories = ["myproject", "second"];
+    let bed = Bed::new("hang.sh", "");
+    bed.add_factory("second", "se", "hang.sh", "");
+    bed.co_ok(&["operations", "start"]);
+    for f in factories {
+        for k in 0..5 {
+            let id = bed.create(f, &format!("Bench: idle {k}"));
+            let out = bed.co_ok(&["dispatch", &id, f]);
+            assert!(out.starts_with("Spawned"), "{out}");
+        }
+    }
+    let mut sessions: Vec<String> = Vec::new();
+    for f in factories {
+        sessions.push(format!("supervisor-{f}"));
+        sessions.push(format!("qa-{f}"));
+    }
+    bed.wait_sessions(&sessions, Duration::from_secs(30));
+    // Every agent has checked its assignment (hang.sh then sleeps).
+    bed.wait_for(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        "10 workers in progress",
+        || {
+            factories
+                .iter()
+                .all(|f| {
+                    vermas_tests::read_events(&bed.factory_dir(f).join(".work"))
+                        .iter()
+                        .filter(|e| e["event_type"] == "agent.working")
+                        .count()
+                        == 5
+                })
+                .then_some(())
+        },
+    );
+    sys::sleep(p.settle);
+
+    let procs = daemons(&bed, &factories);
+    let w = watch(&procs, p.window);
     let workers = bed
         .sessions()
         .iter()
         .filter(|s| s.starts_with("worker-"))
         .count();
     assert_eq!(workers, 10, "all 10 workers stayed alive");
-    let pct = |ticks: u64| 100.0 * ticks as f64 / hz as f64 / secs;
-    let ms = |ticks: u64| ticks * 1000 / hz;
-    // (label, own ticks, children's ticks, max RSS in KiB)
-    let figures: Vec<(String, u64, u64, u64)> = w
-        .iter()
-        .map(|x| {
-            let t1 = sys::cpu_ticks(x.pid).expect("still running");
-            (
-                x.label.clone(),
-                t1.0 - x.ticks0.0,
-                t1.1 - x.ticks0.1,
-                x.rss_max_kib
-                    .max(sys::status_kib(x.pid, "VmRSS").unwrap_or(0)),
-            )
-        })
-        .collect();
-    let (daemon_rows, server) = figures.split_at(figures.len() - 1);
+    let (daemon_rows, server) = w.usage.split_at(w.usage.len() - 1);
     let server = &server[0];
-    let server_text = format!("tmux server {:.2} %, {}", pct(server.1), fmt_mib(server.3));
-    for (label, own, children, rss) in daemon_rows {
+    let server_text = format!(
+        "tmux server {:.2} %, {}",
+        w.pct(server.own),
+        fmt_mib(server.rss_kib)
+    );
+    for u in daemon_rows {
         r.add(
             Row::new(
-                format!("idle {label}: CPU of one core, max RSS"),
-                format!("{:.2} %, {}", pct(*own), fmt_mib(*rss)),
+                format!("idle {}: CPU of one core, max RSS", u.label),
+                format!("{:.2} %, {}", w.pct(u.own), fmt_mib(u.rss_kib)),
             )
             .baseline(server_text.clone())
             .ratio(format!(
                 "{} ms CPU, +{} ms children",
-                ms(*own),
-                ms(*children)
+                w.ms(u.own),
+                w.ms(u.children)
             )),
         );
     }
-    let own: u64 = daemon_rows.iter().map(|x| x.1 + x.2).sum();
-    let rss: u64 = daemon_rows.iter().map(|x| x.3).sum();
+    let own: u64 = daemon_rows.iter().map(|u| u.own + u.children).sum();
+    let rss: u64 = daemon_rows.iter().map(|u| u.rss_kib).sum();
     r.add(
         Row::new(
             format!(
                 "idle, all {} with their children, {:.0} s window",
                 daemon_rows.len(),
-                secs
+                w.secs
             ),
-            format!("{:.2} %, {}", pct(own), fmt_mib(rss)),
+            format!("{:.2} %, {}", w.pct(own), fmt_mib(rss)),
         )
         .baseline(server_text)
-        .ratio(format!("{} ms CPU", ms(own))),
+        .ratio(format!("{} ms CPU", w.ms(own))),
     );
-    r.note(format!(
-        "idle CPU: utime+stime (children: cutime+cstime) from /proc/<pid>/stat in ticks of {} ms, so {:.0} s resolve {:.2} % of a core",
-        1000 / hz,
-        secs,
-        pct(1)
-    ));
+    r.note(w.note());
 }

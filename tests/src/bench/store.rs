@@ -555,7 +555,7 @@ pub fn fill_main(dir: &Path, mix: &str, n: u64) {
 }
 
 /// How many work orders stay open in the look-up stores, whatever their size.
-const LOOKUP_OPEN: u64 = 1_000;
+pub const LOOKUP_OPEN: u64 = 1_000;
 
 /// Point look-ups and open work in a long history: the cost should follow what is read (one
 /// work order, the open ones), not how many work orders the store has seen.

@@ -1,7 +1,7 @@
 //! `vermas-bench`: the performance figures of docs/PERFORMANCE.md, each printed beside a
 //! baseline measured in the same run (medians and ratios: machines are noisy).
 //!
-//! Usage: `vermas-bench [store|dispatch|pipeline|queue|all]... [--quick]`
+//! Usage: `vermas-bench [store|dispatch|pipeline|queue|scale|all]... [--quick]`
 //!
 //! Build first: `cargo build --release --workspace && target/release/vermas-bench all`.
 //! The bench runs the `co` and `wo` that sit next to it, in temporary directories and on
@@ -17,7 +17,7 @@ use bench::{Opts, Report};
 use std::path::PathBuf;
 
 /// Every section, in the order `all` runs them.
-const SECTIONS: &[&str] = &["store", "dispatch", "pipeline", "queue"];
+const SECTIONS: &[&str] = &["store", "dispatch", "pipeline", "queue", "scale"];
 
 fn usage() -> ! {
     eprintln!(
@@ -33,6 +33,7 @@ fn run_section(name: &str, o: Opts, r: &mut Report) {
         "dispatch" => bench::dispatch::run(o, r),
         "pipeline" => bench::pipeline::run(o, r),
         "queue" => bench::queue::run(o, r),
+        "scale" => bench::scale::run(o, r),
         _ => usage(),
     }
 }

@@ -13,7 +13,7 @@ use crate::effects::git;
 use crate::error::{Error, Result};
 use crate::event::{ev, types};
 use crate::mail::{self, MailPriority, Sent};
-use crate::workorder::{self, Approved, Status, WorkOrder, WorkOrders};
+use crate::workorder::{self, Approved, Status, WorkOrder};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -52,7 +52,7 @@ fn waiting(
     Vec<String>,
 )> {
     let home = company.store_for_work_order(id)?;
-    let wo = home.load::<WorkOrders>()?.state.get(id).ok_or_else(|| {
+    let wo = workorder::lookup(&home, id)?.ok_or_else(|| {
         Error::not_found(format!(
             "work order {} not found",
             crate::text::escape_control(id)

@@ -25,7 +25,7 @@ use crate::event::{NewEvent, ev, types};
 use crate::runtime::{self, Runtime};
 use crate::slots::{AgentEvent, AssignmentEvent, SlotAllocated, Slots, WorktreeEvent};
 use crate::store::{Store, StoreError};
-use crate::workorder::{self, Assigned, Status, WorkOrder, WorkOrders};
+use crate::workorder::{self, Assigned, Status, WorkOrder};
 use std::path::{Path, PathBuf};
 
 /// What `co dispatch` asks for.
@@ -83,30 +83,31 @@ pub fn queued_for(company: &Company, factory: &str) -> Result<Vec<WorkOrder>> {
     queued_among(company, factory, &[], false)
 }
 
-/// [`queued_for`], reusing the projections of stores already loaded (`(store dir, state)`).
+/// [`queued_for`], reusing the look-ups of stores already opened (`(store dir, look-up)`).
+/// Each store answers from its index (what is queued), not from every work order it has.
 /// With `ready_only`, work still waiting on open dependencies (gained after it was queued) is
 /// left out: it cannot take a slot, so it must not hold up the work behind it.
 fn queued_among(
     company: &Company,
     factory: &str,
-    loaded: &[(&Path, &WorkOrders)],
+    opened: &[(&Path, &workorder::Lookup)],
     ready_only: bool,
 ) -> Result<Vec<WorkOrder>> {
     let mut out = Vec::new();
     for s in company.stores_for_reading()? {
         let fresh;
-        let wos = match loaded.iter().find(|(dir, _)| *dir == s.dir()) {
+        let wos = match opened.iter().find(|(dir, _)| *dir == s.dir()) {
             Some((_, wos)) => *wos,
             None => {
-                fresh = s.load::<WorkOrders>()?.state;
+                fresh = workorder::Lookup::open(&s)?;
                 &fresh
             }
         };
-        out.extend(wos.all().into_iter().filter(|w| {
-            w.status == Status::Queued
-                && w.factory.as_deref() == Some(factory)
-                && (!ready_only || workorder::open_blockers(wos, w).is_empty())
-        }));
+        for w in wos.queued(factory)? {
+            if !ready_only || workorder::open_blockers_in(wos, &w)?.is_empty() {
+                out.push(w);
+            }
+        }
     }
     workorder::sort_by_priority_then_age(&mut out);
     Ok(out)
@@ -281,7 +282,7 @@ fn reclaim_orphans(
         )?;
         let requeue = match company
             .store_for_work_order(&s.work_order)
-            .and_then(|st| Ok(st.load::<WorkOrders>()?.state.get(&s.work_order)))
+            .and_then(|st| workorder::lookup(&st, &s.work_order))
         {
             Ok(Some(wo)) if matches!(wo.status, Status::Assigned | Status::InProgress) => Some((
                 s.work_order.clone(),
@@ -575,8 +576,9 @@ fn dispatch_in(company: &Company, f: &Factory, req: &DispatchRequest) -> Result<
         company.store_for_work_order(&req.work_order)?
     };
     let mut locked = Locked::take(&home, &fstore)?;
-    let wos = home.load::<WorkOrders>()?;
-    let mut wo = wos.state.get(&req.work_order).ok_or_else(|| {
+    // Under the lock the index is brought to the end of the log: this is the current state.
+    let wos = workorder::Lookup::open(&home)?;
+    let mut wo = wos.get(&req.work_order)?.ok_or_else(|| {
         Error::not_found(format!(
             "work order {} not found",
             crate::text::escape_control(&req.work_order)
@@ -624,7 +626,7 @@ fn dispatch_in(company: &Company, f: &Factory, req: &DispatchRequest) -> Result<
                 .by_work_order(&wo.id)
                 .map(|s| s.agent.clone())
                 .or(wo.assignee.clone()),
-            blockers: workorder::open_blockers(&wos.state, &wo),
+            blockers: workorder::open_blockers_in(&wos, &wo)?,
         },
         factory: f.name.clone(),
         max_slots: f.max_slots(),
@@ -633,7 +635,7 @@ fn dispatch_in(company: &Company, f: &Factory, req: &DispatchRequest) -> Result<
             .map(|s| s.slot)
             .filter(|n| !reclaimed.contains(n))
             .collect(),
-        ahead: queued_among(company, &f.name, &[(home.dir(), &wos.state)], true)?
+        ahead: queued_among(company, &f.name, &[(home.dir(), &wos)], true)?
             .into_iter()
             .find(|q| q.id != wo.id && (q.priority, &q.created_at) < (wo.priority, &wo.created_at))
             .map(|q| (q.id, q.priority)),

@@ -17,7 +17,7 @@ use crate::mail::{MailPriority, Sent};
 use crate::runtime::{self, Screen};
 use crate::slots::{AgentEvent, AssignmentEvent, Slot, SlotReleased, Slots, WorktreeEvent};
 use crate::store::Store;
-use crate::workorder::{self, Assigned, Status, WorkOrder, WorkOrders};
+use crate::workorder::{self, Assigned, Status, WorkOrder};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -268,11 +268,10 @@ fn check_still_held(
     }
 }
 
-/// A work order as its home store says now (under the lock, this is current).
+/// A work order as its home store says now (under the lock, this is current), read from the
+/// index: one work order costs one row, not the whole history.
 fn current(home: &Store, id: &str) -> Result<WorkOrder> {
-    home.load::<WorkOrders>()?
-        .state
-        .get(id)
+    workorder::lookup(home, id)?
         .ok_or_else(|| Error::not_found(format!("work order {id} not found")))
 }
 
@@ -926,7 +925,7 @@ pub fn check(company: &Company, me: &Identity, actor: &str) -> Result<CheckRepor
     };
     let home = company.store_for_work_order(&a.work_order)?;
     let mut locked = Locked::take(&home, &astore)?;
-    let wo = home.load::<WorkOrders>()?.state.get(&a.work_order);
+    let wo = workorder::lookup(&home, &a.work_order)?;
     let response_ms = parse_timestamp(&a.set_at)
         .map(|t| (chrono::Utc::now() - t).num_milliseconds().max(0) as u64);
     let first = wo.as_ref().is_some_and(|w| w.status == Status::Assigned);

@@ -89,6 +89,7 @@ pub fn watch(dirs: &[PathBuf], wake: Sender<Wake>) -> Option<notify::Recommended
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res
             && !matches!(ev.kind, notify::EventKind::Access(_))
+            && !(!ev.paths.is_empty() && ev.paths.iter().all(|p| is_noise(p)))
         {
             let _ = wake.send(Wake::Change);
         }
@@ -101,6 +102,27 @@ pub fn watch(dirs: &[PathBuf], wake: Sender<Wake>) -> Option<notify::Recommended
         }
     }
     any.then_some(w)
+}
+
+/// Files the loops and readers write for themselves (status files, locks, caches, their
+/// temporary files): a change to one of them is no news. Without this filter, a loop that
+/// writes its status file at every patrol wakes itself, and the others, for ever. What is news
+/// is the log (day partitions, `events.jsonl`), settings (`config.toml`) and the entries of a
+/// company (a factory added).
+pub fn is_noise(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    // Dot files: `.supervisor.json`, `.qa.json`, `.lock`, assignments, temporary files.
+    name.starts_with('.')
+        || name.ends_with(".lock")
+        || name == "operations.json"
+        // A copy of the log: the partition's own change already woke the loop.
+        || name == "feed.jsonl"
+        // Caches of the log (the projections, the id index, the work order index).
+        || matches!(name, "work_orders.jsonl" | "messages.jsonl" | "slots.jsonl")
+        || name == "work_orders.ids"
+        || name.starts_with("work_orders.db")
 }
 
 /// Waits for the next reason to patrol: a change (coalesced over a few milliseconds), the timer
@@ -350,5 +372,38 @@ mod tests {
         release.join().unwrap();
         assert_eq!(running(&p).unwrap().pid, std::process::id());
         drop(l);
+    }
+
+    #[test]
+    fn a_loop_is_woken_by_the_log_and_settings_not_by_status_files_and_caches() {
+        let news = [
+            "/c/f/.work/events/2026-11-27.jsonl",
+            "/c/f/.work/events.jsonl",
+            "/c/f/.work/config.toml",
+            "/c/.vermas/config.toml",
+            "/c/newfactory",
+        ];
+        for p in news {
+            assert!(!is_noise(Path::new(p)), "{p}");
+        }
+        let noise = [
+            "/c/f/.work/.supervisor.json",
+            "/c/f/.work/..supervisor.json.tmp-12-inc-abc",
+            "/c/f/.work/.qa.json",
+            "/c/f/.work/.lock",
+            "/c/.vermas/operations.json",
+            "/c/.vermas/operations.lock",
+            "/c/f/.work/feed.jsonl",
+            "/c/f/.work/work_orders.jsonl",
+            "/c/f/.work/messages.jsonl",
+            "/c/f/.work/slots.jsonl",
+            "/c/f/.work/work_orders.ids",
+            "/c/f/.work/work_orders.db",
+            "/c/f/.work/work_orders.db-wal",
+            "/c/f/.work/work_orders.db-shm",
+        ];
+        for p in noise {
+            assert!(is_noise(Path::new(p)), "{p}");
+        }
     }
 }

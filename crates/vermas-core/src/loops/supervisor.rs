@@ -18,7 +18,8 @@ use crate::event::types;
 use crate::loops::daemon::{self, Log, Wake};
 use crate::mail::{self, Message, Messages, Outgoing};
 use crate::slots::{AgentEvent, Slots};
-use crate::workorder::{self, Status, WorkOrders};
+use crate::store::Store;
+use crate::workorder::{self, Active, Source, Status, WorkOrder};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -73,6 +74,47 @@ pub struct Supervisor {
     /// are to be looked for (now, and again a little later: daemons start late).
     incarnations: std::collections::BTreeSet<String>,
     reap: Vec<(String, Instant)>,
+    views: Views,
+}
+
+/// The open work of each store the supervisor reads, kept between patrols: each patrol applies
+/// only the events appended since the last one, so a patrol costs what changed, not the size
+/// of the stores' history.
+#[derive(Debug, Default)]
+struct Views(BTreeMap<std::path::PathBuf, Active>);
+
+impl Views {
+    /// Brings the view of each store up to date (a store seen for the first time is read from
+    /// its index) and forgets the stores that are gone.
+    fn refresh(&mut self, stores: &[Store]) -> Result<()> {
+        self.0
+            .retain(|dir, _| stores.iter().any(|s| s.dir() == dir));
+        for s in stores {
+            match self.0.get_mut(s.dir()) {
+                Some(v) => {
+                    v.refresh(s)?;
+                }
+                None => {
+                    self.0.insert(s.dir().to_path_buf(), Active::load(s)?);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A work order of `store` as of the last refresh: open ones from its view, a done one from
+    /// its index.
+    fn find(&self, store: &Store, id: &str) -> Result<Option<WorkOrder>> {
+        match self.0.get(store.dir()) {
+            Some(v) => v.with_index(store).find(id),
+            None => workorder::lookup(store, id),
+        }
+    }
+
+    /// A work order held by any view (every open one).
+    fn held(&self, id: &str) -> Option<WorkOrder> {
+        self.0.values().find_map(|v| v.get(id))
+    }
 }
 
 /// What the supervisor last saw on each worker's screen (by incarnation): a worker's output is
@@ -99,13 +141,41 @@ struct SeenScreen {
 /// Even with no output, a screen is looked at again this often (seconds).
 const LOOK_AGAIN: i64 = 30;
 
+/// How a worker's screen is read: by its runtime's patterns, or (a runtime VerMAS cannot
+/// read) only for a question on its last line.
+enum ScreenReader<'a> {
+    Runtime(&'a crate::runtime::Runtime),
+    QuestionsOnly,
+}
+
+impl ScreenReader<'_> {
+    fn screens(&self) -> &crate::runtime::presets::Screens {
+        match self {
+            ScreenReader::Runtime(rt) => &rt.preset.screens,
+            ScreenReader::QuestionsOnly => &crate::runtime::presets::Screens::NONE,
+        }
+    }
+
+    fn classify(&self, text: &str) -> Screen {
+        match self {
+            ScreenReader::Runtime(rt) => rt.classify(text),
+            ScreenReader::QuestionsOnly => {
+                crate::runtime::screen::classify(&crate::runtime::presets::Screens::NONE, text)
+            }
+        }
+    }
+}
+
 impl ScreenWatch {
-    /// The screen of a live worker whose runtime VerMAS can read, and when it last changed.
+    /// The screen of a live worker, as `read` classifies it, and when it last changed. A pane
+    /// that printed nothing since the last look is not captured again (for
+    /// [`LOOK_AGAIN`] seconds): with many workers, one tmux process per worker per patrol would
+    /// be most of an idle supervisor's CPU.
     fn look(
         &mut self,
         tmux: &crate::effects::tmux::Tmux,
         session: &crate::effects::tmux::SessionInfo,
-        rt: &crate::runtime::Runtime,
+        read: &ScreenReader<'_>,
         wall: i64,
     ) -> (Screen, i64) {
         let prev = self.seen.get(&session.incarnation);
@@ -121,13 +191,13 @@ impl ScreenWatch {
         let Ok(text) = tmux.capture(&session.name, 0) else {
             return (Screen::Unknown, session.activity);
         };
-        let fingerprint = crate::runtime::screen::fingerprint(&rt.preset.screens, &text);
+        let fingerprint = crate::runtime::screen::fingerprint(read.screens(), &text);
         let changed_at = match prev {
             Some(p) if p.fingerprint == fingerprint || p.echo => p.changed_at,
             Some(_) => session.activity.max(wall - 1).min(wall),
             None => session.activity,
         };
-        let screen = rt.classify(&text);
+        let screen = read.classify(&text);
         self.seen.insert(
             session.incarnation.clone(),
             SeenScreen {
@@ -184,6 +254,7 @@ impl Supervisor {
             screens: ScreenWatch::default(),
             incarnations: Default::default(),
             reap: Vec::new(),
+            views: Views::default(),
         })
     }
 
@@ -195,7 +266,12 @@ impl Supervisor {
                 .info("config.reloaded", &[("file", ".vermas/config.toml")]);
             self.company = c;
         }
-        let (snap, seen) = observe(&self.company, &self.name, &mut self.screens)?;
+        let (snap, seen) = observe(
+            &self.company,
+            &self.name,
+            &mut self.screens,
+            &mut self.views,
+        )?;
         self.status.write(
             &seen.factory.work_dir().join(".supervisor.json"),
             self.company.config_errors(),
@@ -246,11 +322,9 @@ impl Supervisor {
                     .get(message)
                     .map(|m| m.meta.clone())
                     .unwrap_or_default();
-                let attempts = company
-                    .store_for_work_order(work_order)?
-                    .load::<WorkOrders>()?
-                    .state
-                    .get(work_order)
+                let attempts = self
+                    .views
+                    .find(&company.store_for_work_order(work_order)?, work_order)?
                     .map(|w| w.attempts)
                     .unwrap_or(0);
                 meta.insert("attempt".into(), attempts.to_string());
@@ -512,7 +586,8 @@ impl Supervisor {
     fn transition(&self, id: &str, to: Status, reason: &str) -> Result<()> {
         let home = self.company.store_for_work_order(id)?;
         let mut w = home.lock()?;
-        let Some(wo) = home.load::<WorkOrders>()?.state.get(id) else {
+        // Under the lock, the index is brought to the end of the log: the current state.
+        let Some(wo) = workorder::lookup(&home, id)? else {
             return Ok(());
         };
         if wo.status == to {
@@ -558,6 +633,7 @@ fn observe(
     company: &Company,
     factory: &str,
     screens: &mut ScreenWatch,
+    views: &mut Views,
 ) -> Result<(control::Snapshot, Seen)> {
     let f = company.factory(factory)?;
     let actor = AgentId::Supervisor {
@@ -572,6 +648,10 @@ fn observe(
         .into_iter()
         .cloned()
         .collect();
+    // The open work of every store, as of now: after the inbox was read, so a WORKER_DONE is
+    // judged against its work order as it was then or later (as a fresh load here would).
+    let stores = company.stores_for_reading()?;
+    views.refresh(&stores)?;
     let repo = f.git_dir();
     let mut done = Vec::new();
     let mut other_mail = Vec::new();
@@ -586,7 +666,7 @@ fn observe(
         // that is gone: the message waits for the next patrol.
         let wo = match company
             .store_for_work_order(&wo_id)
-            .and_then(|h| Ok(h.load::<WorkOrders>()?.state.get(&wo_id)))
+            .and_then(|h| views.find(&h, &wo_id))
         {
             Ok(wo) => wo,
             Err(e) if e.kind() == crate::error::Kind::NotFound => None,
@@ -648,21 +728,12 @@ fn observe(
             .as_ref();
         let (screen, output_at) = match (sess, rt) {
             (Some(s), Some(rt)) if alive => {
-                let (screen, changed) = screens.look(&tmux, s, rt, wall);
+                let (screen, changed) = screens.look(&tmux, s, &ScreenReader::Runtime(rt), wall);
                 (screen, Some(changed))
             }
             (Some(s), None) if alive => {
                 // A screen VerMAS cannot read: only a question on its last line is known.
-                let screen = tmux
-                    .capture(&s.name, 0)
-                    .ok()
-                    .map(|t| {
-                        crate::runtime::screen::classify(
-                            &crate::runtime::presets::Screens::NONE,
-                            &t,
-                        )
-                    })
-                    .unwrap_or(Screen::Unknown);
+                let (screen, _) = screens.look(&tmux, s, &ScreenReader::QuestionsOnly, wall);
                 (screen, Some(s.activity))
             }
             (s, _) => (Screen::Unknown, s.map(|s| s.activity)),
@@ -684,19 +755,30 @@ fn observe(
             wo_status: None,
         });
     }
+    for w in workers.iter_mut() {
+        // Open work from the views; work that is done (a worker whose work order was closed or
+        // cancelled is stopped) from its store's index.
+        w.wo_status = match views.held(&w.work_order) {
+            Some(wo) => Some(wo.status),
+            None => company
+                .store_for_work_order(&w.work_order)
+                .and_then(|h| views.find(&h, &w.work_order))
+                .ok()
+                .flatten()
+                .map(|wo| wo.status),
+        };
+    }
     let mut found = Vec::new();
-    for store in company.stores_for_reading()? {
-        let wos = store.load::<WorkOrders>()?.state;
-        for w in workers.iter_mut().filter(|w| w.wo_status.is_none()) {
-            if let Some(wo) = wos.get(&w.work_order) {
-                w.wo_status = Some(wo.status);
-            }
-        }
-        for w in wos.all() {
+    for store in &stores {
+        let Some(view) = views.0.get(store.dir()) else {
+            continue;
+        };
+        let src = view.with_index(store);
+        for w in view.open() {
             if matches!(w.status, Status::Rework | Status::Queued)
                 && w.factory.as_deref() == Some(f.name.as_str())
             {
-                let ready = workorder::open_blockers(&wos, &w).is_empty();
+                let ready = workorder::open_blockers_in(&src, &w)?.is_empty();
                 found.push((w, ready));
             }
         }

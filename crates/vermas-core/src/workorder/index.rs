@@ -437,6 +437,35 @@ impl Index {
             .map_err(self.sql())
     }
 
+    /// The record lines of the work orders not closed or cancelled, in creation order, and the
+    /// log position they describe, read in one transaction: another process may bring the
+    /// index further at any time, and a reader that goes on from this position must not apply
+    /// an event twice.
+    pub fn open_snapshot(&self) -> Result<(Checkpoint, Vec<String>)> {
+        let tx = self.conn.unchecked_transaction().map_err(self.sql())?;
+        let cp: String = tx
+            .query_row("SELECT v FROM meta WHERE k='checkpoint'", [], |r| r.get(0))
+            .map_err(self.sql())?;
+        let cp: Checkpoint = serde_json::from_str(&cp).map_err(|e| IndexError::Invalid {
+            path: self.path.clone(),
+            what: format!("checkpoint unreadable ({e})"),
+        })?;
+        let lines = {
+            let mut s = tx
+                .prepare_cached(&format!(
+                    "SELECT record FROM wo INDEXED BY wo_open_n WHERE status NOT IN {DONE} ORDER BY n"
+                ))
+                .map_err(self.sql())?;
+            let rows = s
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(self.sql())?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(self.sql())?
+        };
+        tx.finish().map_err(self.sql())?;
+        Ok((cp, lines))
+    }
+
     /// The record lines of the work orders not closed or cancelled, most urgent first, then
     /// oldest (the order `wo list` shows).
     pub fn open_records(&self) -> Result<Vec<String>> {

@@ -1,11 +1,13 @@
 //! Work orders: the record, its status machine (design §3), the events that change it, and the
 //! projection `work_orders.jsonl`.
 
+mod active;
 mod id_index;
 mod index;
 mod ops;
 mod projection;
 
+pub use active::{Active, WithIndex};
 pub use id_index::IdIndex;
 pub use index::{INDEX_FILE, Index, IndexError};
 pub use ops::*;

@@ -418,6 +418,23 @@ pub fn open_blockers(wos: &WorkOrders, wo: &WorkOrder) -> Vec<(String, Option<St
         .collect()
 }
 
+/// [`open_blockers`] from any source of work orders (the index, a daemon's view): only the
+/// dependencies are read.
+pub fn open_blockers_in(
+    src: &impl Source,
+    wo: &WorkOrder,
+) -> crate::Result<Vec<(String, Option<Status>)>> {
+    let mut out = Vec::new();
+    for d in &wo.depends_on {
+        match src.find(d)? {
+            Some(b) if b.status == Status::Closed => {}
+            Some(b) => out.push((d.clone(), Some(b.status))),
+            None => out.push((d.clone(), None)),
+        }
+    }
+    Ok(out)
+}
+
 /// Open and every blocker closed.
 pub fn is_ready(wos: &WorkOrders, wo: &WorkOrder) -> bool {
     wo.status == Status::Open && open_blockers(wos, wo).is_empty()

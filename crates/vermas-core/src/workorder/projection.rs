@@ -337,6 +337,17 @@ impl WorkOrders {
         })
     }
 
+    /// Keeps only the work orders `keep` accepts, in the same order (a view that holds some of
+    /// them drops the ones it no longer needs).
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&WorkOrder) -> bool) {
+        let old = std::mem::take(self);
+        for wo in old.all() {
+            if keep(&wo) {
+                self.insert(wo);
+            }
+        }
+    }
+
     /// Adds a work order; an id already there now names this record (as a map insert would).
     fn insert(&mut self, wo: WorkOrder) {
         let i = self.records.len();
