@@ -44,7 +44,7 @@ pub struct Out {
 }
 
 impl Out {
-    fn from(o: Output) -> Out {
+    pub fn from(o: Output) -> Out {
         Out {
             code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -91,6 +91,7 @@ pub const LOCAL_ENV: &[&str] = &[
     "TMUX_PANE",
     "LOG_LEVEL",
     "DEBUG",
+    "DEBUG_ROUTING",
     "VERMAS_FAILPOINT",
     "GIT_DIR",
     "GIT_WORK_TREE",

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
+use std::time::Duration;
 use vermas_tests::{World, git, read_events};
 
 fn types(events: &[serde_json::Value]) -> Vec<String> {
@@ -950,4 +951,157 @@ fn co_ceo_starts_the_ceo_session_in_the_ceo_directory() {
     assert!(w.root.join("ceo/.vermas/PROMPT.md").is_file());
     let again = w.co(&["ceo", "--no-attach"]);
     assert!(again.ok().contains("Already running"), "{}", again.stdout);
+}
+
+#[test]
+fn worker_spawn_with_no_dead_worker_starts_the_head_of_the_queue() {
+    let w = World::new("hang.sh", "[worker]\nmax_slots_per_factory = 1\n");
+    // Nothing assigned and nothing queued: a one-line reason, exit 3.
+    let none = w.co(&["worker", "spawn", "myproject", "--verbose"]);
+    assert!(none.fails(3).contains("nothing queued"), "{}", none.stderr);
+    let first = w.create("first", &[]);
+    let urgent = w.create("urgent", &["--priority", "0"]);
+    let later = w.create("later", &["--priority", "3"]);
+    w.co(&["dispatch", &first, "myproject"]).ok();
+    w.wait_pane("worker-myproject-slot0", "hanging", 10);
+    for id in [&later, &urgent] {
+        assert!(w.co(&["dispatch", id, "myproject"]).ok().contains("queued"));
+    }
+    // Every slot busy and no worker dead: the head cannot start; nothing changes.
+    let busy = w.co(&["worker", "spawn", "myproject"]);
+    assert_eq!(busy.code, 5, "{}", busy.stderr);
+    assert_eq!(w.status_of(&urgent), "queued");
+    // The slot freed (its work goes back to the queue behind the urgent one): spawn starts
+    // the most urgent queued work order, saying each step.
+    w.co(&["worker", "kill", "myproject", "0"]).ok();
+    let out = w.co(&["worker", "spawn", "myproject", "--verbose"]);
+    assert!(
+        out.ok().contains(&format!(
+            "Spawned worker-myproject-slot0, assigned {urgent}"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("No dead worker"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("{urgent} is first of 3 queued")),
+        "{}",
+        out.stderr
+    );
+    w.wait_pane("worker-myproject-slot0", "hanging", 10);
+    assert_eq!(w.status_of(&urgent), "in_progress");
+    assert_eq!(w.status_of(&later), "queued");
+}
+
+#[test]
+fn debug_prints_the_tmux_and_git_a_command_runs_and_debug_routing_where_an_id_lives() {
+    let w = World::new("hang.sh", "");
+    let (a, b) = (w.create("a", &[]), w.create("b", &[]));
+    let env = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+    let plain = w.co(&["dispatch", &a, "myproject"]);
+    plain.ok();
+    assert!(!plain.stderr.contains("debug:"), "{}", plain.stderr);
+    let traced = w.co_env(&env("DEBUG", "1"), &["dispatch", &b, "myproject"]);
+    assert!(
+        traced.ok().contains(&format!("assigned {b}")),
+        "{}",
+        traced.stdout
+    );
+    let steps: Vec<&str> = traced
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("debug: "))
+        .collect();
+    assert!(
+        steps
+            .iter()
+            .any(|l| l.starts_with("debug: git ") && l.contains(" worktree add ")),
+        "{steps:#?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|l| l.starts_with("debug: tmux ") && l.contains(" new-session ")),
+        "{steps:#?}"
+    );
+    // LOG_LEVEL=DEBUG and the `debug` package's DEBUG='*' turn it on too; a value that cannot
+    // be read is one warning, never an error.
+    for (k, v) in [("LOG_LEVEL", "debug"), ("DEBUG", "*")] {
+        let out = w.co_env(&env(k, v), &["worker", "list"]);
+        out.ok();
+        assert!(
+            out.stderr.contains("debug: tmux "),
+            "{k}={v}: {}",
+            out.stderr
+        );
+    }
+    let odd = w.co_env(&env("DEBUG", "maybe"), &["status"]);
+    odd.ok();
+    assert!(odd.stderr.contains("DEBUG=\"maybe\""), "{}", odd.stderr);
+    assert!(!odd.stderr.contains("debug:"), "{}", odd.stderr);
+    // DEBUG_ROUTING: where the store came from and which store holds an id.
+    let mut c = w.sb.command(vermas_tests::bin("wo"));
+    c.args(["show", &a])
+        .current_dir(&w.root)
+        .env("DEBUG_ROUTING", "1");
+    let out = vermas_tests::Out::from(c.output().unwrap());
+    assert!(out.ok().contains(&a));
+    let routes: Vec<&str> = out.stderr.lines().collect();
+    assert!(
+        routes.iter().any(|l| l.starts_with("routing: store ")
+            && l.contains("the nearest .work at or above the current directory")),
+        "{routes:#?}"
+    );
+    assert!(
+        routes
+            .iter()
+            .any(|l| l.contains(&format!("{a}: prefix \"mp\" is the store "))
+                && l.contains("myproject/.work")),
+        "{routes:#?}"
+    );
+}
+
+/// A process ended when the test ends, however it ends.
+struct Ends(std::process::Child);
+
+impl Drop for Ends {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_supervisor_and_qa_started_by_hand_show_as_running() {
+    let w = World::new("hang.sh", "");
+    let st = w.co(&["factory", "status", "myproject", "--json"]).json();
+    assert_eq!(st["supervisor"]["alive"], false, "{st}");
+    let by_hand = |role: &str| {
+        let mut c = w.sb.command(vermas_tests::bin("co"));
+        c.args([role, "run", "myproject"])
+            .current_dir(&w.root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        Ends(c.spawn().unwrap())
+    };
+    let (sup, qa) = (by_hand("supervisor"), by_hand("qa"));
+    let st = vermas_tests::wait_for(Duration::from_secs(15), "both running", || {
+        let st = w.co(&["factory", "status", "myproject", "--json"]).json();
+        (st["supervisor"]["alive"] == true && st["qa"]["alive"] == true).then_some(st)
+    });
+    assert_eq!(st["supervisor"]["pid"], sup.0.id(), "{st}");
+    assert_eq!(st["qa"]["pid"], qa.0.id(), "{st}");
+    let human = w.co(&["status"]);
+    assert!(
+        human
+            .ok()
+            .contains(&format!("pid {} outside tmux", sup.0.id())),
+        "{}",
+        human.stdout
+    );
+    drop(sup);
+    let st = w.co(&["factory", "status", "myproject", "--json"]).json();
+    assert_eq!(st["supervisor"]["alive"], false, "{st}");
+    assert_eq!(st["qa"]["alive"], true, "{st}");
 }

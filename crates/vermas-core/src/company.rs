@@ -365,10 +365,14 @@ impl Company {
     pub fn store_for_work_order(&self, id: &str) -> Result<Store> {
         let prefix = crate::ids::prefix_of(id).unwrap_or_default();
         if prefix == COMPANY_PREFIX {
+            crate::trace::route(|| format!("{id}: prefix {prefix:?} is the company's store"));
             return self.store();
         }
         for f in self.factories()? {
             if f.prefix() == prefix {
+                crate::trace::route(|| {
+                    format!("{id}: prefix {prefix:?} is the store of factory {}", f.name)
+                });
                 return f.store();
             }
         }
@@ -747,17 +751,19 @@ fn clone_bare(source: &str, dest: &Path, progress: CloneProgress) -> Result<(), 
         CloneProgress::Quiet => git::clone_bare(source, dest).map_err(|e| e.to_string()),
         CloneProgress::Stderr => {
             let parent = dest.parent().unwrap_or(Path::new("."));
-            let status = git::command(parent)
-                .args([
-                    "-c",
-                    "core.hooksPath=/dev/null",
-                    "clone",
-                    "--bare",
-                    "--progress",
-                ])
-                .arg("--")
-                .arg(source)
-                .arg(dest)
+            let mut c = git::command(parent);
+            c.args([
+                "-c",
+                "core.hooksPath=/dev/null",
+                "clone",
+                "--bare",
+                "--progress",
+            ])
+            .arg("--")
+            .arg(source)
+            .arg(dest);
+            crate::trace::running(&c);
+            let status = c
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::inherit())
                 .status()

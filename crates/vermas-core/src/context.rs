@@ -68,8 +68,17 @@ pub fn find_work_dir(start: &Path) -> Option<PathBuf> {
         .find(|w| w.is_dir())
 }
 
-/// Resolves which store to use; does not open it.
+/// Resolves which store to use; does not open it. With `DEBUG_ROUTING=1`, says which rule
+/// decided.
 pub fn resolve_work_dir(flag: Option<&Path>, cwd: &Path, env: &Env) -> Result<PathBuf> {
+    let found = resolve(flag, cwd, env);
+    if let Ok((w, why)) = &found {
+        crate::trace::route(|| format!("store {} ({why})", w.display()));
+    }
+    found.map(|(w, _)| w)
+}
+
+fn resolve(flag: Option<&Path>, cwd: &Path, env: &Env) -> Result<(PathBuf, &'static str)> {
     if let Some(dir) = flag {
         let dir = if dir.is_absolute() {
             dir.to_path_buf()
@@ -77,10 +86,10 @@ pub fn resolve_work_dir(flag: Option<&Path>, cwd: &Path, env: &Env) -> Result<Pa
             cwd.join(dir)
         };
         if dir.join(".work").is_dir() {
-            return Ok(dir.join(".work"));
+            return Ok((dir.join(".work"), "--work-dir"));
         }
         if dir.is_dir() {
-            return Ok(dir);
+            return Ok((dir, "--work-dir"));
         }
         return Err(Error::failure(format!(
             "--work-dir {}: no such directory; run `wo init` there first",
@@ -90,7 +99,7 @@ pub fn resolve_work_dir(flag: Option<&Path>, cwd: &Path, env: &Env) -> Result<Pa
     if let (Some(root), Some(f)) = (&env.company_root, &env.factory) {
         let w = root.join(f).join(".work");
         if w.is_dir() {
-            return Ok(w);
+            return Ok((w, "COMPANY_ROOT and CO_FACTORY"));
         }
         return Err(Error::failure(format!(
             "COMPANY_ROOT={} with CO_FACTORY={f}: {} does not exist (is the factory added? try `co factory list`)",
@@ -99,12 +108,12 @@ pub fn resolve_work_dir(flag: Option<&Path>, cwd: &Path, env: &Env) -> Result<Pa
         )));
     }
     if let Some(w) = find_work_dir(cwd) {
-        return Ok(w);
+        return Ok((w, "the nearest .work at or above the current directory"));
     }
     if let Some(root) = &env.company_root {
         let w = root.join(".work");
         if w.is_dir() {
-            return Ok(w);
+            return Ok((w, "COMPANY_ROOT"));
         }
     }
     Err(StoreError::NotFound(cwd.to_path_buf()).into())
@@ -240,15 +249,26 @@ impl StoreContext {
     /// carries. Unknown prefixes stay here, so the lookup reports "not found" with the id.
     pub fn for_id(self, id: &str) -> Result<StoreContext> {
         let Some(prefix) = crate::ids::prefix_of(id) else {
+            crate::trace::route(|| format!("{id}: no prefix; looking in this store"));
             return Ok(self);
         };
         if prefix == self.prefix {
+            crate::trace::route(|| format!("{id}: prefix {prefix:?} is this store's"));
             return Ok(self);
         }
         let Some(root) = self.company_root.clone() else {
             return Ok(self);
         };
-        match store_for_prefix(&root, prefix) {
+        let found = store_for_prefix(&root, prefix);
+        crate::trace::route(|| match &found {
+            Some(w) => format!("{id}: prefix {prefix:?} is the store {}", w.display()),
+            None => format!(
+                "{id}: no store of {} uses the prefix {prefix:?}; looking in {}",
+                root.display(),
+                self.store.dir().display()
+            ),
+        });
+        match found {
             Some(w) if w != self.store.dir() => {
                 let env = Env {
                     company_root: Some(root),

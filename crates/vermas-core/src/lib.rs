@@ -36,6 +36,7 @@ pub mod sync;
 pub mod team;
 pub mod templates;
 pub mod text;
+pub mod trace;
 pub mod workorder;
 
 pub use error::{Error, Kind, Result};

@@ -18,6 +18,10 @@ pub struct SessionState {
     pub alive: bool,
     /// Seconds since it started, when alive.
     pub uptime_seconds: Option<i64>,
+    /// Running outside its tmux session (started by hand, as the guide's "manual service
+    /// start"): the process that holds its lock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
 }
 
 fn session_state(sessions: &[SessionInfo], company: &Company, name: &str) -> SessionState {
@@ -29,7 +33,28 @@ fn session_state(sessions: &[SessionInfo], company: &Company, name: &str) -> Ses
         session: name.to_string(),
         alive: s.is_some(),
         uptime_seconds: s.map(|s| now - s.created),
+        pid: None,
     }
+}
+
+/// A daemon's state: its session, else the process holding its instance lock (`lock`), so a
+/// supervisor, QA or operations daemon started by hand in a terminal shows as running.
+fn daemon_state(
+    sessions: &[SessionInfo],
+    company: &Company,
+    name: &str,
+    lock: &std::path::Path,
+) -> SessionState {
+    let mut s = session_state(sessions, company, name);
+    if !s.alive
+        && let Some(h) = crate::loops::daemon::running(lock)
+    {
+        s.alive = true;
+        s.pid = Some(h.pid);
+        s.uptime_seconds = crate::clock::parse_timestamp(&h.started_at)
+            .map(|t| (chrono::Utc::now() - t).num_seconds().max(0));
+    }
+    s
 }
 
 /// A queued work order.
@@ -113,7 +138,12 @@ pub fn factory_status(
             *unread.entry(m.to.clone()).or_default() += 1;
         }
     }
-    let qa = session_state(sessions, company, &format!("qa-{}", f.name));
+    let qa = daemon_state(
+        sessions,
+        company,
+        &format!("qa-{}", f.name),
+        &f.work_dir().join(".qa.lock"),
+    );
     let qa_progress = qa
         .alive
         .then(|| crate::fsutil::read_no_follow(&f.work_dir().join(".qa.json")).ok())
@@ -124,7 +154,12 @@ pub fn factory_status(
         name: f.name.clone(),
         prefix: f.prefix().to_string(),
         target_branch: f.target_branch().to_string(),
-        supervisor: session_state(sessions, company, &format!("supervisor-{}", f.name)),
+        supervisor: daemon_state(
+            sessions,
+            company,
+            &format!("supervisor-{}", f.name),
+            &f.work_dir().join(".supervisor.lock"),
+        ),
         qa,
         qa_progress,
         slots_total: f.max_slots(),
@@ -152,7 +187,12 @@ pub fn company_status(company: &Company) -> Result<CompanyStatus> {
             Some(s) => format!("private server {s}"),
             None => "default server".to_string(),
         },
-        operations: session_state(&sessions, company, "operations"),
+        operations: daemon_state(
+            &sessions,
+            company,
+            "operations",
+            &crate::loops::operations::lock_path(company),
+        ),
         ceo: session_state(&sessions, company, "ceo"),
         ceo_unread: store.load::<Messages>()?.state.unread_count("ceo"),
         work_orders: counts(&store)?,

@@ -302,6 +302,7 @@ impl Git<'_> {
                 message,
             })
         };
+        crate::trace::running(&c);
         let mut child = c.spawn().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::from(crate::effects::git::GitError::Missing)

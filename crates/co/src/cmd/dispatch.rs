@@ -52,7 +52,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
 }
 
 /// The outcome as JSON (the same facts the human lines give).
-fn to_json(out: &DispatchOutcome) -> serde_json::Value {
+pub(crate) fn to_json(out: &DispatchOutcome) -> serde_json::Value {
     match out {
         DispatchOutcome::Spawned {
             session,
@@ -117,7 +117,7 @@ fn warn_undelivered(out: &DispatchOutcome) {
     }
 }
 
-fn print(out: &DispatchOutcome) {
+pub(crate) fn print(out: &DispatchOutcome) {
     match out {
         DispatchOutcome::Spawned {
             session,

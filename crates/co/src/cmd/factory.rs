@@ -197,12 +197,17 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
 }
 
 fn up(s: &status::SessionState) -> String {
+    let outside = s
+        .pid
+        .map(|p| format!(", pid {p} outside tmux"))
+        .unwrap_or_default();
     match s.uptime_seconds {
         Some(u) if s.alive => format!(
-            "{} (up {})",
+            "{} (up {}{outside})",
             color::status("running"),
             vermas_core::clock::human_age(u)
         ),
+        _ if s.alive => format!("{}{outside}", color::status("running")),
         _ => color::status("not running"),
     }
 }

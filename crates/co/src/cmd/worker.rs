@@ -63,17 +63,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Start the agent again on its worktree and assignment (a dead worker)
+    /// Start a worker by hand: a dead one again, else the head of the factory's queue
     #[command(after_help = vermas_cli::examples!(
         "# Restart the dead worker in slot 0",
         "co worker spawn myproject slot0",
-        "# Whichever worker of myproject is dead, saying what happens",
+        "# A dead worker of myproject, else the next queued work order, saying each step",
         "co worker spawn myproject --verbose",
     ))]
     Spawn {
         /// The factory's name
         factory: String,
-        /// The worker's slot: 0 or slot0 (default: the first dead worker)
+        /// The worker's slot: 0 or slot0 (default: the first dead worker, else a free slot for
+        /// the head of the queue)
         #[arg(value_parser = parse_slot)]
         slot: Option<u32>,
         /// Say what it does
@@ -209,13 +210,26 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             json,
         } => {
             let f = c.factory(&factory)?;
-            if verbose {
-                eprintln!(
-                    "Looking for a worker of {factory} to restart{}",
-                    slot.map(|s| format!(" in slot{s}")).unwrap_or_default()
-                );
-            }
-            let r = worker::spawn(&c, &f, slot.map(WorkerRef::slot), &ctx::actor())?;
+            let say = |line: String| {
+                if verbose {
+                    eprintln!("{line}");
+                }
+            };
+            say(format!(
+                "Looking for a worker of {factory} to restart{}",
+                slot.map(|s| format!(" in slot{s}")).unwrap_or_default()
+            ));
+            let slot = match slot {
+                Some(s) => s,
+                None => match worker::first_dead(&c, &f)? {
+                    Some(s) => {
+                        say(format!("slot{s} has an assignment and no live session"));
+                        s
+                    }
+                    None => return spawn_queued(&c, &factory, json, &say),
+                },
+            };
+            let r = worker::spawn(&c, &f, Some(WorkerRef::slot(slot)), &ctx::actor())?;
             if verbose {
                 eprintln!("New incarnation {} in {}", r.incarnation, r.session);
             }
@@ -320,6 +334,46 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             let _ = std::io::stdout().flush();
             worker::end_own_session(&c, &me);
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `co worker spawn F` with no dead worker: the head of the factory's queue goes to a free
+/// slot (as the supervisor would start it on its next patrol), or a one-line reason why not.
+fn spawn_queued(
+    c: &vermas_core::company::Company,
+    factory: &str,
+    json: bool,
+    say: &dyn Fn(String),
+) -> Result<ExitCode> {
+    use vermas_core::actions::dispatch::{self, DispatchRequest};
+    say(format!("No dead worker in {factory}; looking at its queue"));
+    let queued = dispatch::queued_for(c, factory)?;
+    let Some(head) = queued.first() else {
+        return Err(Error::not_found(format!(
+            "no dead worker of {factory} and nothing queued for it; give it work with `co dispatch <id> {factory}`"
+        )));
+    };
+    say(format!(
+        "{} is first of {} queued (priority {}); starting it in a free slot",
+        head.id,
+        queued.len(),
+        head.priority
+    ));
+    let out = dispatch::dispatch(
+        c,
+        &DispatchRequest {
+            work_order: head.id.clone(),
+            factory: factory.to_string(),
+            runtime: None,
+            no_queue: true,
+            actor: ctx::actor(),
+        },
+    )?;
+    if json {
+        ctx::json(&super::dispatch::to_json(&out))?;
+    } else {
+        super::dispatch::print(&out);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -507,6 +507,20 @@ pub struct SpawnReport {
     pub nudge: Option<crate::effects::tmux::NudgeOutcome>,
 }
 
+/// The first slot of `f` that has an assignment and no session (a dead worker), if any.
+pub fn first_dead(company: &Company, f: &Factory) -> Result<Option<u32>> {
+    let slots = f.store()?.load::<Slots>()?.state;
+    let sessions = company.tmux().sessions()?;
+    Ok(slots
+        .all()
+        .find(|s| {
+            !sessions
+                .iter()
+                .any(|x| x.name == AgentId::worker(&f.name, s.slot).session())
+        })
+        .map(|s| s.slot))
+}
+
 /// Starts the agent again on an existing worktree and assignment (a dead worker), with a new
 /// incarnation so anything the old one left behind cannot act on the new one.
 pub fn spawn(

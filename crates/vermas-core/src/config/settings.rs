@@ -295,7 +295,7 @@ settings! {
     /// `[verification]`
     verification: VerificationSettings {
         enabled: Flag = Some("true"), "QA merges only after gates pass; with no gates nothing auto-merges";
-        objective_only: Flag = Some("false"), "judge only by gates, no LLM review";
+        objective_only: Flag = Some("false"), "QA decides from the gates alone (no LLM reviewer exists yet, so false is the same)";
         require_all_pass: Flag = Some("true"), "every gate must pass (false: at least one)";
         protected: Strings = Some("[]"), "paths a branch may change only with a person's approval (globs: tests/**, ci/*.sh); the gates' own scripts always are";
     }

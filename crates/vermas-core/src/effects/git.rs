@@ -53,7 +53,9 @@ pub fn command(dir: &Path) -> Command {
 }
 
 fn run_cmd(mut c: Command, args: &[&str]) -> Result<String> {
-    let out = c.args(args).output().map_err(|e| {
+    c.args(args);
+    crate::trace::running(&c);
+    let out = c.output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             GitError::Missing
         } else {

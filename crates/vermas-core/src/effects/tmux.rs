@@ -238,7 +238,10 @@ impl Tmux {
     }
 
     fn run(&self, args: &[&str]) -> Result<String> {
-        let out = self.command().args(args).output().map_err(|e| {
+        let mut c = self.command();
+        c.args(args);
+        crate::trace::running(&c);
+        let out = c.output().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 TmuxError::Missing
             } else {
@@ -282,9 +285,10 @@ impl Tmux {
 
     /// Whether a session with exactly this name exists.
     pub fn has_session(&self, name: &str) -> bool {
-        self.command()
-            .args(["has-session", "-t", &format!("={name}")])
-            .stdout(Stdio::null())
+        let mut c = self.command();
+        c.args(["has-session", "-t", &format!("={name}")]);
+        crate::trace::running(&c);
+        c.stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .map(|s| s.success())
@@ -306,10 +310,10 @@ impl Tmux {
             "#{pane_dead}",
         ]
         .join(FIELD_SEP);
-        let out = self
-            .command()
-            .args(["list-sessions", "-F", &format])
-            .output();
+        let mut c = self.command();
+        c.args(["list-sessions", "-F", &format]);
+        crate::trace::running(&c);
+        let out = c.output();
         let out = match out {
             Ok(o) => o,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(TmuxError::Missing),
@@ -417,8 +421,9 @@ impl Tmux {
         if let Some((_, p)) = spec.env.iter().rev().find(|(k, _)| k == "PATH") {
             cmd.env("PATH", p);
         }
+        cmd.args(&args);
+        crate::trace::running(&cmd);
         let child = cmd
-            .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

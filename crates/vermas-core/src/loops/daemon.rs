@@ -89,7 +89,7 @@ pub fn watch(dirs: &[PathBuf], wake: Sender<Wake>) -> Option<notify::Recommended
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res
             && !matches!(ev.kind, notify::EventKind::Access(_))
-            && !(!ev.paths.is_empty() && ev.paths.iter().all(|p| is_noise(p)))
+            && (ev.paths.is_empty() || !ev.paths.iter().all(|p| is_noise(p)))
         {
             let _ = wake.send(Wake::Change);
         }

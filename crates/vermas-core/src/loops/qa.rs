@@ -167,6 +167,7 @@ pub fn run_gate(
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let timeout = Duration::from_secs_f64(gate.timeout_seconds);
     let (mut exit_code, mut timed_out, mut interrupted) = (None, false, false);
+    crate::trace::running(&cmd);
     match cmd.spawn() {
         Err(e) => {
             let _ = std::fs::write(&err_path, format!("cannot run {:?}: {e}\n", argv[0]));

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds the Python wheel (pyproject.toml: maturin, `co` and `wo` in one wheel), installs it
+# into a fresh virtual environment and runs both commands from there, as `pip install vermas`
+# would leave them. maturin is pinned and cached in ~/.cache/vermas/maturin-<version>.
+#
+# usage: tests/wheel/check.sh [--release]     (default: the dev profile, quicker to build)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+version=1.9.4
+cache=${HOME:?HOME is not set}/.cache/vermas/maturin-$version
+if [ ! -x "$cache/bin/maturin" ]; then
+  rm -rf "$cache"
+  python3 -m venv "$cache"
+  "$cache/bin/pip" install --quiet --disable-pip-version-check "maturin==$version"
+fi
+
+profile=(--profile dev)
+[ "${1:-}" = --release ] && profile=(--release)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+"$cache/bin/maturin" build "${profile[@]}" --quiet --out "$out/wheels" >&2
+wheel=$(ls "$out"/wheels/vermas-*.whl)
+echo "built $(basename "$wheel")"
+
+python3 -m venv "$out/venv"
+"$out/venv/bin/pip" install --quiet --disable-pip-version-check --no-index "$wheel"
+for cmd in co wo; do
+  path="$out/venv/bin/$cmd"
+  [ -x "$path" ] || { echo "error: the wheel did not install $cmd" >&2; exit 1; }
+  "$path" --version
+  "$path" --help >/dev/null
+done
+# The installed pair works together: a store made by one is read by the other.
+company="$out/company"
+"$out/venv/bin/co" init "$company" >/dev/null 2>&1
+(cd "$company" && "$out/venv/bin/wo" create --title "from the wheel" >/dev/null &&
+  "$out/venv/bin/wo" list --json | grep -q "from the wheel")
+echo "the wheel installs co and wo, and they run"
