@@ -258,3 +258,64 @@ fn mail_sent_to_a_slot_is_for_the_worker_there_then_not_the_next_one() {
     let theirs = inbox(&old_inc);
     assert_eq!(theirs[0]["subject"], "for the first worker", "{theirs}");
 }
+
+fn is_empty_dir(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).unwrap().next().is_none()
+}
+
+#[test]
+fn a_session_log_or_evidence_directory_planted_as_a_symlink_is_never_written_through() {
+    let w = World::new("good.sh", World::CHECK_GATE).fast();
+    let outside = w.sb.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::create_dir_all(w.root.join("logs")).unwrap();
+    std::os::unix::fs::symlink(&outside, w.root.join("logs/worker-myproject-slot0")).unwrap();
+    std::os::unix::fs::symlink(&outside, w.factory_dir().join(".work/evidence")).unwrap();
+    let before = w.target_log();
+    w.start_operations();
+    let id = w.create("planted links", &[]);
+    // The worker starts without a log, and says why.
+    let out = w.co(&["dispatch", &id, "myproject"]);
+    out.ok();
+    assert!(out.stderr.contains("no session log"), "{}", out.stderr);
+    // QA cannot keep its evidence: the work order is blocked with the reason, not merged.
+    w.wait_status(&id, "blocked", 60);
+    let shown = w.wo(&["show", &id, "--json"]).json();
+    assert!(
+        shown.to_string().contains("evidence"),
+        "the reason names the evidence directory: {shown}"
+    );
+    assert_eq!(w.target_log(), before, "nothing merged");
+    assert!(is_empty_dir(&outside), "written through a link");
+    let escalations = w
+        .company_events()
+        .into_iter()
+        .filter(|e| {
+            e["event_type"] == "mail.sent"
+                && e["data"]["subject"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("ESCALATION"))
+                && e.to_string().contains(&id)
+        })
+        .count();
+    assert_eq!(escalations, 1, "one escalation for the blocked work order");
+}
+
+#[test]
+fn a_worktree_prompt_directory_replaced_by_a_symlink_is_refused_at_the_next_start() {
+    let w = World::new("hang.sh", "");
+    let id = w.create("hangs", &[]);
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    w.wait_pane("worker-myproject-slot0", "hanging", 15);
+    w.tmux(&["kill-session", "-t", "=worker-myproject-slot0"]);
+    // What a branch could commit: `.vermas` as a link to somewhere else.
+    let outside = w.sb.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let dot = w.factory_dir().join("workers/slot0/.vermas");
+    std::fs::remove_dir_all(&dot).unwrap();
+    std::os::unix::fs::symlink(&outside, &dot).unwrap();
+    let out = w.co(&["worker", "spawn", "myproject", "0"]);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(out.stderr.contains(".vermas"), "{}", out.stderr);
+    assert!(is_empty_dir(&outside), "written through a link");
+}

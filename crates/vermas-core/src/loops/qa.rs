@@ -439,12 +439,18 @@ impl Qa {
                 .take(f.settings.qa.batch_max as usize)
                 .collect();
             let ids: Vec<String> = batch.iter().map(|c| c.msg.id.clone()).collect();
+            let members: Vec<String> = batch.iter().map(|c| c.wo.id.clone()).collect();
             match self.run_batch(&f, batch) {
                 Ok(n) => done += n,
                 Err(e) => {
                     self.log.warn("qa.batch_failed", &[("error", &e.message())]);
-                    // Left unread for the next patrol, not retried in a loop now.
+                    // Left unread, and each member's error counted: the next tries back off
+                    // (this loop's own events wake it at once), and one that keeps failing is
+                    // blocked with the reason and escalated.
                     skip.extend(ids);
+                    for wo in &members {
+                        self.memory.error(wo, &e.message(), Instant::now());
+                    }
                 }
             }
             self.progress(&f, None);
