@@ -1105,3 +1105,143 @@ fn a_supervisor_and_qa_started_by_hand_show_as_running() {
     assert_eq!(st["supervisor"]["alive"], false, "{st}");
     assert_eq!(st["qa"]["alive"], true, "{st}");
 }
+
+#[test]
+fn worker_list_filters_by_factory_and_status_and_a_session_log_keeps_the_agents_output() {
+    // Idle after a second with no output; stuck only after ten minutes.
+    let w = World::new(
+        "hang.sh",
+        "[worker]\nidle_timeout_minutes = 0.02\nstuck_timeout_minutes = 10\n",
+    );
+    w.add_factory("second", "sd", "hang.sh", "");
+    let id = w.create("hangs", &[]);
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    w.wait_pane("worker-myproject-slot0", "hanging", 15);
+    let idle = vermas_tests::wait_for(Duration::from_secs(15), "an idle worker", || {
+        let l = w
+            .co(&["worker", "list", "myproject", "--status=idle", "--json"])
+            .json();
+        (l.as_array().unwrap().len() == 1).then_some(l)
+    });
+    assert_eq!(idle[0]["work_order"], id, "{idle}");
+    let human = w.co(&["worker", "list", "myproject", "--status", "idle"]);
+    assert!(human.ok().contains("idle"), "{}", human.stdout);
+    for (args, n) in [
+        (vec!["worker", "list", "second", "--json"], 0),
+        (
+            vec![
+                "worker",
+                "list",
+                "myproject",
+                "--status",
+                "running",
+                "--json",
+            ],
+            0,
+        ),
+        (vec!["worker", "list", "--all", "--json"], 1),
+    ] {
+        let l = w.co(&args).json();
+        assert_eq!(l.as_array().unwrap().len(), n, "{args:?}: {l}");
+    }
+    w.co(&["worker", "list", "nosuch"]).fails(3);
+    // The session's output is kept under logs/<session>/, 0600 in a 0700 directory.
+    let dir = w.root.join("logs/worker-myproject-slot0");
+    let log = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .unwrap()
+        .path();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        std::fs::read_to_string(&log).unwrap().contains("hanging"),
+        "{}",
+        log.display()
+    );
+}
+
+#[test]
+fn a_new_company_says_how_to_add_a_factory_and_co_finds_it_through_company_root() {
+    let sb = vermas_tests::Sandbox::new();
+    let root = sb.path().join("acme");
+    sb.co(&["init", root.to_str().unwrap()]).ok();
+    let hint = "No factories yet; add one with `co factory add <name> <git-url-or-path>`.";
+    assert!(sb.run_in(&root, "co", &["status"]).ok().contains(hint));
+    let list = sb.run_in(&root, "co", &["factory", "list"]);
+    list.ok();
+    assert!(list.stderr.contains(hint), "{}", list.stderr);
+    // From anywhere, COMPANY_ROOT names the company; one that is not a company is an error.
+    let elsewhere = sb.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let mut c = sb.command(vermas_tests::bin("co"));
+    c.args(["status", "--json"])
+        .current_dir(&elsewhere)
+        .env("COMPANY_ROOT", &root);
+    let st = vermas_tests::Out::from(c.output().unwrap()).json();
+    assert_eq!(
+        st["root"],
+        root.canonicalize().unwrap().display().to_string()
+    );
+    let mut c = sb.command(vermas_tests::bin("co"));
+    c.args(["status"])
+        .current_dir(&root)
+        .env("COMPANY_ROOT", &elsewhere);
+    let bad = vermas_tests::Out::from(c.output().unwrap());
+    assert!(bad.fails(1).contains("is not a company"), "{}", bad.stderr);
+    // Without COMPANY_ROOT and outside any company: ~/company (the sandbox's HOME).
+    let home_company = sb.home.join("company");
+    sb.co(&["init", home_company.to_str().unwrap()]).ok();
+    let st = sb.run_in(&elsewhere, "co", &["status", "--json"]).json();
+    assert_eq!(
+        st["root"],
+        home_company.canonicalize().unwrap().display().to_string()
+    );
+}
+
+#[test]
+fn doctor_refuses_a_git_older_than_2_20() {
+    let w = World::new("good.sh", "");
+    let fake = w.sb.path().join("oldgit");
+    std::fs::create_dir_all(&fake).unwrap();
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    std::fs::write(
+        fake.join("git"),
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --version ] && {{ echo 'git version 2.19.1'; exit 0; }}; done\nexec {} \"$@\"\n",
+            real.trim()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(fake.join("git"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}:{}",
+        fake.display(),
+        vermas_tests::bin_dir().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let out = w.co_env(&[("PATH".to_string(), path)], &["doctor"]);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains("2.19"), "{all}");
+    assert!(
+        all.contains("2.20"),
+        "the fix names the version needed: {all}"
+    );
+}

@@ -959,3 +959,71 @@ fn a_branch_that_changes_protected_tests_can_be_rejected_back_to_a_worker() {
         "{wo}"
     );
 }
+
+#[test]
+fn objective_only_merges_by_the_gates_and_retention_days_decides_what_operations_archives() {
+    let w = World::new(
+        "good.sh",
+        &format!("{}\n[events]\nretention_days = 36500\n", World::CHECK_GATE),
+    )
+    .fast();
+    let cfg = w.factory_dir().join(".work/config.toml");
+    let text = fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("objective_only = false"));
+    fs::write(
+        &cfg,
+        text.replace("objective_only = false", "objective_only = true"),
+    )
+    .unwrap();
+    let shown = w
+        .co(&["config", "show", "--factory", "myproject", "--json"])
+        .json();
+    assert_eq!(
+        shown["verification.objective_only"]["value"], true,
+        "{shown}"
+    );
+    // Both stores' first day moved back to 2020: older than the company's 30 days, younger
+    // than the factory's 100 years.
+    let old_day = |work: &std::path::Path| {
+        let events = work.join("events");
+        let today = fs::read_dir(&events)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .unwrap();
+        fs::rename(&today, events.join("2020-01-01.jsonl")).unwrap();
+    };
+    let hq =
+        w.sb.run_in(
+            &w.root,
+            "wo",
+            &["create", "--title", "company work", "--json"],
+        )
+        .json()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let id = w.create("objective", &[]);
+    old_day(&w.root.join(".work"));
+    old_day(&w.factory_dir().join(".work"));
+    w.start_operations();
+    let company_archive = w.root.join(".work/events/archive/2020-01-01.jsonl");
+    wait_for(
+        Duration::from_secs(15),
+        "the company's old day archived",
+        || company_archive.is_file().then_some(()),
+    );
+    assert!(
+        w.factory_dir()
+            .join(".work/events/2020-01-01.jsonl")
+            .is_file(),
+        "the factory keeps its day: retention_days = 36500"
+    );
+    // QA decides from the gates alone: good work merges.
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    w.wait_status(&id, "closed", 30);
+    // Reads still see the archived day.
+    let shown = w.sb.run_in(&w.root, "wo", &["show", &hq, "--json"]).json();
+    assert_eq!(shown["title"], "company work");
+}
