@@ -138,6 +138,20 @@ fn claude_code_takes_a_work_order_to_merged() {
     );
     let c = company("claude", Some("claude-api-key"), &runtime, model);
     dispatch_to_closed(&c, "claude", 120);
+    // Its hooks told the supervisor what it did: the last one recorded is from this worker.
+    let state =
+        c.w.factory_dir()
+            .join(".work/.agents/.myproject-workers-slot0.json");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state).expect("a hook ran")).unwrap();
+    assert!(
+        state["incarnation"].as_str().unwrap().starts_with("inc-"),
+        "{state}"
+    );
+    assert!(
+        ["working", "idle"].contains(&state["state"].as_str().unwrap()),
+        "{state}"
+    );
 }
 
 #[test]

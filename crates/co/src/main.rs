@@ -93,6 +93,9 @@ enum Command {
     /// Start an agent with its private environment (used by the sessions co starts)
     #[command(hide = true)]
     ExecAgent(cmd::exec_agent::Args),
+    /// Record an agent's state from a CLI hook (run by Claude Code's hooks)
+    #[command(hide = true)]
+    AgentHook(cmd::agent_hook::Args),
 }
 
 fn main() -> ExitCode {
@@ -125,6 +128,7 @@ fn main() -> ExitCode {
         Command::Completions(a) => cmd::completions::run(a),
         Command::Man(a) => cmd::man::run(a),
         Command::ExecAgent(a) => cmd::exec_agent::run(a),
+        Command::AgentHook(a) => cmd::agent_hook::run(a),
         Command::Sprint(c) => cmd::sprint::run(c),
         Command::Team(c) => cmd::team::run(c),
     };

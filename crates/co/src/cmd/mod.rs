@@ -1,5 +1,6 @@
 //! One module per `co` subcommand.
 
+pub mod agent_hook;
 pub mod approve;
 pub mod archive;
 pub mod assignment;

@@ -10,6 +10,7 @@
 //! nothing from a work order is ever on a command line.
 
 pub mod check;
+pub mod hooks;
 pub mod presets;
 pub mod screen;
 

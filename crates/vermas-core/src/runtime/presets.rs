@@ -187,9 +187,10 @@ const CLAUDE: Preset = Preset {
     program: "claude",
     args: &[
         "--dangerously-skip-permissions",
-        // Skips the bypass-permissions warning without touching ~/.claude/settings.json.
+        // Skips the bypass-permissions warning, and reports its state through hooks, without
+        // touching ~/.claude/settings.json.
         "--settings",
-        r#"{"skipDangerousModePermissionPrompt":true}"#,
+        super::hooks::CLAUDE_SETTINGS,
     ],
     first_message: FirstMessage::Positional,
     system_prompt: SystemPrompt::Flag("--append-system-prompt"),

@@ -1,0 +1,43 @@
+//! `co agent-hook` (internal): what a CLI's hook runs (Claude Code's `--settings` hooks). Reads
+//! the hook's JSON on stdin and records the worker's state for its supervisor
+//! (`runtime::hooks`). It never fails the CLI: whatever goes wrong, it exits 0.
+
+use std::io::Read;
+use std::process::ExitCode;
+use vermas_core::Result;
+use vermas_core::agent::AgentId;
+use vermas_core::runtime::hooks;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_: Args) -> Result<ExitCode> {
+    let mut input = Vec::new();
+    // A hook's input is small; more than this is not a hook.
+    let _ = std::io::stdin().take(1 << 20).read_to_end(&mut input);
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let (Some(root), Some(agent), Some(incarnation)) = (
+        var("COMPANY_ROOT"),
+        var("AGENT_ID"),
+        var("VERMAS_INCARNATION"),
+    ) else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let (Ok(agent), Some(event)) = (AgentId::parse(&agent), hooks::event_name(&input)) else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(factory) = agent.factory() else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let work = std::path::Path::new(&root).join(factory).join(".work");
+    if work.is_dir() {
+        let path = hooks::state_path(&work, &agent.file_key());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if let Err(e) = hooks::record(&path, &incarnation, &event, now) {
+            eprintln!("co agent-hook: {}: {e}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
