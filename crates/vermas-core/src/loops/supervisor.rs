@@ -309,243 +309,328 @@ impl Supervisor {
 
     /// Carries out one action.
     fn apply(&mut self, seen: &Seen, a: &Action, r: &mut PatrolReport) -> Result<()> {
-        let (company, f) = (&self.company, &seen.factory);
+        let f = &seen.factory;
         match a {
             Action::ForwardToQa {
                 work_order,
                 branch,
                 priority,
                 message,
-            } => {
-                let mut meta = seen
-                    .mail
-                    .get(message)
-                    .map(|m| m.meta.clone())
-                    .unwrap_or_default();
-                let attempts = self
-                    .views
-                    .find(&company.store_for_work_order(work_order)?, work_order)?
-                    .map(|w| w.attempts)
-                    .unwrap_or(0);
-                meta.insert("attempt".into(), attempts.to_string());
-                let qa = AgentId::Qa {
-                    factory: f.name.clone(),
-                };
-                let prio = crate::loops::qa::mail_priority(*priority);
-                mail::send(
-                    company,
-                    &Outgoing {
-                        from: self.actor.clone(),
-                        to: qa.to_string(),
-                        subject: format!("READY_FOR_QA {work_order}"),
-                        body: format!(
-                            "{work_order} on {branch} passed the supervisor's checks; merge it if the gates pass."
-                        ),
-                        kind: "READY_FOR_QA".into(),
-                        priority: prio,
-                        meta: meta.clone(),
-                    },
-                    &self.actor,
-                )?;
-                f.store()?.append(vec![ev(
-                    types::QA_ENQUEUED,
-                    &self.actor,
-                    &crate::loops::qa::QaEvent {
-                        work_order: work_order.clone(),
-                        branch: branch.clone(),
-                        head: meta.get("head").cloned(),
-                        priority: Some(prio),
-                        ..Default::default()
-                    },
-                )?])?;
-                self.log.info(
-                    "supervisor.ready_for_qa",
-                    &[("work_order", work_order), ("branch", branch)],
-                );
-                r.ready_for_qa.push(work_order.clone());
-            }
-            Action::Rework { work_order, reason } => {
-                self.transition(work_order, Status::Rework, reason)?;
-                self.log.warn(
-                    "supervisor.ignored_done",
-                    &[("work_order", work_order), ("why", reason)],
-                );
-                r.ignored.push(format!("{work_order}: {reason}"));
-            }
+            } => self.forward_to_qa(seen, work_order, branch, *priority, message, r),
+            Action::Rework { work_order, reason } => self.rework(work_order, reason, r),
             Action::Ignore { message, why } => {
-                let wo = seen
-                    .mail
-                    .get(message)
-                    .and_then(|m| m.meta.get("work_order").cloned())
-                    .unwrap_or_default();
-                self.log.warn(
-                    "supervisor.ignored_done",
-                    &[("work_order", &wo), ("why", why)],
-                );
-                r.ignored.push(format!("{wo}: {why}"));
+                self.ignore(seen, message, why, r);
+                Ok(())
             }
-            Action::MarkRead { message } => {
-                if let Some(m) = seen.mail.get(message)
-                    && m.kind != "WORKER_DONE"
-                {
-                    self.log.info(
-                        "supervisor.mail",
-                        &[("type", &m.kind), ("from", &m.from), ("id", &m.id)],
-                    );
-                }
-                mail::mark(&f.store()?, message, false, &self.actor)?;
-            }
+            Action::MarkRead { message } => self.mark_read(seen, message),
             Action::Nudge {
                 slot,
                 incarnation,
                 idle_for,
                 count,
-            } => {
-                let agent = AgentId::worker(&f.name, *slot);
-                let rt = crate::actions::nudge::runtime_of(company, &agent);
-                let out = crate::actions::nudge::guarded(
-                    &company.tmux(),
-                    &agent.session(),
-                    rt.as_ref(),
-                    IDLE_NUDGE,
-                    crate::actions::nudge::Nudger::Loop,
-                )?;
-                self.screens.nudged(incarnation);
-                let store = f.store()?;
-                let idle = crate::clock::human_age(idle_for.as_secs() as i64);
-                store.append(vec![ev(
-                    types::AGENT_IDLE,
-                    &self.actor,
-                    &AgentEvent {
-                        agent: agent.to_string(),
-                        session: agent.session(),
-                        incarnation: incarnation.clone(),
-                        work_order: seen_work_order(f, *slot),
-                        slot: Some(*slot),
-                        reason: Some(format!("idle for {idle}")),
-                        ..Default::default()
-                    },
-                )?])?;
-                launch::record_nudge(&store, &self.actor, &agent, &out, IDLE_NUDGE, Some("idle"))?;
-                self.log.info(
-                    "supervisor.nudged_idle",
-                    &[
-                        ("agent", &agent.to_string()),
-                        ("idle_s", &idle_for.as_secs().to_string()),
-                        ("nudge", &count.to_string()),
-                    ],
-                );
-                r.nudged.push(agent.to_string());
-            }
+            } => self.nudge_idle(f, *slot, incarnation, *idle_for, *count, r),
             Action::Kill {
                 slot,
                 incarnation,
                 reason,
                 requeue,
             } => {
-                let agent = AgentId::worker(&f.name, *slot);
-                self.log.warn(
-                    "supervisor.kill",
-                    &[("agent", &agent.to_string()), ("why", reason)],
-                );
-                let which = WorkerRef {
-                    slot: *slot,
-                    incarnation: Some(incarnation),
+                let requeue = if *requeue {
+                    Requeue::AttemptFailed
+                } else {
+                    Requeue::No
                 };
-                let opts = KillOptions {
-                    worktree: Worktree::KeepUnmerged,
-                    requeue: if *requeue {
-                        Requeue::AttemptFailed
-                    } else {
-                        Requeue::No
-                    },
-                    reason,
-                    actor: &self.actor,
-                };
-                match worker::kill(company, f, which, opts) {
-                    Ok(_) => r.killed.push(format!("{agent}: {reason}")),
-                    // That worker finished or was replaced meanwhile: the slot's new holder is
-                    // left alone.
-                    Err(e) if worker::is_changed_hands(&e) => {
-                        self.log.info(
-                            "supervisor.kill_skipped",
-                            &[("slot", &slot.to_string()), ("why", &e.message())],
-                        );
-                    }
-                    Err(e) => return Err(e),
-                }
+                self.kill(f, *slot, incarnation, reason, requeue, r)
             }
-            Action::Respawn { slot, incarnation } => {
-                let agent = AgentId::worker(&f.name, *slot);
-                let which = WorkerRef {
-                    slot: *slot,
-                    incarnation: Some(incarnation),
-                };
-                let s = worker::spawn(company, f, Some(which), &self.actor)?;
-                self.log.info(
-                    "supervisor.respawned",
-                    &[
-                        ("agent", &agent.to_string()),
-                        ("incarnation", &s.incarnation),
-                    ],
-                );
-                r.restarted.push(agent.to_string());
-            }
+            Action::Respawn { slot, incarnation } => self.respawn(f, *slot, incarnation, r),
             Action::Escalate {
                 key,
                 work_order,
                 subject,
                 body,
-            } => {
-                let mut meta = BTreeMap::new();
-                meta.insert("factory".to_string(), f.name.clone());
-                if let Some(w) = work_order {
-                    meta.insert("work_order".to_string(), w.clone());
-                }
-                if let Some(attempts) = key
-                    .strip_prefix("failed:")
-                    .and_then(|k| k.rsplit(':').next())
-                {
-                    meta.insert("attempts".to_string(), attempts.to_string());
-                }
-                let e = Escalation {
-                    key,
-                    subject,
-                    body,
-                    meta,
-                };
-                if escalate::escalate(company, &e, &self.actor)? {
-                    self.log.warn("supervisor.escalated", &[("key", key)]);
-                    r.escalated.push(key.clone());
-                }
-            }
-            Action::MarkFailed { work_order, reason } => {
-                self.transition(work_order, Status::Failed, reason)?;
-                self.log
-                    .warn("supervisor.failed", &[("work_order", work_order)]);
-                r.failed.push(work_order.clone());
-            }
-            Action::Block { work_order, reason } => {
-                self.transition(work_order, Status::Blocked, reason)?;
-                self.log.warn(
-                    "supervisor.blocked",
-                    &[("work_order", work_order), ("why", reason)],
+            } => self.escalate(f, key, work_order.as_deref(), subject, body, r),
+            Action::MarkFailed { work_order, reason } => self.mark_failed(work_order, reason, r),
+            Action::Block { work_order, reason } => self.block(work_order, reason, r),
+            Action::Dispatch { work_order } => self.dispatch(f, work_order, r),
+        }
+    }
+
+    /// Sends handed-in work that cannot be merged back to rework.
+    fn rework(&self, work_order: &str, reason: &str, r: &mut PatrolReport) -> Result<()> {
+        self.transition(work_order, Status::Rework, reason)?;
+        self.log.warn(
+            "supervisor.ignored_done",
+            &[("work_order", work_order), ("why", reason)],
+        );
+        r.ignored.push(format!("{work_order}: {reason}"));
+        Ok(())
+    }
+
+    fn mark_failed(&self, work_order: &str, reason: &str, r: &mut PatrolReport) -> Result<()> {
+        self.transition(work_order, Status::Failed, reason)?;
+        self.log
+            .warn("supervisor.failed", &[("work_order", work_order)]);
+        r.failed.push(work_order.to_string());
+        Ok(())
+    }
+
+    fn block(&self, work_order: &str, reason: &str, r: &mut PatrolReport) -> Result<()> {
+        self.transition(work_order, Status::Blocked, reason)?;
+        self.log.warn(
+            "supervisor.blocked",
+            &[("work_order", work_order), ("why", reason)],
+        );
+        r.blocked.push(work_order.to_string());
+        Ok(())
+    }
+
+    /// Gives queued work a free slot, as `co dispatch` does.
+    fn dispatch(&self, f: &Factory, work_order: &str, r: &mut PatrolReport) -> Result<()> {
+        let o = dispatch::dispatch(
+            &self.company,
+            &DispatchRequest {
+                work_order: work_order.to_string(),
+                factory: f.name.clone(),
+                runtime: None,
+                no_queue: false,
+                actor: self.actor.clone(),
+            },
+        )?;
+        note_dispatch(&o, r);
+        Ok(())
+    }
+
+    /// `READY_FOR_QA` to QA (with the worker's mail meta and the attempt), then `qa.enqueued`.
+    fn forward_to_qa(
+        &self,
+        seen: &Seen,
+        work_order: &str,
+        branch: &str,
+        priority: u8,
+        message: &str,
+        r: &mut PatrolReport,
+    ) -> Result<()> {
+        let (company, f) = (&self.company, &seen.factory);
+        let mut meta = seen
+            .mail
+            .get(message)
+            .map(|m| m.meta.clone())
+            .unwrap_or_default();
+        let attempts = self
+            .views
+            .find(&company.store_for_work_order(work_order)?, work_order)?
+            .map(|w| w.attempts)
+            .unwrap_or(0);
+        meta.insert("attempt".into(), attempts.to_string());
+        let qa = AgentId::Qa {
+            factory: f.name.clone(),
+        };
+        let prio = crate::loops::qa::mail_priority(priority);
+        mail::send(
+            company,
+            &Outgoing {
+                from: self.actor.clone(),
+                to: qa.to_string(),
+                subject: format!("READY_FOR_QA {work_order}"),
+                body: format!(
+                    "{work_order} on {branch} passed the supervisor's checks; merge it if the gates pass."
+                ),
+                kind: "READY_FOR_QA".into(),
+                priority: prio,
+                meta: meta.clone(),
+            },
+            &self.actor,
+        )?;
+        f.store()?.append(vec![ev(
+            types::QA_ENQUEUED,
+            &self.actor,
+            &crate::loops::qa::QaEvent {
+                work_order: work_order.to_string(),
+                branch: branch.to_string(),
+                head: meta.get("head").cloned(),
+                priority: Some(prio),
+                ..Default::default()
+            },
+        )?])?;
+        self.log.info(
+            "supervisor.ready_for_qa",
+            &[("work_order", work_order), ("branch", branch)],
+        );
+        r.ready_for_qa.push(work_order.to_string());
+        Ok(())
+    }
+
+    /// Logs a `WORKER_DONE` that is left alone, naming its work order.
+    fn ignore(&self, seen: &Seen, message: &str, why: &str, r: &mut PatrolReport) {
+        let wo = seen
+            .mail
+            .get(message)
+            .and_then(|m| m.meta.get("work_order").cloned())
+            .unwrap_or_default();
+        self.log.warn(
+            "supervisor.ignored_done",
+            &[("work_order", &wo), ("why", why)],
+        );
+        r.ignored.push(format!("{wo}: {why}"));
+    }
+
+    /// Marks a message read (logging it unless it is a `WORKER_DONE`, logged when handled).
+    fn mark_read(&self, seen: &Seen, message: &str) -> Result<()> {
+        if let Some(m) = seen.mail.get(message)
+            && m.kind != "WORKER_DONE"
+        {
+            self.log.info(
+                "supervisor.mail",
+                &[("type", &m.kind), ("from", &m.from), ("id", &m.id)],
+            );
+        }
+        mail::mark(&seen.factory.store()?, message, false, &self.actor)?;
+        Ok(())
+    }
+
+    /// Nudges an idle worker, then writes `agent.idle` and the nudge.
+    fn nudge_idle(
+        &mut self,
+        f: &Factory,
+        slot: u32,
+        incarnation: &str,
+        idle_for: Duration,
+        count: u32,
+        r: &mut PatrolReport,
+    ) -> Result<()> {
+        let agent = AgentId::worker(&f.name, slot);
+        let rt = crate::actions::nudge::runtime_of(&self.company, &agent);
+        let out = crate::actions::nudge::guarded(
+            &self.company.tmux(),
+            &agent.session(),
+            rt.as_ref(),
+            IDLE_NUDGE,
+            crate::actions::nudge::Nudger::Loop,
+        )?;
+        self.screens.nudged(incarnation);
+        let store = f.store()?;
+        let idle = crate::clock::human_age(idle_for.as_secs() as i64);
+        store.append(vec![ev(
+            types::AGENT_IDLE,
+            &self.actor,
+            &AgentEvent {
+                agent: agent.to_string(),
+                session: agent.session(),
+                incarnation: incarnation.to_string(),
+                work_order: seen_work_order(f, slot),
+                slot: Some(slot),
+                reason: Some(format!("idle for {idle}")),
+                ..Default::default()
+            },
+        )?])?;
+        launch::record_nudge(&store, &self.actor, &agent, &out, IDLE_NUDGE, Some("idle"))?;
+        self.log.info(
+            "supervisor.nudged_idle",
+            &[
+                ("agent", &agent.to_string()),
+                ("idle_s", &idle_for.as_secs().to_string()),
+                ("nudge", &count.to_string()),
+            ],
+        );
+        r.nudged.push(agent.to_string());
+        Ok(())
+    }
+
+    /// Ends a worker, keeping unmerged work; a slot that changed hands meanwhile is left alone.
+    fn kill(
+        &self,
+        f: &Factory,
+        slot: u32,
+        incarnation: &str,
+        reason: &str,
+        requeue: Requeue,
+        r: &mut PatrolReport,
+    ) -> Result<()> {
+        let agent = AgentId::worker(&f.name, slot);
+        self.log.warn(
+            "supervisor.kill",
+            &[("agent", &agent.to_string()), ("why", reason)],
+        );
+        let which = WorkerRef {
+            slot,
+            incarnation: Some(incarnation),
+        };
+        let opts = KillOptions {
+            worktree: Worktree::KeepUnmerged,
+            requeue,
+            reason,
+            actor: &self.actor,
+        };
+        match worker::kill(&self.company, f, which, opts) {
+            Ok(_) => r.killed.push(format!("{agent}: {reason}")),
+            // That worker finished or was replaced meanwhile: the slot's new holder is
+            // left alone.
+            Err(e) if worker::is_changed_hands(&e) => {
+                self.log.info(
+                    "supervisor.kill_skipped",
+                    &[("slot", &slot.to_string()), ("why", &e.message())],
                 );
-                r.blocked.push(work_order.clone());
             }
-            Action::Dispatch { work_order } => {
-                let o = dispatch::dispatch(
-                    company,
-                    &DispatchRequest {
-                        work_order: work_order.clone(),
-                        factory: f.name.clone(),
-                        runtime: None,
-                        no_queue: false,
-                        actor: self.actor.clone(),
-                    },
-                )?;
-                note_dispatch(&o, r);
-            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    /// Starts a worker's agent again on its worktree.
+    fn respawn(
+        &self,
+        f: &Factory,
+        slot: u32,
+        incarnation: &str,
+        r: &mut PatrolReport,
+    ) -> Result<()> {
+        let agent = AgentId::worker(&f.name, slot);
+        let which = WorkerRef {
+            slot,
+            incarnation: Some(incarnation),
+        };
+        let s = worker::spawn(&self.company, f, Some(which), &self.actor)?;
+        self.log.info(
+            "supervisor.respawned",
+            &[
+                ("agent", &agent.to_string()),
+                ("incarnation", &s.incarnation),
+            ],
+        );
+        r.restarted.push(agent.to_string());
+        Ok(())
+    }
+
+    /// Mails the ceo once per `key`; a `failed:…:<attempts>` key also names the attempts.
+    fn escalate(
+        &self,
+        f: &Factory,
+        key: &str,
+        work_order: Option<&str>,
+        subject: &str,
+        body: &str,
+        r: &mut PatrolReport,
+    ) -> Result<()> {
+        let mut meta = BTreeMap::new();
+        meta.insert("factory".to_string(), f.name.clone());
+        if let Some(w) = work_order {
+            meta.insert("work_order".to_string(), w.to_string());
+        }
+        if let Some(attempts) = key
+            .strip_prefix("failed:")
+            .and_then(|k| k.rsplit(':').next())
+        {
+            meta.insert("attempts".to_string(), attempts.to_string());
+        }
+        let e = Escalation {
+            key,
+            subject,
+            body,
+            meta,
+        };
+        if escalate::escalate(&self.company, &e, &self.actor)? {
+            self.log.warn("supervisor.escalated", &[("key", key)]);
+            r.escalated.push(key.to_string());
         }
         Ok(())
     }
