@@ -12,12 +12,13 @@ use crate::actions::worker::{self, KillOptions, Requeue, WorkerRef, Worktree};
 use crate::agent::AgentId;
 use crate::company::{Company, Factory};
 use crate::control::supervisor::{self as control, Action, Outcome, Screen, Session};
+use crate::effects::tmux::{SessionInfo, Tmux};
 use crate::error::Result;
 use crate::event::ev;
 use crate::event::types;
 use crate::loops::daemon::{self, Log, Wake};
 use crate::mail::{self, Message, Messages, Outgoing};
-use crate::slots::{AgentEvent, Slots};
+use crate::slots::{AgentEvent, Slot, Slots};
 use crate::store::Store;
 use crate::workorder::{self, Active, Source, Status, WorkOrder};
 use serde::{Deserialize, Serialize};
@@ -737,10 +738,56 @@ fn observe(
     // judged against its work order as it was then or later (as a fresh load here would).
     let stores = company.stores_for_reading()?;
     views.refresh(&stores)?;
+    let (done, other_mail) = observe_mail(company, &f, &inbox, views);
+    let tmux = company.tmux();
+    let sessions = tmux.sessions()?;
+    let slots = fstore.load::<Slots>()?.state;
+    let wall = chrono::Utc::now().timestamp();
+    screens.retain(
+        &slots
+            .all()
+            .map(|s| s.incarnation.clone())
+            .collect::<Vec<_>>(),
+    );
+    let sight = Sight {
+        company,
+        f: &f,
+        tmux: &tmux,
+        sessions: &sessions,
+        wall,
+    };
+    let mut workers = sight.workers(&slots, screens);
+    for w in workers.iter_mut() {
+        w.wo_status = work_order_status(company, views, &w.work_order);
+    }
+    let waiting = observe_waiting(&f, &stores, views, &slots)?;
+    let snap = control::Snapshot {
+        factory: f.name.clone(),
+        now: Instant::now(),
+        wall,
+        jitter: crate::control::restart::jitter(),
+        done,
+        other_mail,
+        workers,
+        free_slots: f.max_slots().saturating_sub(slots.len() as u32),
+        waiting,
+    };
+    let mail = inbox.into_iter().map(|m| (m.id.clone(), m)).collect();
+    Ok((snap, Seen { factory: f, mail }))
+}
+
+/// The inbox split into `WORKER_DONE`s (each with its branch and work order) and other mail
+/// (`(id, kind)`).
+fn observe_mail(
+    company: &Company,
+    f: &Factory,
+    inbox: &[Message],
+    views: &Views,
+) -> (Vec<control::DoneObs>, Vec<(String, String)>) {
     let repo = f.git_dir();
     let mut done = Vec::new();
     let mut other_mail = Vec::new();
-    for m in &inbox {
+    for m in inbox {
         if m.kind != "WORKER_DONE" {
             other_mail.push((m.id.clone(), m.kind.clone()));
             continue;
@@ -775,29 +822,48 @@ fn observe(
             target: f.target_branch().to_string(),
         });
     }
-    let tmux = company.tmux();
-    let sessions = tmux.sessions()?;
-    let slots = fstore.load::<Slots>()?.state;
-    let wall = chrono::Utc::now().timestamp();
-    let mut workers = Vec::new();
-    screens.retain(
-        &slots
+    (done, other_mail)
+}
+
+/// What the workers are looked at against: their sessions, read once per patrol.
+struct Sight<'a> {
+    company: &'a Company,
+    f: &'a Factory,
+    tmux: &'a Tmux,
+    sessions: &'a [SessionInfo],
+    wall: i64,
+}
+
+/// A slot's runtime when VerMAS can read its screen, by runtime name (resolved once).
+type ScreenRuntimes = BTreeMap<String, Option<crate::runtime::Runtime>>;
+
+impl Sight<'_> {
+    /// Each slot's worker: its session, its screen, and its last output when it is dead.
+    fn workers(&self, slots: &Slots, screens: &mut ScreenWatch) -> Vec<control::WorkerObs> {
+        let mut runtimes = ScreenRuntimes::new();
+        slots
             .all()
-            .map(|s| s.incarnation.clone())
-            .collect::<Vec<_>>(),
-    );
-    let mut runtimes: BTreeMap<String, Option<crate::runtime::Runtime>> = BTreeMap::new();
-    for slot in slots.all() {
-        let agent = AgentId::worker(&f.name, slot.slot);
-        let sess = sessions.iter().find(|s| s.name == agent.session());
+            .map(|slot| self.worker(slot, &mut runtimes, screens))
+            .collect()
+    }
+
+    fn worker(
+        &self,
+        slot: &Slot,
+        runtimes: &mut ScreenRuntimes,
+        screens: &mut ScreenWatch,
+    ) -> control::WorkerObs {
+        let agent = AgentId::worker(&self.f.name, slot.slot);
+        let sess = self.sessions.iter().find(|s| s.name == agent.session());
         let alive = sess.is_some_and(|s| !s.pane_dead && s.incarnation == slot.incarnation);
         let started_at = crate::clock::parse_timestamp(&slot.started_at)
             .map(|t| t.timestamp())
-            .unwrap_or(wall);
+            .unwrap_or(self.wall);
         let last_output = if alive {
             String::new()
         } else {
-            let log = company
+            let log = self
+                .company
                 .logs_dir()
                 .join(agent.session())
                 .join(format!("{}.log", slot.incarnation));
@@ -806,24 +872,13 @@ fn observe(
         let rt = runtimes
             .entry(slot.runtime.clone())
             .or_insert_with(|| {
-                crate::runtime::resolve(&f.settings, &slot.runtime, "worker")
+                crate::runtime::resolve(&self.f.settings, &slot.runtime, "worker")
                     .ok()
                     .filter(|rt| rt.reads_screen())
             })
             .as_ref();
-        let (screen, output_at) = match (sess, rt) {
-            (Some(s), Some(rt)) if alive => {
-                let (screen, changed) = screens.look(&tmux, s, &ScreenReader::Runtime(rt), wall);
-                (screen, Some(changed))
-            }
-            (Some(s), None) if alive => {
-                // A screen VerMAS cannot read: only a question on its last line is known.
-                let (screen, _) = screens.look(&tmux, s, &ScreenReader::QuestionsOnly, wall);
-                (screen, Some(s.activity))
-            }
-            (s, _) => (Screen::Unknown, s.map(|s| s.activity)),
-        };
-        workers.push(control::WorkerObs {
+        let (screen, output_at) = self.screen(sess.filter(|_| alive), sess, rt, screens);
+        control::WorkerObs {
             slot: slot.slot,
             incarnation: slot.incarnation.clone(),
             work_order: slot.work_order.clone(),
@@ -838,23 +893,58 @@ fn observe(
             hint: crate::runtime::diagnose(&last_output).map(str::to_string),
             last_output,
             wo_status: None,
-        });
+        }
     }
-    for w in workers.iter_mut() {
-        // Open work from the views; work that is done (a worker whose work order was closed or
-        // cancelled is stopped) from its store's index.
-        w.wo_status = match views.held(&w.work_order) {
-            Some(wo) => Some(wo.status),
-            None => company
-                .store_for_work_order(&w.work_order)
-                .and_then(|h| views.find(&h, &w.work_order))
-                .ok()
-                .flatten()
-                .map(|wo| wo.status),
-        };
+
+    /// What a live session's screen shows, and when it last changed (for a session that is
+    /// not alive: unknown, and its tmux activity).
+    fn screen(
+        &self,
+        live: Option<&SessionInfo>,
+        sess: Option<&SessionInfo>,
+        rt: Option<&crate::runtime::Runtime>,
+        screens: &mut ScreenWatch,
+    ) -> (Screen, Option<i64>) {
+        match (live, rt) {
+            (Some(s), Some(rt)) => {
+                let (screen, changed) =
+                    screens.look(self.tmux, s, &ScreenReader::Runtime(rt), self.wall);
+                (screen, Some(changed))
+            }
+            (Some(s), None) => {
+                // A screen VerMAS cannot read: only a question on its last line is known.
+                let (screen, _) =
+                    screens.look(self.tmux, s, &ScreenReader::QuestionsOnly, self.wall);
+                (screen, Some(s.activity))
+            }
+            (None, _) => (Screen::Unknown, sess.map(|s| s.activity)),
+        }
     }
+}
+
+/// A worker's work order status: open work from the views; work that is done (a worker whose
+/// work order was closed or cancelled is stopped) from its store's index.
+fn work_order_status(company: &Company, views: &Views, id: &str) -> Option<Status> {
+    match views.held(id) {
+        Some(wo) => Some(wo.status),
+        None => company
+            .store_for_work_order(id)
+            .and_then(|h| views.find(&h, id))
+            .ok()
+            .flatten()
+            .map(|wo| wo.status),
+    }
+}
+
+/// The work queued (or in rework) for this factory in every store, most urgent then oldest.
+fn observe_waiting(
+    f: &Factory,
+    stores: &[Store],
+    views: &Views,
+    slots: &Slots,
+) -> Result<Vec<control::WaitingObs>> {
     let mut found = Vec::new();
-    for store in &stores {
+    for store in stores {
         let Some(view) = views.0.get(store.dir()) else {
             continue;
         };
@@ -869,7 +959,7 @@ fn observe(
         }
     }
     found.sort_by(|(a, _), (b, _)| (a.priority, &a.created_at).cmp(&(b.priority, &b.created_at)));
-    let waiting = found
+    Ok(found
         .into_iter()
         .map(|(w, ready)| control::WaitingObs {
             ready,
@@ -880,20 +970,7 @@ fn observe(
             title: w.title,
             last_failure: w.last_failure,
         })
-        .collect();
-    let snap = control::Snapshot {
-        factory: f.name.clone(),
-        now: Instant::now(),
-        wall,
-        jitter: crate::control::restart::jitter(),
-        done,
-        other_mail,
-        workers,
-        free_slots: f.max_slots().saturating_sub(slots.len() as u32),
-        waiting,
-    };
-    let mail = inbox.into_iter().map(|m| (m.id.clone(), m)).collect();
-    Ok((snap, Seen { factory: f, mail }))
+        .collect())
 }
 
 /// The last `max` bytes of a file (empty when it cannot be read).
