@@ -29,7 +29,7 @@ use crate::event::types;
 use crate::loops::daemon::{self, Log, Shutdown, Wake};
 use crate::mail::{self, MailPriority, Marked, Message, Messages, Sent};
 use crate::slots::WorktreeEvent;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 use crate::workorder::{self, Status, WorkOrder, WorkOrders};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -230,6 +230,14 @@ pub fn run_gate(
     Ok(result)
 }
 
+/// A `READY_FOR_QA` being triaged: its work order (`None`: gone) and the branch to merge.
+struct QaRequest {
+    msg: Message,
+    work_order: String,
+    wo: Option<WorkOrder>,
+    branch: String,
+}
+
 /// A `READY_FOR_QA` that triage found ready: the message and its work order.
 #[derive(Debug, Clone)]
 struct Candidate {
@@ -241,6 +249,15 @@ struct Candidate {
 }
 
 impl Candidate {
+    fn new(msg: Message, wo: WorkOrder, branch: String) -> Candidate {
+        Candidate {
+            msg,
+            wo,
+            branch,
+            changed: Vec::new(),
+        }
+    }
+
     fn attempt(&self) -> u32 {
         self.wo.attempts.max(1)
     }
@@ -486,13 +503,8 @@ impl Qa {
             let wo_id = msg.meta.get("work_order").cloned().unwrap_or_default();
             // A store that cannot be read now (a config file being written) is not a work
             // order that is gone: look again on the next patrol.
-            let wo = match self
-                .company
-                .store_for_work_order(&wo_id)
-                .and_then(|h| Ok(h.load::<WorkOrders>()?.state.get(&wo_id)))
-            {
+            let wo = match self.read_work_order(&wo_id) {
                 Ok(wo) => wo,
-                Err(e) if wo_id.is_empty() || e.kind() == crate::error::Kind::NotFound => None,
                 Err(e) => {
                     self.log.warn(
                         "qa.unreadable",
@@ -508,91 +520,14 @@ impl Qa {
                 .cloned()
                 .or(wo.as_ref().and_then(|w| w.branch.clone()))
                 .unwrap_or_else(|| format!("vermas/{wo_id}"));
-            let obs = control::ReadyObs {
-                message: msg.id.clone(),
+            let req = QaRequest {
+                msg,
                 work_order: wo_id.clone(),
-                branch_exists: git::branch_exists(&repo, &branch),
-                branch: branch.clone(),
-                status: wo.as_ref().map(|w| w.status),
-                blocked_for_gates: wo.as_ref().is_some_and(|w| {
-                    w.status == Status::Blocked
-                        && w.last_failure
-                            .as_deref()
-                            .is_some_and(|r| r.starts_with(NO_GATES))
-                }),
-                sent_by: msg.meta.get("incarnation").cloned(),
-                holder: wo.as_ref().and_then(|w| w.incarnation.clone()),
+                wo,
+                branch,
             };
-            let rules = control::Rules {
-                has_gates: !f.settings.gates.is_empty(),
-                verification: f.settings.verification.enabled,
-            };
-            let t = control::triage(&obs, rules, &self.memory, Instant::now());
-            let acted = match (t, wo) {
-                (control::Triage::Stale(why), _) | (control::Triage::Rework(why), None) => {
-                    self.log
-                        .info("qa.skip", &[("work_order", &wo_id), ("why", &why)]);
-                    mail::mark(&fstore, &msg.id, false, &self.actor).map(|_| ())
-                }
-                (control::Triage::NoGates { block }, Some(wo)) => {
-                    skip.push(msg.id.clone());
-                    if block {
-                        let reason = format!(
-                            "{NO_GATES}: add [[gates]] (name, command, timeout_seconds) to {} and QA picks this up on its next patrol; or set [verification] enabled = false to merge unchecked",
-                            f.work_dir().join("config.toml").display()
-                        );
-                        self.log
-                            .warn("qa.blocked", &[("work_order", &wo_id), ("why", "no gates")]);
-                        self.transition(&wo, Status::Blocked, &reason)
-                    } else {
-                        Ok(())
-                    }
-                }
-                (control::Triage::Backoff, _) => {
-                    skip.push(msg.id.clone());
-                    Ok(())
-                }
-                (control::Triage::GiveUp(why), Some(wo)) => {
-                    skip.push(msg.id.clone());
-                    self.give_up(f, &msg, &wo, &why)
-                }
-                (control::Triage::Rework(why), Some(wo)) => {
-                    let c = Candidate {
-                        msg,
-                        wo,
-                        branch,
-                        changed: Vec::new(),
-                    };
-                    self.rework(f, &c, &why, None, &[], None)
-                }
-                (control::Triage::Unblock, Some(mut wo)) => {
-                    let r = self.transition(&wo, Status::InReview, "gates are configured now");
-                    wo.status = Status::InReview;
-                    self.guard(
-                        f,
-                        Candidate {
-                            msg,
-                            wo,
-                            branch,
-                            changed: Vec::new(),
-                        },
-                        &mut ready,
-                    )
-                    .and(r)
-                }
-                (control::Triage::Ready, Some(wo)) => self.guard(
-                    f,
-                    Candidate {
-                        msg,
-                        wo,
-                        branch,
-                        changed: Vec::new(),
-                    },
-                    &mut ready,
-                ),
-                (_, None) => Ok(()),
-            };
-            if let Err(e) = acted {
+            let t = self.triage(f, &repo, &req);
+            if let Err(e) = self.act_on(f, &fstore, t, req, skip, &mut ready) {
                 self.log.warn(
                     "qa.error",
                     &[("work_order", &wo_id), ("error", &e.message())],
@@ -601,6 +536,110 @@ impl Qa {
             }
         }
         Ok(ready)
+    }
+
+    /// A work order from its home store; `None` when it (or its id) is missing.
+    fn read_work_order(&self, wo_id: &str) -> Result<Option<WorkOrder>> {
+        match self
+            .company
+            .store_for_work_order(wo_id)
+            .and_then(|h| Ok(h.load::<WorkOrders>()?.state.get(wo_id)))
+        {
+            Ok(wo) => Ok(wo),
+            Err(e) if wo_id.is_empty() || e.kind() == crate::error::Kind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What [`control::triage`] says of one request.
+    fn triage(&self, f: &Factory, repo: &Path, req: &QaRequest) -> control::Triage {
+        let wo = req.wo.as_ref();
+        let obs = control::ReadyObs {
+            message: req.msg.id.clone(),
+            work_order: req.work_order.clone(),
+            branch_exists: git::branch_exists(repo, &req.branch),
+            branch: req.branch.clone(),
+            status: wo.map(|w| w.status),
+            blocked_for_gates: wo.is_some_and(|w| {
+                w.status == Status::Blocked
+                    && w.last_failure
+                        .as_deref()
+                        .is_some_and(|r| r.starts_with(NO_GATES))
+            }),
+            sent_by: req.msg.meta.get("incarnation").cloned(),
+            holder: wo.and_then(|w| w.incarnation.clone()),
+        };
+        let rules = control::Rules {
+            has_gates: !f.settings.gates.is_empty(),
+            verification: f.settings.verification.enabled,
+        };
+        control::triage(&obs, rules, &self.memory, Instant::now())
+    }
+
+    /// Carries out what triage said; a ready request goes to `ready`, one to look at again on
+    /// a later patrol to `skip`.
+    fn act_on(
+        &mut self,
+        f: &Factory,
+        fstore: &Store,
+        t: control::Triage,
+        req: QaRequest,
+        skip: &mut Vec<String>,
+        ready: &mut Vec<Candidate>,
+    ) -> Result<()> {
+        let QaRequest {
+            msg,
+            work_order: wo_id,
+            wo,
+            branch,
+        } = req;
+        match (t, wo) {
+            (control::Triage::Stale(why), _) | (control::Triage::Rework(why), None) => {
+                self.log
+                    .info("qa.skip", &[("work_order", &wo_id), ("why", &why)]);
+                mail::mark(fstore, &msg.id, false, &self.actor).map(|_| ())
+            }
+            (control::Triage::NoGates { block }, Some(wo)) => {
+                skip.push(msg.id.clone());
+                if block {
+                    self.block_without_gates(f, &wo, &wo_id)
+                } else {
+                    Ok(())
+                }
+            }
+            (control::Triage::Backoff, _) => {
+                skip.push(msg.id.clone());
+                Ok(())
+            }
+            (control::Triage::GiveUp(why), Some(wo)) => {
+                skip.push(msg.id.clone());
+                self.give_up(f, &msg, &wo, &why)
+            }
+            (control::Triage::Rework(why), Some(wo)) => {
+                let c = Candidate::new(msg, wo, branch);
+                self.rework(f, &c, &why, None, &[], None)
+            }
+            (control::Triage::Unblock, Some(mut wo)) => {
+                let r = self.transition(&wo, Status::InReview, "gates are configured now");
+                wo.status = Status::InReview;
+                self.guard(f, Candidate::new(msg, wo, branch), ready).and(r)
+            }
+            (control::Triage::Ready, Some(wo)) => {
+                self.guard(f, Candidate::new(msg, wo, branch), ready)
+            }
+            (_, None) => Ok(()),
+        }
+    }
+
+    /// Blocks work QA cannot check: the factory has no gates.
+    fn block_without_gates(&self, f: &Factory, wo: &WorkOrder, wo_id: &str) -> Result<()> {
+        let reason = format!(
+            "{NO_GATES}: add [[gates]] (name, command, timeout_seconds) to {} and QA picks this up on its next patrol; or set [verification] enabled = false to merge unchecked",
+            f.work_dir().join("config.toml").display()
+        );
+        self.log
+            .warn("qa.blocked", &[("work_order", wo_id), ("why", "no gates")]);
+        self.transition(wo, Status::Blocked, &reason)
     }
 
     /// Lets a ready branch into the merge queue unless it changes protected paths (the gates'
