@@ -24,8 +24,8 @@ use crate::config::Gate;
 use crate::control::qa as control;
 use crate::effects::git::{self, MergeOutcome};
 use crate::error::{Error, Result};
-use crate::event::ev;
 use crate::event::types;
+use crate::event::{NewEvent, ev};
 use crate::loops::daemon::{self, Log, Shutdown, Wake};
 use crate::mail::{self, MailPriority, Marked, Message, Messages, Sent};
 use crate::slots::WorktreeEvent;
@@ -1270,22 +1270,37 @@ impl Qa {
                 &self.actor,
             )?);
         }
-        let sup = AgentId::Supervisor {
-            factory: f.name.clone(),
-        };
-        let mut meta = BTreeMap::new();
-        meta.insert("work_order".to_string(), wo.id.clone());
-        meta.insert("attempt".to_string(), wo.attempts.to_string());
-        if let Some(g) = gate {
-            meta.insert("gate".to_string(), g.gate.clone());
-            meta.insert(
-                "exit_code".to_string(),
-                g.exit_code
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "none".into()),
-            );
-            meta.insert("timed_out".to_string(), g.timed_out.to_string());
-        }
+        let mut fe = self.rework_events(wo, reason, gate, conflicts, batch)?;
+        fe.push(self.rework_request(f, &fstore, wo, reason, gate)?);
+        fe.push(ev(
+            types::MAIL_READ,
+            &self.actor,
+            &Marked {
+                id: c.msg.id.clone(),
+            },
+        )?);
+        locked.append(he, fe)?;
+        locked.report_warnings();
+        self.memory.settled(&wo.id);
+        self.log.info(
+            "qa.rework",
+            &[
+                ("work_order", &wo.id),
+                ("reason", reason.lines().next().unwrap_or_default()),
+            ],
+        );
+        Ok(())
+    }
+
+    /// `qa.merge_failed` (when it conflicts), then `qa.rework_requested`.
+    fn rework_events(
+        &self,
+        wo: &WorkOrder,
+        reason: &str,
+        gate: Option<&FailedGate>,
+        conflicts: &[String],
+        batch: Option<&str>,
+    ) -> Result<Vec<NewEvent>> {
         let mut fe = Vec::new();
         if !conflicts.is_empty() {
             fe.push(ev(
@@ -1315,11 +1330,39 @@ impl Qa {
                 ..Default::default()
             },
         )?);
-        fe.push(ev(
+        Ok(fe)
+    }
+
+    /// The `REWORK_REQUEST` to the supervisor, naming the failed gate if any.
+    fn rework_request(
+        &self,
+        f: &Factory,
+        fstore: &Store,
+        wo: &WorkOrder,
+        reason: &str,
+        gate: Option<&FailedGate>,
+    ) -> Result<NewEvent> {
+        let sup = AgentId::Supervisor {
+            factory: f.name.clone(),
+        };
+        let mut meta = BTreeMap::new();
+        meta.insert("work_order".to_string(), wo.id.clone());
+        meta.insert("attempt".to_string(), wo.attempts.to_string());
+        if let Some(g) = gate {
+            meta.insert("gate".to_string(), g.gate.clone());
+            meta.insert(
+                "exit_code".to_string(),
+                g.exit_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "none".into()),
+            );
+            meta.insert("timed_out".to_string(), g.timed_out.to_string());
+        }
+        ev(
             types::MAIL_SENT,
             &self.actor,
             &Sent {
-                id: mail::unused_message_id(&fstore)?,
+                id: mail::unused_message_id(fstore)?,
                 from: self.actor.clone(),
                 to: sup.to_string(),
                 subject: format!("REWORK_REQUEST {}", wo.id),
@@ -1328,25 +1371,7 @@ impl Qa {
                 priority: mail_priority(wo.priority),
                 meta,
             },
-        )?);
-        fe.push(ev(
-            types::MAIL_READ,
-            &self.actor,
-            &Marked {
-                id: c.msg.id.clone(),
-            },
-        )?);
-        locked.append(he, fe)?;
-        locked.report_warnings();
-        self.memory.settled(&wo.id);
-        self.log.info(
-            "qa.rework",
-            &[
-                ("work_order", &wo.id),
-                ("reason", reason.lines().next().unwrap_or_default()),
-            ],
-        );
-        Ok(())
+        )
     }
 
     /// Closes a merged work order: `qa.merged`, `work_order.closed` with its merge commit,
@@ -1360,7 +1385,6 @@ impl Qa {
         push: Option<&(bool, Option<String>)>,
     ) -> Result<()> {
         let wo = &c.wo;
-        let repo = f.git_dir();
         let target = f.target_branch();
         let home = self.company.store_for_work_order(&wo.id)?;
         let fstore = f.store()?;
@@ -1375,6 +1399,27 @@ impl Qa {
                 &self.actor,
             )?);
         }
+        let fe = self.merged_events(f, &fstore, c, commit, batch, push)?;
+        locked.append(he, fe)?;
+        locked.report_warnings();
+        drop(locked);
+        self.log
+            .info("qa.merged", &[("work_order", &wo.id), ("commit", commit)]);
+        self.remove_merged_branch(f, c)
+    }
+
+    /// `qa.merged`, `MERGED` to the supervisor (saying when the push failed), and the message
+    /// marked read.
+    fn merged_events(
+        &self,
+        f: &Factory,
+        fstore: &Store,
+        c: &Candidate,
+        commit: &str,
+        batch: Option<&str>,
+        push: Option<&(bool, Option<String>)>,
+    ) -> Result<Vec<NewEvent>> {
+        let (wo, target) = (&c.wo, f.target_branch());
         let sup = AgentId::Supervisor {
             factory: f.name.clone(),
         };
@@ -1387,7 +1432,7 @@ impl Qa {
         if let Some(e) = &push_error {
             body.push_str(&format!(" Pushing {target} failed: {e}"));
         }
-        let fe = vec![
+        Ok(vec![
             ev(
                 types::QA_MERGED,
                 &self.actor,
@@ -1406,7 +1451,7 @@ impl Qa {
                 types::MAIL_SENT,
                 &self.actor,
                 &Sent {
-                    id: mail::unused_message_id(&fstore)?,
+                    id: mail::unused_message_id(fstore)?,
                     from: self.actor.clone(),
                     to: sup.to_string(),
                     subject: format!("MERGED {}", wo.id),
@@ -1423,13 +1468,12 @@ impl Qa {
                     id: c.msg.id.clone(),
                 },
             )?,
-        ];
-        locked.append(he, fe)?;
-        locked.report_warnings();
-        drop(locked);
-        self.log
-            .info("qa.merged", &[("work_order", &wo.id), ("commit", commit)]);
-        // The branch is in the target now: its worktrees and the branch itself can go.
+        ])
+    }
+
+    /// The branch is in the target now: its worktrees and the branch itself can go.
+    fn remove_merged_branch(&self, f: &Factory, c: &Candidate) -> Result<()> {
+        let repo = f.git_dir();
         let mut removed = Vec::new();
         if let Ok(wts) = git::worktrees(&repo) {
             for w in wts
@@ -1441,7 +1485,7 @@ impl Qa {
                 }
             }
         }
-        if git::is_ancestor(&repo, &c.branch, target) {
+        if git::is_ancestor(&repo, &c.branch, f.target_branch()) {
             let _ = git::delete_branch(&repo, &c.branch, true);
         }
         for p in removed {
@@ -1451,7 +1495,7 @@ impl Qa {
                 &WorktreeEvent {
                     path: p,
                     branch: c.branch.clone(),
-                    work_order: wo.id.clone(),
+                    work_order: c.wo.id.clone(),
                     slot: None,
                     how: "merged".into(),
                 },
