@@ -166,58 +166,96 @@ pub fn run_gate(
     }
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let timeout = Duration::from_secs_f64(gate.timeout_seconds);
-    let (mut exit_code, mut timed_out, mut interrupted) = (None, false, false);
     crate::trace::running(&cmd);
-    match cmd.spawn() {
+    let ended = match cmd.spawn() {
         Err(e) => {
             let _ = std::fs::write(&err_path, format!("cannot run {:?}: {e}\n", argv[0]));
-            exit_code = Some(127);
-        }
-        Ok(mut child) => loop {
-            match child.try_wait() {
-                Ok(Some(status)) => {
-                    exit_code = status.code().or(Some(128 + 9));
-                    break;
-                }
-                Ok(None) => {}
-                Err(_) => break,
+            Ended {
+                exit_code: Some(127),
+                timed_out: false,
+                interrupted: false,
             }
-            if start.elapsed() >= timeout || shutdown.requested() {
-                timed_out = !shutdown.requested();
-                interrupted = shutdown.requested();
-                crate::effects::process::kill_group(child.id());
-                let _ = child.kill();
-                let _ = child.wait();
+        }
+        Ok(child) => wait_gate(child, start, timeout, shutdown),
+    };
+    let duration = start.elapsed();
+    let result = GateResult {
+        gate: gate.name.clone(),
+        argv,
+        exit_code: ended.exit_code,
+        timed_out: ended.timed_out,
+        interrupted: ended.interrupted,
+        duration,
+        dir: dir.to_path_buf(),
+        tail: output_tail(&out_path, &err_path),
+    };
+    write_gate_summary(dir, &result);
+    Ok(result)
+}
+
+/// How a gate's process ended.
+struct Ended {
+    exit_code: Option<i32>,
+    timed_out: bool,
+    interrupted: bool,
+}
+
+/// Polls a gate's process until it exits; past its timeout (or when QA is stopped) its whole
+/// process group is killed.
+fn wait_gate(
+    mut child: std::process::Child,
+    start: Instant,
+    timeout: Duration,
+    shutdown: &Shutdown,
+) -> Ended {
+    let mut ended = Ended {
+        exit_code: None,
+        timed_out: false,
+        interrupted: false,
+    };
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                ended.exit_code = status.code().or(Some(128 + 9));
                 break;
             }
-            let pause = if start.elapsed() < Duration::from_secs(1) {
-                5
-            } else {
-                50
-            };
-            std::thread::sleep(Duration::from_millis(pause));
-        },
+            Ok(None) => {}
+            Err(_) => break,
+        }
+        if start.elapsed() >= timeout || shutdown.requested() {
+            ended.timed_out = !shutdown.requested();
+            ended.interrupted = shutdown.requested();
+            crate::effects::process::kill_group(child.id());
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        let pause = if start.elapsed() < Duration::from_secs(1) {
+            5
+        } else {
+            50
+        };
+        std::thread::sleep(Duration::from_millis(pause));
     }
-    let duration = start.elapsed();
-    let mut tail = tail_of(&out_path, 25);
-    let etail = tail_of(&err_path, 25);
+    ended
+}
+
+/// The last lines of a gate's stdout, then of its stderr.
+fn output_tail(out_path: &Path, err_path: &Path) -> String {
+    let mut tail = tail_of(out_path, 25);
+    let etail = tail_of(err_path, 25);
     if !etail.is_empty() {
         if !tail.is_empty() {
             tail.push('\n');
         }
         tail.push_str(&etail);
     }
-    let result = GateResult {
-        gate: gate.name.clone(),
-        argv,
-        exit_code,
-        timed_out,
-        interrupted,
-        duration,
-        dir: dir.to_path_buf(),
-        tail,
-    };
-    let json_path = dir.join(format!("{}.json", gate.name));
+    tail
+}
+
+/// `<gate>.json` next to its output: what ran and how it ended.
+fn write_gate_summary(dir: &Path, result: &GateResult) {
+    let json_path = dir.join(format!("{}.json", result.gate));
     let summary = serde_json::json!({
         "gate": result.gate,
         "command": result.argv,
@@ -227,7 +265,6 @@ pub fn run_gate(
         "passed": result.passed(),
     });
     let _ = crate::fsutil::atomic_write(&json_path, summary.to_string().as_bytes());
-    Ok(result)
 }
 
 /// A `READY_FOR_QA` being triaged: its work order (`None`: gone) and the branch to merge.
