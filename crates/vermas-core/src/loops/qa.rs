@@ -33,6 +33,7 @@ use crate::store::{Store, StoreError};
 use crate::workorder::{self, Status, WorkOrder, WorkOrders};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -814,102 +815,114 @@ impl Qa {
             "qa.batch",
             &[("batch", &id), ("work_orders", &wos.join(","))],
         );
-        let by_id: BTreeMap<String, Candidate> =
-            batch.into_iter().map(|c| (c.wo.id.clone(), c)).collect();
         let parallel = f.settings.qa.parallel_gates as usize;
-        let mut bisect = control::Bisection::with_parallel(wos, parallel);
-        let (mut settled, mut moves, mut tests) = (0, 0, 0u32);
-        // The gate behind each failure text, for the rework that names it.
-        let mut gate_of: BTreeMap<String, FailedGate> = BTreeMap::new();
+        let mut run = BatchRun {
+            by_id: batch.into_iter().map(|c| (c.wo.id.clone(), c)).collect(),
+            bisect: control::Bisection::with_parallel(wos, parallel),
+            id,
+            settled: 0,
+            moves: 0,
+            tests: 0,
+            gate_of: BTreeMap::new(),
+        };
         loop {
             if self.shutdown.requested() {
                 break;
             }
-            match bisect.step() {
+            let flow = match run.bisect.step() {
                 control::Step::Done => break,
                 control::Step::Rework {
                     work_order,
                     failure,
                 } => {
-                    if let Some(c) = by_id.get(&work_order) {
-                        self.rework(f, c, &failure, gate_of.get(&failure), &[], Some(&id))?;
-                        settled += 1;
+                    if let Some(c) = run.by_id.get(&work_order) {
+                        let gate = run.gate_of.get(&failure);
+                        self.rework(f, c, &failure, gate, &[], Some(&run.id))?;
+                        run.settled += 1;
                     }
+                    ControlFlow::Continue(())
                 }
                 control::Step::TestPair(left, right) => {
-                    let ids = [&left, &right];
-                    let halves = ids.map(|g| {
-                        g.iter()
-                            .filter_map(|w| by_id.get(w))
-                            .collect::<Vec<&Candidate>>()
-                    });
-                    let test = tests + 1;
-                    tests += 2;
-                    let halves = [halves[0].as_slice(), halves[1].as_slice()];
-                    match self.test_pair(f, &id, test, halves, &mut bisect, &mut settled)? {
-                        PairTested::Done {
-                            left: rl,
-                            right: rr,
-                            failures,
-                        } => {
-                            for (text, gate) in failures {
-                                gate_of.insert(text, gate);
-                            }
-                            for (group, r) in [(&left, &rl), (&right, &rr)] {
-                                if let control::PairResult::Failed(_) = r
-                                    && group.len() > 1
-                                {
-                                    self.bisected(f, &id, group)?;
-                                }
-                            }
-                            bisect.pair_tested(rl, rr);
-                        }
-                        PairTested::TargetMoved => match control::after_ref_update(true, moves) {
-                            control::AfterRefUpdate::Later => {
-                                return Err(Error::failure(format!(
-                                    "{} kept moving while merging {}; will retry on the next patrol",
-                                    f.target_branch(),
-                                    [left, right].concat().join(", ")
-                                )));
-                            }
-                            _ => moves += 1,
-                        },
-                        PairTested::Interrupted => break,
-                    }
+                    self.batch_pair(f, &mut run, left, right)?
                 }
-                control::Step::Test(group) => {
-                    tests += 1;
-                    let members: Vec<&Candidate> =
-                        group.iter().filter_map(|w| by_id.get(w)).collect();
-                    match self.test_group(f, &id, tests, &members, &mut bisect, &mut settled)? {
-                        Tested::Empty => {}
-                        Tested::Passed => {
-                            bisect.passed();
-                            settled += members.len();
-                        }
-                        Tested::Failed(failure, gate) => {
-                            gate_of.insert(failure.clone(), gate);
-                            if group.len() > 1 {
-                                self.bisected(f, &id, &group)?;
-                            }
-                            bisect.failed(failure);
-                        }
-                        Tested::TargetMoved => match control::after_ref_update(true, moves) {
-                            control::AfterRefUpdate::Later => {
-                                return Err(Error::failure(format!(
-                                    "{} kept moving while merging {}; will retry on the next patrol",
-                                    f.target_branch(),
-                                    group.join(", ")
-                                )));
-                            }
-                            _ => moves += 1,
-                        },
-                        Tested::Interrupted => break,
-                    }
-                }
+                control::Step::Test(group) => self.batch_group(f, &mut run, group)?,
+            };
+            if flow.is_break() {
+                break;
             }
         }
-        Ok(settled)
+        Ok(run.settled)
+    }
+
+    /// Gates both halves of a failed group side by side; breaks when interrupted.
+    fn batch_pair(
+        &mut self,
+        f: &Factory,
+        run: &mut BatchRun,
+        left: Vec<String>,
+        right: Vec<String>,
+    ) -> Result<ControlFlow<()>> {
+        let ids = [&left, &right];
+        let halves = ids.map(|g| {
+            g.iter()
+                .filter_map(|w| run.by_id.get(w))
+                .collect::<Vec<&Candidate>>()
+        });
+        let test = run.tests + 1;
+        run.tests += 2;
+        let halves = [halves[0].as_slice(), halves[1].as_slice()];
+        let id = &run.id;
+        match self.test_pair(f, id, test, halves, &mut run.bisect, &mut run.settled)? {
+            PairTested::Done {
+                left: rl,
+                right: rr,
+                failures,
+            } => {
+                for (text, gate) in failures {
+                    run.gate_of.insert(text, gate);
+                }
+                for (group, r) in [(&left, &rl), (&right, &rr)] {
+                    if let control::PairResult::Failed(_) = r
+                        && group.len() > 1
+                    {
+                        self.bisected(f, &run.id, group)?;
+                    }
+                }
+                run.bisect.pair_tested(rl, rr);
+            }
+            PairTested::TargetMoved => target_moved(f, &mut run.moves, &[left, right].concat())?,
+            PairTested::Interrupted => return Ok(ControlFlow::Break(())),
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// Gates one group of the batch; breaks when interrupted.
+    fn batch_group(
+        &mut self,
+        f: &Factory,
+        run: &mut BatchRun,
+        group: Vec<String>,
+    ) -> Result<ControlFlow<()>> {
+        run.tests += 1;
+        let members: Vec<&Candidate> = group.iter().filter_map(|w| run.by_id.get(w)).collect();
+        let (id, test) = (&run.id, run.tests);
+        match self.test_group(f, id, test, &members, &mut run.bisect, &mut run.settled)? {
+            Tested::Empty => {}
+            Tested::Passed => {
+                run.bisect.passed();
+                run.settled += members.len();
+            }
+            Tested::Failed(failure, gate) => {
+                run.gate_of.insert(failure.clone(), gate);
+                if group.len() > 1 {
+                    self.bisected(f, &run.id, &group)?;
+                }
+                run.bisect.failed(failure);
+            }
+            Tested::TargetMoved => target_moved(f, &mut run.moves, &group)?,
+            Tested::Interrupted => return Ok(ControlFlow::Break(())),
+        }
+        Ok(ControlFlow::Continue(()))
     }
 
     /// Records that a group's gates failed and it is split in halves.
@@ -1539,6 +1552,35 @@ impl Qa {
             )?])?;
         }
         Ok(())
+    }
+}
+
+/// A batch being merged: its candidates, and what testing and bisecting it found so far.
+struct BatchRun {
+    id: String,
+    by_id: BTreeMap<String, Candidate>,
+    bisect: control::Bisection,
+    settled: usize,
+    /// How often the target moved under a test.
+    moves: u32,
+    tests: u32,
+    /// The gate behind each failure text, for the rework that names it.
+    gate_of: BTreeMap<String, FailedGate>,
+}
+
+/// The target moved under a test: merge again, unless it keeps moving (then the batch waits
+/// for the next patrol).
+fn target_moved(f: &Factory, moves: &mut u32, merging: &[String]) -> Result<()> {
+    match control::after_ref_update(true, *moves) {
+        control::AfterRefUpdate::Later => Err(Error::failure(format!(
+            "{} kept moving while merging {}; will retry on the next patrol",
+            f.target_branch(),
+            merging.join(", ")
+        ))),
+        _ => {
+            *moves += 1;
+            Ok(())
+        }
     }
 }
 
