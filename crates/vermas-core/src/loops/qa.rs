@@ -1002,9 +1002,6 @@ impl Qa {
             let t = test + lane as u32;
             merged[lane] = self.merge_group(f, batch, t, &dir, members, bisect, settled)?;
         }
-        let gates = f.settings.gates.clone();
-        let all = f.settings.verification.require_all_pass;
-        let shutdown = self.shutdown.clone();
         let wos: Vec<String> = merged
             .iter()
             .flatten()
@@ -1019,31 +1016,9 @@ impl Qa {
                 since: crate::clock::format_timestamp(chrono::Utc::now()),
             }),
         );
-        let gated: [Option<Result<Gated>>; 2] = std::thread::scope(|sc| {
-            let runs = merged.each_ref().map(|g| {
-                g.as_ref()
-                    .map(|g| sc.spawn(|| gate_tree(&gates, g, all, &shutdown, |_| {})))
-            });
-            runs.map(|r| {
-                r.map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(Error::failure("a gate run panicked")))
-                })
-            })
-        });
-        let [gl, gr] = gated;
+        let [gl, gr] = gate_side_by_side(f, &merged, &self.shutdown);
         let (gl, gr) = (gl.transpose()?, gr.transpose()?);
-        let result = |g: &Option<Gated>| match g {
-            None => Some(control::PairResult::Empty),
-            Some(g) => match &g.verdict {
-                control::Verdict::Pass => Some(control::PairResult::Passed),
-                control::Verdict::Fail(i) => {
-                    Some(control::PairResult::Failed(failure_of(&g.results[*i]).0))
-                }
-                _ => None,
-            },
-        };
-        let (Some(rl), Some(rr)) = (result(&gl), result(&gr)) else {
+        let (Some(rl), Some(rr)) = (pair_result(&gl), pair_result(&gr)) else {
             for g in merged.iter().flatten() {
                 git::reset_to(&g.lane, &g.before)?;
             }
@@ -1098,12 +1073,6 @@ impl Qa {
         let mut merged: Vec<(&Candidate, String)> = Vec::new();
         for c in members {
             let head = git::rev_parse(lane, "HEAD").unwrap_or_else(|| before.clone());
-            let message = format!(
-                "Merge {}: {} {}",
-                c.branch,
-                c.wo.id,
-                crate::text::escape_control(&c.wo.title)
-            );
             self.log.info(
                 "qa.merge",
                 &[
@@ -1112,22 +1081,7 @@ impl Qa {
                     ("onto", &head),
                 ],
             );
-            let (result, commit, conflicts) = match git::merge(lane, &c.branch, &message, &who) {
-                Ok(MergeOutcome::Merged(commit)) => (control::Merged::Commit, commit, vec![]),
-                Ok(MergeOutcome::Conflicts(paths)) => (
-                    control::Merged::Conflicts(paths.clone()),
-                    head.clone(),
-                    paths,
-                ),
-                Ok(MergeOutcome::AlreadyMerged) => (
-                    control::Merged::NothingNew {
-                        on_target: git::is_ancestor(&repo, &c.branch, &before),
-                    },
-                    head.clone(),
-                    vec![],
-                ),
-                Err(e) => (control::Merged::Error(e.to_string()), head.clone(), vec![]),
-            };
+            let (result, commit, conflicts) = merge_branch(&repo, lane, c, &head, &before, &who);
             match control::after_merge(&result, &c.branch, f.target_branch()) {
                 control::AfterMerge::Gate => merged.push((c, commit)),
                 control::AfterMerge::Rework(reason) => {
@@ -1160,25 +1114,7 @@ impl Qa {
         if merged.is_empty() {
             return Ok(None);
         }
-        let rel = if merged.len() == 1 {
-            merged[0].0.evidence_rel()
-        } else {
-            Path::new("evidence")
-                .join("batches")
-                .join(batch)
-                .join(test.to_string())
-        };
-        // Every level below .work is a real directory: a symlink planted there is refused.
-        let dir = crate::fsutil::ensure_dir_under(&f.work_dir(), &rel)
-            .map_err(|e| StoreError::io(&f.work_dir().join(&rel), e))?;
-        // Each merge's evidence names the paths it changed.
-        for (c, _) in &merged {
-            if let Ok(d) = crate::fsutil::ensure_dir_under(&f.work_dir(), &c.evidence_rel()) {
-                let mut text = c.changed.join("\n");
-                text.push('\n');
-                let _ = crate::fsutil::atomic_write(&d.join("changed-paths.txt"), text.as_bytes());
-            }
-        }
+        let dir = evidence_dir(f, batch, test, &merged)?;
         Ok(Some(MergedGroup {
             lane: lane.to_path_buf(),
             before,
@@ -1582,6 +1518,109 @@ fn target_moved(f: &Factory, moves: &mut u32, merging: &[String]) -> Result<()> 
             Ok(())
         }
     }
+}
+
+/// Gates the merged halves at the same time, each on its own thread.
+fn gate_side_by_side(
+    f: &Factory,
+    merged: &[Option<MergedGroup<'_>>; 2],
+    shutdown: &Shutdown,
+) -> [Option<Result<Gated>>; 2] {
+    let gates = f.settings.gates.clone();
+    let all = f.settings.verification.require_all_pass;
+    std::thread::scope(|sc| {
+        let runs = merged.each_ref().map(|g| {
+            g.as_ref()
+                .map(|g| sc.spawn(|| gate_tree(&gates, g, all, shutdown, |_| {})))
+        });
+        runs.map(|r| {
+            r.map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::failure("a gate run panicked")))
+            })
+        })
+    })
+}
+
+/// How a half went (`None`: interrupted before its gates decided).
+fn pair_result(g: &Option<Gated>) -> Option<control::PairResult> {
+    match g {
+        None => Some(control::PairResult::Empty),
+        Some(g) => match &g.verdict {
+            control::Verdict::Pass => Some(control::PairResult::Passed),
+            control::Verdict::Fail(i) => {
+                Some(control::PairResult::Failed(failure_of(&g.results[*i]).0))
+            }
+            _ => None,
+        },
+    }
+}
+
+/// Merges a candidate's branch onto `head` in `lane`: what happened, the commit the lane is
+/// at, and the conflicting paths.
+fn merge_branch(
+    repo: &Path,
+    lane: &Path,
+    c: &Candidate,
+    head: &str,
+    before: &str,
+    who: &git::Identity,
+) -> (control::Merged, String, Vec<String>) {
+    let message = format!(
+        "Merge {}: {} {}",
+        c.branch,
+        c.wo.id,
+        crate::text::escape_control(&c.wo.title)
+    );
+    match git::merge(lane, &c.branch, &message, who) {
+        Ok(MergeOutcome::Merged(commit)) => (control::Merged::Commit, commit, vec![]),
+        Ok(MergeOutcome::Conflicts(paths)) => (
+            control::Merged::Conflicts(paths.clone()),
+            head.to_string(),
+            paths,
+        ),
+        Ok(MergeOutcome::AlreadyMerged) => (
+            control::Merged::NothingNew {
+                on_target: git::is_ancestor(repo, &c.branch, before),
+            },
+            head.to_string(),
+            vec![],
+        ),
+        Err(e) => (
+            control::Merged::Error(e.to_string()),
+            head.to_string(),
+            vec![],
+        ),
+    }
+}
+
+/// Where a merged group's gate output goes: its one member's evidence, or the batch's test
+/// directory. Each member's evidence also names the paths it changed.
+fn evidence_dir(
+    f: &Factory,
+    batch: &str,
+    test: u32,
+    merged: &[(&Candidate, String)],
+) -> Result<PathBuf> {
+    let rel = if merged.len() == 1 {
+        merged[0].0.evidence_rel()
+    } else {
+        Path::new("evidence")
+            .join("batches")
+            .join(batch)
+            .join(test.to_string())
+    };
+    // Every level below .work is a real directory: a symlink planted there is refused.
+    let dir = crate::fsutil::ensure_dir_under(&f.work_dir(), &rel)
+        .map_err(|e| StoreError::io(&f.work_dir().join(&rel), e))?;
+    for (c, _) in merged {
+        if let Ok(d) = crate::fsutil::ensure_dir_under(&f.work_dir(), &c.evidence_rel()) {
+            let mut text = c.changed.join("\n");
+            text.push('\n');
+            let _ = crate::fsutil::atomic_write(&d.join("changed-paths.txt"), text.as_bytes());
+        }
+    }
+    Ok(dir)
 }
 
 /// The gate a rework names.
