@@ -15,7 +15,7 @@ use crate::agent::AgentId;
 use crate::company::{Company, Factory};
 use crate::control::operations as control;
 use crate::control::restart::Policy;
-use crate::effects::tmux::SessionSpec;
+use crate::effects::tmux::{SessionSpec, Tmux};
 use crate::error::{Error, Result};
 use crate::event::ev;
 use crate::event::types;
@@ -24,7 +24,7 @@ use crate::slots::AgentEvent;
 use crate::store::StoreError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub fn lock_path(company: &Company) -> PathBuf {
@@ -677,6 +677,17 @@ pub fn start(company: &Company) -> Result<Started> {
         let _ = std::fs::remove_file(&p.file);
         return Err(e.into());
     }
+    wait_for_daemon(company, &tmux, session, &console)
+}
+
+/// Waits (up to 10 s) for the daemon started in `session` to hold its lock; if its session
+/// ends first, or it never does, says why with the last line of its console.
+fn wait_for_daemon(
+    company: &Company,
+    tmux: &Tmux,
+    session: String,
+    console: &Path,
+) -> Result<Started> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(h) = daemon::running(&lock_path(company)) {
@@ -688,7 +699,7 @@ pub fn start(company: &Company) -> Result<Started> {
         }
         if Instant::now() > deadline || !tmux.has_session(&session) {
             std::thread::sleep(Duration::from_millis(100));
-            let out = std::fs::read_to_string(&console).unwrap_or_default();
+            let out = std::fs::read_to_string(console).unwrap_or_default();
             let last = out
                 .lines()
                 .rev()
