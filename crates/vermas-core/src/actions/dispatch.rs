@@ -18,7 +18,7 @@ use crate::agent::AgentId;
 use crate::assignment::{self, Assignment};
 use crate::company::{Company, Factory};
 use crate::control::dispatch::{self as control, Plan, QueueReason, Refusal};
-use crate::effects::tmux::{NudgeOutcome, TmuxError};
+use crate::effects::tmux::{NudgeOutcome, PendingSession, Tmux, TmuxError};
 use crate::effects::{GitRepo, Repo, Sessions, git};
 use crate::error::{Error, Result};
 use crate::event::{NewEvent, ev, types};
@@ -400,6 +400,16 @@ struct Start<'a> {
     rt: &'a Runtime,
 }
 
+/// How a launch orders its two slow steps, tmux and git.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// A new worktree in an empty slot: the session starts at once, its agent held until the
+    /// prompt file appears, while git makes the worktree.
+    Overlapped,
+    /// A parked worktree coming back, or a worktree already in the slot: one after the other.
+    InTurn,
+}
+
 /// Makes the worktree and the assignment of one slot and starts its session, writing each step
 /// to `journal` (the caller undoes it on failure).
 fn launch_in_slot(s: &Start<'_>, slot: u32, journal: &mut Journal) -> Result<Slot> {
@@ -407,7 +417,6 @@ fn launch_in_slot(s: &Start<'_>, slot: u32, journal: &mut Journal) -> Result<Slo
     let tmux = company.tmux();
     let agent = AgentId::worker(&f.name, slot);
     let worktree = f.slot_dir(slot);
-    let apath = f.assignment_path(&agent);
     let the_assignment = Assignment::of_work_order(
         &agent,
         wo,
@@ -425,51 +434,22 @@ fn launch_in_slot(s: &Start<'_>, slot: u32, journal: &mut Journal) -> Result<Slo
         runtime: s.rt,
         worktree: &worktree,
     };
-    // The usual case, a new worktree in an empty slot: create the session at once, its agent
-    // held until the prompt file appears, and let git make the worktree meanwhile (tmux and
-    // git are the two slow steps; they overlap). Otherwise (a parked worktree coming back, a
-    // worktree already in the slot) one after the other.
-    let overlap = !worktree.exists() && !f.parked_dir(&wo.id).exists();
-    if !overlap && worktree.exists() && tmux.has_session(&agent.session()) {
+    // The usual case, a new worktree in an empty slot, overlaps tmux and git (the two slow
+    // steps); anything else goes one after the other.
+    let order = if !worktree.exists() && !f.parked_dir(&wo.id).exists() {
+        Order::Overlapped
+    } else {
+        Order::InTurn
+    };
+    if order == Order::InTurn && worktree.exists() && tmux.has_session(&agent.session()) {
         // A session still runs in what is in the slot: leave its directory alone.
         return Ok(Slot::NameTaken);
     }
-    let prompt = worktree.join(".vermas").join("PROMPT.md");
-    let pending = if overlap {
-        if let Some(p) = worktree.parent() {
-            std::fs::create_dir_all(p).map_err(|e| StoreError::io(p, e))?;
-        }
-        std::fs::create_dir(&worktree).map_err(|e| StoreError::io(&worktree, e))?;
-        journal.push(Made::SlotDir(worktree.clone()));
-        let (spec, env_file) = worker_session_spec(&launch, &prompt, true)?;
-        journal.push(Made::EnvFile(env_file));
-        Some(tmux.spawn_session(&spec)?)
-    } else {
-        None
+    let pending = match order {
+        Order::Overlapped => Some(start_held_session(&launch, &tmux, journal)?),
+        Order::InTurn => None,
     };
-    // The assignment file (written and fsynced) is written on another thread while git makes
-    // the worktree; the agent needs both and starts after both.
-    let fresh = std::fs::symlink_metadata(&apath).is_err();
-    let (made, written) = std::thread::scope(|sc| {
-        let writer = fresh.then(|| sc.spawn(|| assignment::write(&apath, &the_assignment)));
-        let made = make_worktree(f, slot, &wo.id, s.branch, overlap);
-        let written = match writer {
-            Some(w) => w
-                .join()
-                .unwrap_or_else(|_| Err(Error::failure("writing the assignment panicked"))),
-            None => assignment::write(&apath, &the_assignment),
-        };
-        (made, written)
-    });
-    if written.is_ok() {
-        journal.push(Made::Assignment(apath.clone()));
-    }
-    if let Ok(how) = &made {
-        journal.push(Made::Worktree {
-            path: worktree.clone(),
-            how: how.clone(),
-        });
-    }
+    let (made, written) = make_worktree_and_assignment(s, slot, order, &the_assignment, journal);
     // A held session must be known before anything can fail, so a failure kills it.
     if let Some(p) = pending {
         match p.wait() {
@@ -484,19 +464,90 @@ fn launch_in_slot(s: &Start<'_>, slot: u32, journal: &mut Journal) -> Result<Slo
     }
     made?;
     written?;
+    start_agent(&launch, s.attempt, &tmux, journal)
+}
+
+/// Makes the empty slot directory and starts the session in it, its agent held until the
+/// prompt file appears.
+fn start_held_session(
+    launch: &Launch<'_>,
+    tmux: &Tmux,
+    journal: &mut Journal,
+) -> Result<PendingSession> {
+    let worktree = launch.worktree;
+    let prompt = worktree.join(".vermas").join("PROMPT.md");
+    if let Some(p) = worktree.parent() {
+        std::fs::create_dir_all(p).map_err(|e| StoreError::io(p, e))?;
+    }
+    std::fs::create_dir(worktree).map_err(|e| StoreError::io(worktree, e))?;
+    journal.push(Made::SlotDir(worktree.to_path_buf()));
+    let (spec, env_file) = worker_session_spec(launch, &prompt, true)?;
+    journal.push(Made::EnvFile(env_file));
+    Ok(tmux.spawn_session(&spec)?)
+}
+
+/// Makes the worktree while another thread writes (and fsyncs) the assignment file: the agent
+/// needs both and starts after both. What was made goes to `journal`.
+fn make_worktree_and_assignment(
+    s: &Start<'_>,
+    slot: u32,
+    order: Order,
+    the_assignment: &Assignment,
+    journal: &mut Journal,
+) -> (Result<WorktreeMade>, Result<()>) {
+    let f = s.f;
+    let worktree = f.slot_dir(slot);
+    let apath = f.assignment_path(&AgentId::worker(&f.name, slot));
+    let fresh = std::fs::symlink_metadata(&apath).is_err();
+    let (made, written) = std::thread::scope(|sc| {
+        let writer = fresh.then(|| sc.spawn(|| assignment::write(&apath, the_assignment)));
+        let made = make_worktree(f, slot, &s.wo.id, s.branch, order == Order::Overlapped);
+        let written = match writer {
+            Some(w) => w
+                .join()
+                .unwrap_or_else(|_| Err(Error::failure("writing the assignment panicked"))),
+            None => assignment::write(&apath, the_assignment),
+        };
+        (made, written)
+    });
+    if written.is_ok() {
+        journal.push(Made::Assignment(apath));
+    }
+    if let Ok(how) = &made {
+        journal.push(Made::Worktree {
+            path: worktree,
+            how: how.clone(),
+        });
+    }
+    (made, written)
+}
+
+/// Starts the agent once its worktree and assignment are there: writing the prompt releases a
+/// held agent; otherwise its session starts now.
+fn start_agent(
+    launch: &Launch<'_>,
+    attempt: u32,
+    tmux: &Tmux,
+    journal: &mut Journal,
+) -> Result<Slot> {
     if journal.session().is_some() {
-        // Writing the prompt releases the held agent.
-        write_worker_prompt(&worktree, wo, f, slot, s.attempt)?;
-    } else {
-        match start_worker_session(&launch, s.attempt) {
-            Ok(name) => journal.push(Made::Session(name)),
-            Err(e) if matches!(e.tmux(), Some(TmuxError::Exists(_))) => {
-                return Ok(Slot::NameTaken);
-            }
-            Err(e) => {
-                tmux.check_version()?;
-                return Err(e);
-            }
+        write_worker_prompt(
+            launch.worktree,
+            launch.work_order,
+            launch.factory,
+            launch.slot,
+            attempt,
+        )?;
+        return Ok(Slot::Launched);
+    }
+    match start_worker_session(launch, attempt) {
+        Ok(name) => journal.push(Made::Session(name)),
+        Err(e) if matches!(e.tmux(), Some(TmuxError::Exists(_))) => {
+            return Ok(Slot::NameTaken);
+        }
+        Err(e) => {
+            tmux.check_version()?;
+            return Err(e);
         }
     }
     Ok(Slot::Launched)
@@ -561,86 +612,21 @@ enum Step {
 /// The slot is chosen from the log alone: no tmux query is on this path. A session name that
 /// turns out to be taken is found by `new-session` itself, and the next free slot is tried.
 fn dispatch_in(company: &Company, f: &Factory, req: &DispatchRequest) -> Result<Step> {
-    let runtime_name = req
-        .runtime
-        .clone()
-        .unwrap_or_else(|| f.settings.roles.worker.clone());
-    let rt = runtime::resolve(&f.settings, &runtime_name, "worker")?;
-    rt.check_installed()?;
-
+    let rt = worker_runtime(f, req)?;
     let fstore = f.store()?;
-    // Most work orders live in the factory they go to: no need to look through the others.
-    let home = if crate::ids::prefix_of(&req.work_order) == Some(f.prefix()) {
-        f.store()?
-    } else {
-        company.store_for_work_order(&req.work_order)?
-    };
-    let mut locked = Locked::take(&home, &fstore)?;
+    let home = home_store(company, f, &req.work_order)?;
+    let locked = Locked::take(&home, &fstore)?;
     // Under the lock the index is brought to the end of the log: this is the current state.
     let wos = workorder::Lookup::open(&home)?;
-    let mut wo = wos.get(&req.work_order)?.ok_or_else(|| {
-        Error::not_found(format!(
-            "work order {} not found",
-            crate::text::escape_control(&req.work_order)
-        ))
-    })?;
+    let mut wo = existing(&wos, &req.work_order)?;
     let slots = fstore.load::<Slots>()?.state;
-
-    // The guide's recovery: slots whose worker is gone and whose assignment was removed.
-    let mut pre_home = Vec::new();
-    let mut pre_factory = Vec::new();
-    let mut reclaimed: Vec<u32> = Vec::new();
-    // Events for a third store are written after our locks are released (lock order).
-    let mut deferred: Vec<(Store, NewEvent)> = Vec::new();
-    for (rel, requeue) in reclaim_orphans(company, f, &slots, &req.actor)? {
-        if let Ok(r) = serde_json::from_str::<crate::slots::SlotReleased>(rel.data.get()) {
-            reclaimed.push(r.slot);
-        }
-        pre_factory.push(rel);
-        if let Some((id, e)) = requeue {
-            if id == wo.id {
-                wo.status = Status::Queued;
-                wo.factory = Some(f.name.clone());
-                pre_home.push(e);
-            } else if let Ok(st) = company.store_for_work_order(&id) {
-                if st.dir() == home.dir() {
-                    pre_home.push(e);
-                } else if st.dir() == fstore.dir() {
-                    pre_factory.push(e);
-                } else {
-                    deferred.push((st, e));
-                }
-            }
-        }
-    }
-
-    let obs = control::Obs {
-        work_order: control::WorkOrderObs {
-            id: wo.id.clone(),
-            status: wo.status,
-            queued_in: (wo.status == Status::Queued)
-                .then(|| wo.factory.clone())
-                .flatten(),
-            attempts: wo.attempts,
-            holder: slots
-                .by_work_order(&wo.id)
-                .map(|s| s.agent.clone())
-                .or(wo.assignee.clone()),
-            blockers: workorder::open_blockers_in(&wos, &wo)?,
-        },
-        factory: f.name.clone(),
-        max_slots: f.max_slots(),
-        busy: slots
-            .all()
-            .map(|s| s.slot)
-            .filter(|n| !reclaimed.contains(n))
-            .collect(),
-        ahead: queued_among(company, &f.name, &[(home.dir(), &wos)], true)?
-            .into_iter()
-            .find(|q| q.id != wo.id && (q.priority, &q.created_at) < (wo.priority, &wo.created_at))
-            .map(|q| (q.id, q.priority)),
-        no_queue: req.no_queue,
+    let stores = Stores {
+        company,
+        home: &home,
+        factory: &fstore,
     };
+    let (mut pending, reclaimed) = reclaim(&stores, f, &slots, &mut wo, &req.actor)?;
+    let obs = observe(&stores, f, req, &wos, &wo, &slots, &reclaimed)?;
     let (attempt, candidates) = match control::plan(&obs) {
         Plan::Refuse(r) => return Err(r.into()),
         Plan::Queue {
@@ -648,30 +634,13 @@ fn dispatch_in(company: &Company, f: &Factory, req: &DispatchRequest) -> Result<
             move_to_queue,
         } => {
             if move_to_queue {
-                pre_home.push(workorder::plan_transition(
-                    &wo,
-                    Status::Queued,
-                    Some(&reason.to_string()),
-                    Some(&f.name),
-                    &req.actor,
-                )?);
+                let why = reason.to_string();
+                pending.home.push(to_queue(&wo, f, &why, &req.actor)?);
             }
-            locked.append(pre_home, pre_factory)?;
-            locked.report_warnings();
-            drop(locked);
-            write_deferred(deferred)?;
+            pending.write(locked)?;
             return match reason {
                 QueueReason::Behind { head } => Ok(Step::Behind { head }),
-                QueueReason::NoFreeSlot { busy, .. } => {
-                    let (position, of) = place_in_queue(company, &f.name, &wo.id)?;
-                    Ok(Step::Done(DispatchOutcome::Queued {
-                        work_order: wo.id.clone(),
-                        factory: f.name.clone(),
-                        position,
-                        of,
-                        busy,
-                    }))
-                }
+                QueueReason::NoFreeSlot { busy, .. } => queued(company, f, &wo.id, busy),
             };
         }
         Plan::Launch { slots, attempt } => (attempt, slots),
@@ -687,156 +656,18 @@ fn dispatch_in(company: &Company, f: &Factory, req: &DispatchRequest) -> Result<
         branch: &branch,
         rt: &rt,
     };
-    let mut launched = None;
-    for slot in candidates {
-        let mut journal = Journal::default();
-        match launch_in_slot(&start, slot, &mut journal) {
-            Ok(Slot::Launched) => {
-                launched = Some((slot, journal));
-                break;
-            }
-            Ok(Slot::NameTaken) => journal.undo_in(company, f, &branch),
-            Err(e) => {
-                journal.undo_in(company, f, &branch);
-                return Err(e);
-            }
-        }
-    }
-    let Some((slot, journal)) = launched else {
-        // Every free slot's name is held by a session still running: wait in the queue, as
-        // when every slot is busy.
-        if req.no_queue {
-            return Err(Refusal::NoFreeSlot {
-                factory: f.name.clone(),
-                busy: f.max_slots(),
-                max: f.max_slots(),
-            }
-            .into());
-        }
-        if !(wo.status == Status::Queued && wo.factory.as_deref() == Some(f.name.as_str())) {
-            pre_home.push(workorder::plan_transition(
-                &wo,
-                Status::Queued,
-                Some("no free slot"),
-                Some(&f.name),
-                &req.actor,
-            )?);
-        }
-        locked.append(pre_home, pre_factory)?;
-        locked.report_warnings();
-        drop(locked);
-        write_deferred(deferred)?;
-        let (position, of) = place_in_queue(company, &f.name, &wo.id)?;
-        return Ok(Step::Done(DispatchOutcome::Queued {
-            work_order: wo.id.clone(),
-            factory: f.name.clone(),
-            position,
-            of,
-            busy: f.max_slots(),
-        }));
+    let Some((slot, journal)) = launch_in_first_free(&start, candidates)? else {
+        return queue_as_no_free_slot(&start, req, locked, pending);
     };
-    let agent = AgentId::worker(&f.name, slot);
-    let session = agent.session();
-    let how = journal.worktree().cloned();
-    let events = (|| -> Result<(Vec<NewEvent>, Vec<NewEvent>)> {
-        let cid = Some(incarnation.as_str());
-        let mut home_events = pre_home.clone();
-        home_events.push(
-            workorder::plan_transition(&wo, Status::Assigned, None, Some(&f.name), &req.actor)?
-                .correlated(cid),
-        );
-        home_events.push(
-            ev(
-                types::WORK_ORDER_ASSIGNED,
-                &req.actor,
-                &Assigned {
-                    id: wo.id.clone(),
-                    assignee: agent.to_string(),
-                    factory: f.name.clone(),
-                    slot,
-                    incarnation: incarnation.clone(),
-                    attempt,
-                    branch: branch.clone(),
-                },
-            )?
-            .correlated(cid),
-        );
-        let worktree = f.slot_dir(slot).display().to_string();
-        let mut fe = pre_factory.clone();
-        fe.push(
-            ev(
-                types::SLOT_ALLOCATED,
-                &req.actor,
-                &SlotAllocated {
-                    slot,
-                    agent: agent.to_string(),
-                    work_order: wo.id.clone(),
-                    incarnation: incarnation.clone(),
-                    attempt,
-                    branch: branch.clone(),
-                    worktree: worktree.clone(),
-                    runtime: rt.name.clone(),
-                },
-            )?
-            .correlated(cid),
-        );
-        if let Some(how) = how.as_ref().filter(|h| **h != WorktreeMade::Reused) {
-            fe.push(
-                ev(
-                    types::WORKTREE_CREATED,
-                    &req.actor,
-                    &WorktreeEvent {
-                        path: worktree,
-                        branch: branch.clone(),
-                        work_order: wo.id.clone(),
-                        slot: Some(slot),
-                        how: how.how().into(),
-                    },
-                )?
-                .correlated(cid),
-            );
-        }
-        fe.push(
-            ev(
-                types::ASSIGNMENT_SET,
-                &req.actor,
-                &AssignmentEvent {
-                    agent: agent.to_string(),
-                    work_order: wo.id.clone(),
-                    incarnation: incarnation.clone(),
-                    attempt: Some(attempt),
-                    ..Default::default()
-                },
-            )?
-            .correlated(cid),
-        );
-        fe.push(
-            ev(
-                types::AGENT_STARTED,
-                &req.actor,
-                &AgentEvent {
-                    agent: agent.to_string(),
-                    session: session.clone(),
-                    incarnation: incarnation.clone(),
-                    role: Some("worker".into()),
-                    runtime: Some(rt.name.clone()),
-                    work_order: Some(wo.id.clone()),
-                    slot: Some(slot),
-                    ..Default::default()
-                },
-            )?
-            .correlated(cid),
-        );
-        Ok((home_events, fe))
-    })();
-    if let Err(e) = events.and_then(|(h, fe)| locked.append(h, fe)) {
-        journal.undo_in(company, f, &branch);
-        return Err(e);
-    }
-    locked.report_warnings();
-    drop(locked);
-    write_deferred(deferred)?;
-    let nudge = start_nudge(company, &fstore, &rt, &agent, &req.actor);
+    let launched = Launched {
+        start: &start,
+        slot,
+        agent: AgentId::worker(&f.name, slot),
+        actor: &req.actor,
+    };
+    launched.record(journal, locked, pending)?;
+    let nudge = start_nudge(company, &fstore, &rt, &launched.agent, &req.actor);
+    let session = launched.agent.session();
     Ok(Step::Done(DispatchOutcome::Spawned {
         attach: company.tmux().attach_hint(&session),
         session,
@@ -845,6 +676,319 @@ fn dispatch_in(company: &Company, f: &Factory, req: &DispatchRequest) -> Result<
         incarnation,
         nudge,
     }))
+}
+
+/// The worker runtime asked for (or the factory's), checked to be installed.
+fn worker_runtime(f: &Factory, req: &DispatchRequest) -> Result<Runtime> {
+    let runtime_name = req
+        .runtime
+        .clone()
+        .unwrap_or_else(|| f.settings.roles.worker.clone());
+    let rt = runtime::resolve(&f.settings, &runtime_name, "worker")?;
+    rt.check_installed()?;
+    Ok(rt)
+}
+
+/// The work order `id`, which must exist.
+fn existing(wos: &workorder::Lookup, id: &str) -> Result<WorkOrder> {
+    wos.get(id)?.ok_or_else(|| {
+        Error::not_found(format!(
+            "work order {} not found",
+            crate::text::escape_control(id)
+        ))
+    })
+}
+
+/// The store a work order lives in. Most live in the factory they go to: no need to look
+/// through the others.
+fn home_store(company: &Company, f: &Factory, work_order: &str) -> Result<Store> {
+    if crate::ids::prefix_of(work_order) == Some(f.prefix()) {
+        f.store()
+    } else {
+        company.store_for_work_order(work_order)
+    }
+}
+
+/// The move of `wo` to the queue of `f`.
+fn to_queue(wo: &WorkOrder, f: &Factory, reason: &str, actor: &str) -> Result<NewEvent> {
+    workorder::plan_transition(wo, Status::Queued, Some(reason), Some(&f.name), actor)
+}
+
+/// The stores a dispatch reads and writes: the company's, the work order's home store, and the
+/// factory's.
+struct Stores<'a> {
+    company: &'a Company,
+    home: &'a Store,
+    factory: &'a Store,
+}
+
+/// Events gathered under the lock before the launch: written with the launch's own, or alone
+/// when the work order is queued.
+#[derive(Default)]
+struct Pending {
+    home: Vec<NewEvent>,
+    factory: Vec<NewEvent>,
+    /// For a third store: written after our locks are released (lock order).
+    deferred: Vec<(Store, NewEvent)>,
+}
+
+impl Pending {
+    /// Appends the events, releases the locks, then writes the deferred ones.
+    fn write(self, mut locked: Locked<'_>) -> Result<()> {
+        locked.append(self.home, self.factory)?;
+        release(locked, self.deferred)
+    }
+}
+
+/// Releases the locks (after their warnings), then writes the events for other stores.
+fn release(mut locked: Locked<'_>, deferred: Vec<(Store, NewEvent)>) -> Result<()> {
+    locked.report_warnings();
+    drop(locked);
+    write_deferred(deferred)
+}
+
+/// The guide's recovery: lets slots go whose worker is gone and whose assignment was removed,
+/// re-queueing their work orders (`wo` too, when it is one of them). Returns the events and the
+/// slots freed.
+fn reclaim(
+    stores: &Stores<'_>,
+    f: &Factory,
+    slots: &Slots,
+    wo: &mut WorkOrder,
+    actor: &str,
+) -> Result<(Pending, Vec<u32>)> {
+    let company = stores.company;
+    let mut pending = Pending::default();
+    let mut reclaimed: Vec<u32> = Vec::new();
+    for (rel, requeue) in reclaim_orphans(company, f, slots, actor)? {
+        if let Ok(r) = serde_json::from_str::<crate::slots::SlotReleased>(rel.data.get()) {
+            reclaimed.push(r.slot);
+        }
+        pending.factory.push(rel);
+        if let Some((id, e)) = requeue {
+            if id == wo.id {
+                wo.status = Status::Queued;
+                wo.factory = Some(f.name.clone());
+                pending.home.push(e);
+            } else if let Ok(st) = company.store_for_work_order(&id) {
+                if st.dir() == stores.home.dir() {
+                    pending.home.push(e);
+                } else if st.dir() == stores.factory.dir() {
+                    pending.factory.push(e);
+                } else {
+                    pending.deferred.push((st, e));
+                }
+            }
+        }
+    }
+    Ok((pending, reclaimed))
+}
+
+/// What [`control::plan`] decides on, read under the lock.
+fn observe(
+    stores: &Stores<'_>,
+    f: &Factory,
+    req: &DispatchRequest,
+    wos: &workorder::Lookup,
+    wo: &WorkOrder,
+    slots: &Slots,
+    reclaimed: &[u32],
+) -> Result<control::Obs> {
+    Ok(control::Obs {
+        work_order: control::WorkOrderObs {
+            id: wo.id.clone(),
+            status: wo.status,
+            queued_in: (wo.status == Status::Queued)
+                .then(|| wo.factory.clone())
+                .flatten(),
+            attempts: wo.attempts,
+            holder: slots
+                .by_work_order(&wo.id)
+                .map(|s| s.agent.clone())
+                .or(wo.assignee.clone()),
+            blockers: workorder::open_blockers_in(wos, wo)?,
+        },
+        factory: f.name.clone(),
+        max_slots: f.max_slots(),
+        busy: slots
+            .all()
+            .map(|s| s.slot)
+            .filter(|n| !reclaimed.contains(n))
+            .collect(),
+        ahead: queued_among(stores.company, &f.name, &[(stores.home.dir(), wos)], true)?
+            .into_iter()
+            .find(|q| q.id != wo.id && (q.priority, &q.created_at) < (wo.priority, &wo.created_at))
+            .map(|q| (q.id, q.priority)),
+        no_queue: req.no_queue,
+    })
+}
+
+/// The outcome of queueing a work order in `f` while `busy` slots are held.
+fn queued(company: &Company, f: &Factory, work_order: &str, busy: u32) -> Result<Step> {
+    let (position, of) = place_in_queue(company, &f.name, work_order)?;
+    Ok(Step::Done(DispatchOutcome::Queued {
+        work_order: work_order.to_string(),
+        factory: f.name.clone(),
+        position,
+        of,
+        busy,
+    }))
+}
+
+/// Tries the candidate slots in turn; the first launched is kept with its journal, each
+/// other's journal is undone. `None` when every slot's session name was taken.
+fn launch_in_first_free(start: &Start<'_>, candidates: Vec<u32>) -> Result<Option<(u32, Journal)>> {
+    let (company, f, branch) = (start.company, start.f, start.branch);
+    for slot in candidates {
+        let mut journal = Journal::default();
+        match launch_in_slot(start, slot, &mut journal) {
+            Ok(Slot::Launched) => return Ok(Some((slot, journal))),
+            Ok(Slot::NameTaken) => journal.undo_in(company, f, branch),
+            Err(e) => {
+                journal.undo_in(company, f, branch);
+                return Err(e);
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Every free slot's name is held by a session still running: wait in the queue, as when
+/// every slot is busy.
+fn queue_as_no_free_slot(
+    start: &Start<'_>,
+    req: &DispatchRequest,
+    locked: Locked<'_>,
+    mut pending: Pending,
+) -> Result<Step> {
+    let (f, wo) = (start.f, start.wo);
+    if req.no_queue {
+        return Err(Refusal::NoFreeSlot {
+            factory: f.name.clone(),
+            busy: f.max_slots(),
+            max: f.max_slots(),
+        }
+        .into());
+    }
+    if !(wo.status == Status::Queued && wo.factory.as_deref() == Some(f.name.as_str())) {
+        pending
+            .home
+            .push(to_queue(wo, f, "no free slot", &req.actor)?);
+    }
+    pending.write(locked)?;
+    queued(start.company, f, &wo.id, f.max_slots())
+}
+
+/// A worker launched in a slot, whose events are still to be written.
+struct Launched<'a> {
+    start: &'a Start<'a>,
+    slot: u32,
+    agent: AgentId,
+    actor: &'a str,
+}
+
+impl Launched<'_> {
+    /// Writes the launch's events after the pending ones; if that fails, the launch is undone
+    /// (still under the lock).
+    fn record(&self, journal: Journal, mut locked: Locked<'_>, pending: Pending) -> Result<()> {
+        let how = journal.worktree().cloned();
+        let events = self.home_events(pending.home).and_then(|home| {
+            let factory = self.factory_events(pending.factory, how.as_ref())?;
+            Ok((home, factory))
+        });
+        if let Err(e) = events.and_then(|(h, fe)| locked.append(h, fe)) {
+            journal.undo_in(self.start.company, self.start.f, self.start.branch);
+            return Err(e);
+        }
+        release(locked, pending.deferred)
+    }
+
+    /// An event of this launch, correlated by its incarnation.
+    fn event(&self, ty: &str, data: &impl serde::Serialize) -> Result<NewEvent> {
+        Ok(ev(ty, self.actor, data)?.correlated(Some(self.start.incarnation)))
+    }
+
+    /// The work order's events: assigned (its status, then who has it).
+    fn home_events(&self, mut home: Vec<NewEvent>) -> Result<Vec<NewEvent>> {
+        let s = self.start;
+        home.push(
+            workorder::plan_transition(s.wo, Status::Assigned, None, Some(&s.f.name), self.actor)?
+                .correlated(Some(s.incarnation)),
+        );
+        home.push(self.event(
+            types::WORK_ORDER_ASSIGNED,
+            &Assigned {
+                id: s.wo.id.clone(),
+                assignee: self.agent.to_string(),
+                factory: s.f.name.clone(),
+                slot: self.slot,
+                incarnation: s.incarnation.to_string(),
+                attempt: s.attempt,
+                branch: s.branch.to_string(),
+            },
+        )?);
+        Ok(home)
+    }
+
+    /// The factory's events: the slot, the worktree (unless reused), the assignment, the agent.
+    fn factory_events(
+        &self,
+        mut fe: Vec<NewEvent>,
+        how: Option<&WorktreeMade>,
+    ) -> Result<Vec<NewEvent>> {
+        let (s, slot) = (self.start, self.slot);
+        let (agent, incarnation) = (self.agent.to_string(), s.incarnation.to_string());
+        let worktree = s.f.slot_dir(slot).display().to_string();
+        fe.push(self.event(
+            types::SLOT_ALLOCATED,
+            &SlotAllocated {
+                slot,
+                agent: agent.clone(),
+                work_order: s.wo.id.clone(),
+                incarnation: incarnation.clone(),
+                attempt: s.attempt,
+                branch: s.branch.to_string(),
+                worktree: worktree.clone(),
+                runtime: s.rt.name.clone(),
+            },
+        )?);
+        if let Some(how) = how.filter(|h| **h != WorktreeMade::Reused) {
+            fe.push(self.event(
+                types::WORKTREE_CREATED,
+                &WorktreeEvent {
+                    path: worktree,
+                    branch: s.branch.to_string(),
+                    work_order: s.wo.id.clone(),
+                    slot: Some(slot),
+                    how: how.how().into(),
+                },
+            )?);
+        }
+        fe.push(self.event(
+            types::ASSIGNMENT_SET,
+            &AssignmentEvent {
+                agent: agent.clone(),
+                work_order: s.wo.id.clone(),
+                incarnation: incarnation.clone(),
+                attempt: Some(s.attempt),
+                ..Default::default()
+            },
+        )?);
+        fe.push(self.event(
+            types::AGENT_STARTED,
+            &AgentEvent {
+                agent,
+                session: self.agent.session(),
+                incarnation,
+                role: Some("worker".into()),
+                runtime: Some(s.rt.name.clone()),
+                work_order: Some(s.wo.id.clone()),
+                slot: Some(slot),
+                ..Default::default()
+            },
+        )?);
+        Ok(fe)
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::agent::AgentId;
 use crate::company::{Company, Factory};
 use crate::control::operations as control;
 use crate::control::restart::Policy;
-use crate::effects::tmux::SessionSpec;
+use crate::effects::tmux::{SessionSpec, Tmux};
 use crate::error::{Error, Result};
 use crate::event::ev;
 use crate::event::types;
@@ -24,7 +24,7 @@ use crate::slots::AgentEvent;
 use crate::store::StoreError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub fn lock_path(company: &Company) -> PathBuf {
@@ -285,20 +285,6 @@ impl Operations {
         report: &mut OpsPatrol,
     ) -> Result<()> {
         use control::Action;
-        let factory = |name: &str| {
-            factories
-                .iter()
-                .find(|f| f.name == name)
-                .ok_or_else(|| Error::not_found(format!("factory {name} is gone")))
-        };
-        let agent = |factory: &str, role: control::Role| match role {
-            control::Role::Supervisor => AgentId::Supervisor {
-                factory: factory.to_string(),
-            },
-            control::Role::Qa => AgentId::Qa {
-                factory: factory.to_string(),
-            },
-        };
         match a {
             Action::Adopt { session } => self.log.info("adopt", &[("session", session)]),
             Action::Foreign { session } => self.log.warn(
@@ -325,51 +311,78 @@ impl Operations {
                 ],
             ),
             Action::Start {
-                factory: name,
+                factory,
                 role,
                 restart,
-            } => {
-                let f = factory(name)?;
-                start_session(self, f, &agent(name, *role), *restart)?;
-                let session = format!("{}-{name}", role.as_str());
-                if *restart {
-                    report.restarted.push(session);
-                } else {
-                    report.started.push(session);
-                }
-            }
+            } => self.start_service(factories, factory, *role, *restart, report)?,
             Action::GiveUp {
-                factory: name,
+                factory,
                 role,
                 session,
                 failures,
-            } => {
-                self.log.warn(
-                    "give_up",
-                    &[("session", session), ("failures", &failures.to_string())],
-                );
-                let f = factory(name)?;
-                escalate_service(self, &agent(name, *role), *failures, &f.settings)?;
-                report.escalated.push(session.clone());
-            }
+            } => self.give_up(factories, factory, *role, session, *failures, report)?,
             Action::Archive => self.archive_old_partitions(factories),
-            Action::ConfigInvalid { error } => {
-                self.log.warn("config_invalid", &[("error", error)]);
-                let body = format!(
-                    "A settings file does not load, so the running company keeps the settings it had before the edit:\n\n{error}\n\nFix the file; the loops pick it up at their next patrol (`co config show` says which settings each one uses)."
-                );
-                escalate::escalate(
-                    &self.company,
-                    &Escalation {
-                        key: &format!("config:{error}"),
-                        subject: "ESCALATION a settings file is invalid",
-                        body: &body,
-                        meta: BTreeMap::new(),
-                    },
-                    "operations",
-                )?;
-            }
+            Action::ConfigInvalid { error } => self.config_invalid(error)?,
         }
+        Ok(())
+    }
+
+    /// Starts (or restarts) a factory's supervisor or QA session.
+    fn start_service(
+        &self,
+        factories: &[Factory],
+        name: &str,
+        role: control::Role,
+        restart: bool,
+        report: &mut OpsPatrol,
+    ) -> Result<()> {
+        let f = find_factory(factories, name)?;
+        start_session(self, f, &service_agent(name, role), restart)?;
+        let session = format!("{}-{name}", role.as_str());
+        if restart {
+            report.restarted.push(session);
+        } else {
+            report.started.push(session);
+        }
+        Ok(())
+    }
+
+    /// Stops restarting a session that keeps failing, and escalates.
+    fn give_up(
+        &self,
+        factories: &[Factory],
+        name: &str,
+        role: control::Role,
+        session: &str,
+        failures: usize,
+        report: &mut OpsPatrol,
+    ) -> Result<()> {
+        self.log.warn(
+            "give_up",
+            &[("session", session), ("failures", &failures.to_string())],
+        );
+        let f = find_factory(factories, name)?;
+        escalate_service(self, &service_agent(name, role), failures, &f.settings)?;
+        report.escalated.push(session.to_string());
+        Ok(())
+    }
+
+    /// Tells the ceo a settings file does not load (once per error).
+    fn config_invalid(&self, error: &str) -> Result<()> {
+        self.log.warn("config_invalid", &[("error", error)]);
+        let body = format!(
+            "A settings file does not load, so the running company keeps the settings it had before the edit:\n\n{error}\n\nFix the file; the loops pick it up at their next patrol (`co config show` says which settings each one uses)."
+        );
+        escalate::escalate(
+            &self.company,
+            &Escalation {
+                key: &format!("config:{error}"),
+                subject: "ESCALATION a settings file is invalid",
+                body: &body,
+                meta: BTreeMap::new(),
+            },
+            "operations",
+        )?;
         Ok(())
     }
 
@@ -426,6 +439,26 @@ impl Operations {
         if let Ok(text) = serde_json::to_vec_pretty(&self.status) {
             let _ = crate::fsutil::atomic_write(&status_path(&self.company), &text);
         }
+    }
+}
+
+/// A factory of this patrol by name.
+fn find_factory<'a>(factories: &'a [Factory], name: &str) -> Result<&'a Factory> {
+    factories
+        .iter()
+        .find(|f| f.name == name)
+        .ok_or_else(|| Error::not_found(format!("factory {name} is gone")))
+}
+
+/// The agent of a factory's supervisor or QA.
+fn service_agent(factory: &str, role: control::Role) -> AgentId {
+    match role {
+        control::Role::Supervisor => AgentId::Supervisor {
+            factory: factory.to_string(),
+        },
+        control::Role::Qa => AgentId::Qa {
+            factory: factory.to_string(),
+        },
     }
 }
 
@@ -644,6 +677,17 @@ pub fn start(company: &Company) -> Result<Started> {
         let _ = std::fs::remove_file(&p.file);
         return Err(e.into());
     }
+    wait_for_daemon(company, &tmux, session, &console)
+}
+
+/// Waits (up to 10 s) for the daemon started in `session` to hold its lock; if its session
+/// ends first, or it never does, says why with the last line of its console.
+fn wait_for_daemon(
+    company: &Company,
+    tmux: &Tmux,
+    session: String,
+    console: &Path,
+) -> Result<Started> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(h) = daemon::running(&lock_path(company)) {
@@ -655,7 +699,7 @@ pub fn start(company: &Company) -> Result<Started> {
         }
         if Instant::now() > deadline || !tmux.has_session(&session) {
             std::thread::sleep(Duration::from_millis(100));
-            let out = std::fs::read_to_string(&console).unwrap_or_default();
+            let out = std::fs::read_to_string(console).unwrap_or_default();
             let last = out
                 .lines()
                 .rev()

@@ -24,15 +24,16 @@ use crate::config::Gate;
 use crate::control::qa as control;
 use crate::effects::git::{self, MergeOutcome};
 use crate::error::{Error, Result};
-use crate::event::ev;
 use crate::event::types;
+use crate::event::{NewEvent, ev};
 use crate::loops::daemon::{self, Log, Shutdown, Wake};
 use crate::mail::{self, MailPriority, Marked, Message, Messages, Sent};
 use crate::slots::WorktreeEvent;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 use crate::workorder::{self, Status, WorkOrder, WorkOrders};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -166,58 +167,96 @@ pub fn run_gate(
     }
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let timeout = Duration::from_secs_f64(gate.timeout_seconds);
-    let (mut exit_code, mut timed_out, mut interrupted) = (None, false, false);
     crate::trace::running(&cmd);
-    match cmd.spawn() {
+    let ended = match cmd.spawn() {
         Err(e) => {
             let _ = std::fs::write(&err_path, format!("cannot run {:?}: {e}\n", argv[0]));
-            exit_code = Some(127);
-        }
-        Ok(mut child) => loop {
-            match child.try_wait() {
-                Ok(Some(status)) => {
-                    exit_code = status.code().or(Some(128 + 9));
-                    break;
-                }
-                Ok(None) => {}
-                Err(_) => break,
+            Ended {
+                exit_code: Some(127),
+                timed_out: false,
+                interrupted: false,
             }
-            if start.elapsed() >= timeout || shutdown.requested() {
-                timed_out = !shutdown.requested();
-                interrupted = shutdown.requested();
-                crate::effects::process::kill_group(child.id());
-                let _ = child.kill();
-                let _ = child.wait();
+        }
+        Ok(child) => wait_gate(child, start, timeout, shutdown),
+    };
+    let duration = start.elapsed();
+    let result = GateResult {
+        gate: gate.name.clone(),
+        argv,
+        exit_code: ended.exit_code,
+        timed_out: ended.timed_out,
+        interrupted: ended.interrupted,
+        duration,
+        dir: dir.to_path_buf(),
+        tail: output_tail(&out_path, &err_path),
+    };
+    write_gate_summary(dir, &result);
+    Ok(result)
+}
+
+/// How a gate's process ended.
+struct Ended {
+    exit_code: Option<i32>,
+    timed_out: bool,
+    interrupted: bool,
+}
+
+/// Polls a gate's process until it exits; past its timeout (or when QA is stopped) its whole
+/// process group is killed.
+fn wait_gate(
+    mut child: std::process::Child,
+    start: Instant,
+    timeout: Duration,
+    shutdown: &Shutdown,
+) -> Ended {
+    let mut ended = Ended {
+        exit_code: None,
+        timed_out: false,
+        interrupted: false,
+    };
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                ended.exit_code = status.code().or(Some(128 + 9));
                 break;
             }
-            let pause = if start.elapsed() < Duration::from_secs(1) {
-                5
-            } else {
-                50
-            };
-            std::thread::sleep(Duration::from_millis(pause));
-        },
+            Ok(None) => {}
+            Err(_) => break,
+        }
+        if start.elapsed() >= timeout || shutdown.requested() {
+            ended.timed_out = !shutdown.requested();
+            ended.interrupted = shutdown.requested();
+            crate::effects::process::kill_group(child.id());
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        let pause = if start.elapsed() < Duration::from_secs(1) {
+            5
+        } else {
+            50
+        };
+        std::thread::sleep(Duration::from_millis(pause));
     }
-    let duration = start.elapsed();
-    let mut tail = tail_of(&out_path, 25);
-    let etail = tail_of(&err_path, 25);
+    ended
+}
+
+/// The last lines of a gate's stdout, then of its stderr.
+fn output_tail(out_path: &Path, err_path: &Path) -> String {
+    let mut tail = tail_of(out_path, 25);
+    let etail = tail_of(err_path, 25);
     if !etail.is_empty() {
         if !tail.is_empty() {
             tail.push('\n');
         }
         tail.push_str(&etail);
     }
-    let result = GateResult {
-        gate: gate.name.clone(),
-        argv,
-        exit_code,
-        timed_out,
-        interrupted,
-        duration,
-        dir: dir.to_path_buf(),
-        tail,
-    };
-    let json_path = dir.join(format!("{}.json", gate.name));
+    tail
+}
+
+/// `<gate>.json` next to its output: what ran and how it ended.
+fn write_gate_summary(dir: &Path, result: &GateResult) {
+    let json_path = dir.join(format!("{}.json", result.gate));
     let summary = serde_json::json!({
         "gate": result.gate,
         "command": result.argv,
@@ -227,7 +266,14 @@ pub fn run_gate(
         "passed": result.passed(),
     });
     let _ = crate::fsutil::atomic_write(&json_path, summary.to_string().as_bytes());
-    Ok(result)
+}
+
+/// A `READY_FOR_QA` being triaged: its work order (`None`: gone) and the branch to merge.
+struct QaRequest {
+    msg: Message,
+    work_order: String,
+    wo: Option<WorkOrder>,
+    branch: String,
 }
 
 /// A `READY_FOR_QA` that triage found ready: the message and its work order.
@@ -241,6 +287,15 @@ struct Candidate {
 }
 
 impl Candidate {
+    fn new(msg: Message, wo: WorkOrder, branch: String) -> Candidate {
+        Candidate {
+            msg,
+            wo,
+            branch,
+            changed: Vec::new(),
+        }
+    }
+
     fn attempt(&self) -> u32 {
         self.wo.attempts.max(1)
     }
@@ -492,13 +547,8 @@ impl Qa {
             let wo_id = msg.meta.get("work_order").cloned().unwrap_or_default();
             // A store that cannot be read now (a config file being written) is not a work
             // order that is gone: look again on the next patrol.
-            let wo = match self
-                .company
-                .store_for_work_order(&wo_id)
-                .and_then(|h| Ok(h.load::<WorkOrders>()?.state.get(&wo_id)))
-            {
+            let wo = match self.read_work_order(&wo_id) {
                 Ok(wo) => wo,
-                Err(e) if wo_id.is_empty() || e.kind() == crate::error::Kind::NotFound => None,
                 Err(e) => {
                     self.log.warn(
                         "qa.unreadable",
@@ -514,91 +564,14 @@ impl Qa {
                 .cloned()
                 .or(wo.as_ref().and_then(|w| w.branch.clone()))
                 .unwrap_or_else(|| format!("vermas/{wo_id}"));
-            let obs = control::ReadyObs {
-                message: msg.id.clone(),
+            let req = QaRequest {
+                msg,
                 work_order: wo_id.clone(),
-                branch_exists: git::branch_exists(&repo, &branch),
-                branch: branch.clone(),
-                status: wo.as_ref().map(|w| w.status),
-                blocked_for_gates: wo.as_ref().is_some_and(|w| {
-                    w.status == Status::Blocked
-                        && w.last_failure
-                            .as_deref()
-                            .is_some_and(|r| r.starts_with(NO_GATES))
-                }),
-                sent_by: msg.meta.get("incarnation").cloned(),
-                holder: wo.as_ref().and_then(|w| w.incarnation.clone()),
+                wo,
+                branch,
             };
-            let rules = control::Rules {
-                has_gates: !f.settings.gates.is_empty(),
-                verification: f.settings.verification.enabled,
-            };
-            let t = control::triage(&obs, rules, &self.memory, Instant::now());
-            let acted = match (t, wo) {
-                (control::Triage::Stale(why), _) | (control::Triage::Rework(why), None) => {
-                    self.log
-                        .info("qa.skip", &[("work_order", &wo_id), ("why", &why)]);
-                    mail::mark(&fstore, &msg.id, false, &self.actor).map(|_| ())
-                }
-                (control::Triage::NoGates { block }, Some(wo)) => {
-                    skip.push(msg.id.clone());
-                    if block {
-                        let reason = format!(
-                            "{NO_GATES}: add [[gates]] (name, command, timeout_seconds) to {} and QA picks this up on its next patrol; or set [verification] enabled = false to merge unchecked",
-                            f.work_dir().join("config.toml").display()
-                        );
-                        self.log
-                            .warn("qa.blocked", &[("work_order", &wo_id), ("why", "no gates")]);
-                        self.transition(&wo, Status::Blocked, &reason)
-                    } else {
-                        Ok(())
-                    }
-                }
-                (control::Triage::Backoff, _) => {
-                    skip.push(msg.id.clone());
-                    Ok(())
-                }
-                (control::Triage::GiveUp(why), Some(wo)) => {
-                    skip.push(msg.id.clone());
-                    self.give_up(f, &msg, &wo, &why)
-                }
-                (control::Triage::Rework(why), Some(wo)) => {
-                    let c = Candidate {
-                        msg,
-                        wo,
-                        branch,
-                        changed: Vec::new(),
-                    };
-                    self.rework(f, &c, &why, None, &[], None)
-                }
-                (control::Triage::Unblock, Some(mut wo)) => {
-                    let r = self.transition(&wo, Status::InReview, "gates are configured now");
-                    wo.status = Status::InReview;
-                    self.guard(
-                        f,
-                        Candidate {
-                            msg,
-                            wo,
-                            branch,
-                            changed: Vec::new(),
-                        },
-                        &mut ready,
-                    )
-                    .and(r)
-                }
-                (control::Triage::Ready, Some(wo)) => self.guard(
-                    f,
-                    Candidate {
-                        msg,
-                        wo,
-                        branch,
-                        changed: Vec::new(),
-                    },
-                    &mut ready,
-                ),
-                (_, None) => Ok(()),
-            };
-            if let Err(e) = acted {
+            let t = self.triage(f, &repo, &req);
+            if let Err(e) = self.act_on(f, &fstore, t, req, skip, &mut ready) {
                 self.log.warn(
                     "qa.error",
                     &[("work_order", &wo_id), ("error", &e.message())],
@@ -607,6 +580,110 @@ impl Qa {
             }
         }
         Ok(ready)
+    }
+
+    /// A work order from its home store; `None` when it (or its id) is missing.
+    fn read_work_order(&self, wo_id: &str) -> Result<Option<WorkOrder>> {
+        match self
+            .company
+            .store_for_work_order(wo_id)
+            .and_then(|h| Ok(h.load::<WorkOrders>()?.state.get(wo_id)))
+        {
+            Ok(wo) => Ok(wo),
+            Err(e) if wo_id.is_empty() || e.kind() == crate::error::Kind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What [`control::triage`] says of one request.
+    fn triage(&self, f: &Factory, repo: &Path, req: &QaRequest) -> control::Triage {
+        let wo = req.wo.as_ref();
+        let obs = control::ReadyObs {
+            message: req.msg.id.clone(),
+            work_order: req.work_order.clone(),
+            branch_exists: git::branch_exists(repo, &req.branch),
+            branch: req.branch.clone(),
+            status: wo.map(|w| w.status),
+            blocked_for_gates: wo.is_some_and(|w| {
+                w.status == Status::Blocked
+                    && w.last_failure
+                        .as_deref()
+                        .is_some_and(|r| r.starts_with(NO_GATES))
+            }),
+            sent_by: req.msg.meta.get("incarnation").cloned(),
+            holder: wo.and_then(|w| w.incarnation.clone()),
+        };
+        let rules = control::Rules {
+            has_gates: !f.settings.gates.is_empty(),
+            verification: f.settings.verification.enabled,
+        };
+        control::triage(&obs, rules, &self.memory, Instant::now())
+    }
+
+    /// Carries out what triage said; a ready request goes to `ready`, one to look at again on
+    /// a later patrol to `skip`.
+    fn act_on(
+        &mut self,
+        f: &Factory,
+        fstore: &Store,
+        t: control::Triage,
+        req: QaRequest,
+        skip: &mut Vec<String>,
+        ready: &mut Vec<Candidate>,
+    ) -> Result<()> {
+        let QaRequest {
+            msg,
+            work_order: wo_id,
+            wo,
+            branch,
+        } = req;
+        match (t, wo) {
+            (control::Triage::Stale(why), _) | (control::Triage::Rework(why), None) => {
+                self.log
+                    .info("qa.skip", &[("work_order", &wo_id), ("why", &why)]);
+                mail::mark(fstore, &msg.id, false, &self.actor).map(|_| ())
+            }
+            (control::Triage::NoGates { block }, Some(wo)) => {
+                skip.push(msg.id.clone());
+                if block {
+                    self.block_without_gates(f, &wo, &wo_id)
+                } else {
+                    Ok(())
+                }
+            }
+            (control::Triage::Backoff, _) => {
+                skip.push(msg.id.clone());
+                Ok(())
+            }
+            (control::Triage::GiveUp(why), Some(wo)) => {
+                skip.push(msg.id.clone());
+                self.give_up(f, &msg, &wo, &why)
+            }
+            (control::Triage::Rework(why), Some(wo)) => {
+                let c = Candidate::new(msg, wo, branch);
+                self.rework(f, &c, &why, None, &[], None)
+            }
+            (control::Triage::Unblock, Some(mut wo)) => {
+                let r = self.transition(&wo, Status::InReview, "gates are configured now");
+                wo.status = Status::InReview;
+                self.guard(f, Candidate::new(msg, wo, branch), ready).and(r)
+            }
+            (control::Triage::Ready, Some(wo)) => {
+                self.guard(f, Candidate::new(msg, wo, branch), ready)
+            }
+            (_, None) => Ok(()),
+        }
+    }
+
+    /// Blocks work QA cannot check: the factory has no gates.
+    fn block_without_gates(&self, f: &Factory, wo: &WorkOrder, wo_id: &str) -> Result<()> {
+        let reason = format!(
+            "{NO_GATES}: add [[gates]] (name, command, timeout_seconds) to {} and QA picks this up on its next patrol; or set [verification] enabled = false to merge unchecked",
+            f.work_dir().join("config.toml").display()
+        );
+        self.log
+            .warn("qa.blocked", &[("work_order", wo_id), ("why", "no gates")]);
+        self.transition(wo, Status::Blocked, &reason)
     }
 
     /// Lets a ready branch into the merge queue unless it changes protected paths (the gates'
@@ -744,102 +821,114 @@ impl Qa {
             "qa.batch",
             &[("batch", &id), ("work_orders", &wos.join(","))],
         );
-        let by_id: BTreeMap<String, Candidate> =
-            batch.into_iter().map(|c| (c.wo.id.clone(), c)).collect();
         let parallel = f.settings.qa.parallel_gates as usize;
-        let mut bisect = control::Bisection::with_parallel(wos, parallel);
-        let (mut settled, mut moves, mut tests) = (0, 0, 0u32);
-        // The gate behind each failure text, for the rework that names it.
-        let mut gate_of: BTreeMap<String, FailedGate> = BTreeMap::new();
+        let mut run = BatchRun {
+            by_id: batch.into_iter().map(|c| (c.wo.id.clone(), c)).collect(),
+            bisect: control::Bisection::with_parallel(wos, parallel),
+            id,
+            settled: 0,
+            moves: 0,
+            tests: 0,
+            gate_of: BTreeMap::new(),
+        };
         loop {
             if self.shutdown.requested() {
                 break;
             }
-            match bisect.step() {
+            let flow = match run.bisect.step() {
                 control::Step::Done => break,
                 control::Step::Rework {
                     work_order,
                     failure,
                 } => {
-                    if let Some(c) = by_id.get(&work_order) {
-                        self.rework(f, c, &failure, gate_of.get(&failure), &[], Some(&id))?;
-                        settled += 1;
+                    if let Some(c) = run.by_id.get(&work_order) {
+                        let gate = run.gate_of.get(&failure);
+                        self.rework(f, c, &failure, gate, &[], Some(&run.id))?;
+                        run.settled += 1;
                     }
+                    ControlFlow::Continue(())
                 }
                 control::Step::TestPair(left, right) => {
-                    let ids = [&left, &right];
-                    let halves = ids.map(|g| {
-                        g.iter()
-                            .filter_map(|w| by_id.get(w))
-                            .collect::<Vec<&Candidate>>()
-                    });
-                    let test = tests + 1;
-                    tests += 2;
-                    let halves = [halves[0].as_slice(), halves[1].as_slice()];
-                    match self.test_pair(f, &id, test, halves, &mut bisect, &mut settled)? {
-                        PairTested::Done {
-                            left: rl,
-                            right: rr,
-                            failures,
-                        } => {
-                            for (text, gate) in failures {
-                                gate_of.insert(text, gate);
-                            }
-                            for (group, r) in [(&left, &rl), (&right, &rr)] {
-                                if let control::PairResult::Failed(_) = r
-                                    && group.len() > 1
-                                {
-                                    self.bisected(f, &id, group)?;
-                                }
-                            }
-                            bisect.pair_tested(rl, rr);
-                        }
-                        PairTested::TargetMoved => match control::after_ref_update(true, moves) {
-                            control::AfterRefUpdate::Later => {
-                                return Err(Error::failure(format!(
-                                    "{} kept moving while merging {}; will retry on the next patrol",
-                                    f.target_branch(),
-                                    [left, right].concat().join(", ")
-                                )));
-                            }
-                            _ => moves += 1,
-                        },
-                        PairTested::Interrupted => break,
-                    }
+                    self.batch_pair(f, &mut run, left, right)?
                 }
-                control::Step::Test(group) => {
-                    tests += 1;
-                    let members: Vec<&Candidate> =
-                        group.iter().filter_map(|w| by_id.get(w)).collect();
-                    match self.test_group(f, &id, tests, &members, &mut bisect, &mut settled)? {
-                        Tested::Empty => {}
-                        Tested::Passed => {
-                            bisect.passed();
-                            settled += members.len();
-                        }
-                        Tested::Failed(failure, gate) => {
-                            gate_of.insert(failure.clone(), gate);
-                            if group.len() > 1 {
-                                self.bisected(f, &id, &group)?;
-                            }
-                            bisect.failed(failure);
-                        }
-                        Tested::TargetMoved => match control::after_ref_update(true, moves) {
-                            control::AfterRefUpdate::Later => {
-                                return Err(Error::failure(format!(
-                                    "{} kept moving while merging {}; will retry on the next patrol",
-                                    f.target_branch(),
-                                    group.join(", ")
-                                )));
-                            }
-                            _ => moves += 1,
-                        },
-                        Tested::Interrupted => break,
-                    }
-                }
+                control::Step::Test(group) => self.batch_group(f, &mut run, group)?,
+            };
+            if flow.is_break() {
+                break;
             }
         }
-        Ok(settled)
+        Ok(run.settled)
+    }
+
+    /// Gates both halves of a failed group side by side; breaks when interrupted.
+    fn batch_pair(
+        &mut self,
+        f: &Factory,
+        run: &mut BatchRun,
+        left: Vec<String>,
+        right: Vec<String>,
+    ) -> Result<ControlFlow<()>> {
+        let ids = [&left, &right];
+        let halves = ids.map(|g| {
+            g.iter()
+                .filter_map(|w| run.by_id.get(w))
+                .collect::<Vec<&Candidate>>()
+        });
+        let test = run.tests + 1;
+        run.tests += 2;
+        let halves = [halves[0].as_slice(), halves[1].as_slice()];
+        let id = &run.id;
+        match self.test_pair(f, id, test, halves, &mut run.bisect, &mut run.settled)? {
+            PairTested::Done {
+                left: rl,
+                right: rr,
+                failures,
+            } => {
+                for (text, gate) in failures {
+                    run.gate_of.insert(text, gate);
+                }
+                for (group, r) in [(&left, &rl), (&right, &rr)] {
+                    if let control::PairResult::Failed(_) = r
+                        && group.len() > 1
+                    {
+                        self.bisected(f, &run.id, group)?;
+                    }
+                }
+                run.bisect.pair_tested(rl, rr);
+            }
+            PairTested::TargetMoved => target_moved(f, &mut run.moves, &[left, right].concat())?,
+            PairTested::Interrupted => return Ok(ControlFlow::Break(())),
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// Gates one group of the batch; breaks when interrupted.
+    fn batch_group(
+        &mut self,
+        f: &Factory,
+        run: &mut BatchRun,
+        group: Vec<String>,
+    ) -> Result<ControlFlow<()>> {
+        run.tests += 1;
+        let members: Vec<&Candidate> = group.iter().filter_map(|w| run.by_id.get(w)).collect();
+        let (id, test) = (&run.id, run.tests);
+        match self.test_group(f, id, test, &members, &mut run.bisect, &mut run.settled)? {
+            Tested::Empty => {}
+            Tested::Passed => {
+                run.bisect.passed();
+                run.settled += members.len();
+            }
+            Tested::Failed(failure, gate) => {
+                run.gate_of.insert(failure.clone(), gate);
+                if group.len() > 1 {
+                    self.bisected(f, &run.id, &group)?;
+                }
+                run.bisect.failed(failure);
+            }
+            Tested::TargetMoved => target_moved(f, &mut run.moves, &group)?,
+            Tested::Interrupted => return Ok(ControlFlow::Break(())),
+        }
+        Ok(ControlFlow::Continue(()))
     }
 
     /// Records that a group's gates failed and it is split in halves.
@@ -919,9 +1008,6 @@ impl Qa {
             let t = test + lane as u32;
             merged[lane] = self.merge_group(f, batch, t, &dir, members, bisect, settled)?;
         }
-        let gates = f.settings.gates.clone();
-        let all = f.settings.verification.require_all_pass;
-        let shutdown = self.shutdown.clone();
         let wos: Vec<String> = merged
             .iter()
             .flatten()
@@ -936,31 +1022,9 @@ impl Qa {
                 since: crate::clock::format_timestamp(chrono::Utc::now()),
             }),
         );
-        let gated: [Option<Result<Gated>>; 2] = std::thread::scope(|sc| {
-            let runs = merged.each_ref().map(|g| {
-                g.as_ref()
-                    .map(|g| sc.spawn(|| gate_tree(&gates, g, all, &shutdown, |_| {})))
-            });
-            runs.map(|r| {
-                r.map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(Error::failure("a gate run panicked")))
-                })
-            })
-        });
-        let [gl, gr] = gated;
+        let [gl, gr] = gate_side_by_side(f, &merged, &self.shutdown);
         let (gl, gr) = (gl.transpose()?, gr.transpose()?);
-        let result = |g: &Option<Gated>| match g {
-            None => Some(control::PairResult::Empty),
-            Some(g) => match &g.verdict {
-                control::Verdict::Pass => Some(control::PairResult::Passed),
-                control::Verdict::Fail(i) => {
-                    Some(control::PairResult::Failed(failure_of(&g.results[*i]).0))
-                }
-                _ => None,
-            },
-        };
-        let (Some(rl), Some(rr)) = (result(&gl), result(&gr)) else {
+        let (Some(rl), Some(rr)) = (pair_result(&gl), pair_result(&gr)) else {
             for g in merged.iter().flatten() {
                 git::reset_to(&g.lane, &g.before)?;
             }
@@ -1015,12 +1079,6 @@ impl Qa {
         let mut merged: Vec<(&Candidate, String)> = Vec::new();
         for c in members {
             let head = git::rev_parse(lane, "HEAD").unwrap_or_else(|| before.clone());
-            let message = format!(
-                "Merge {}: {} {}",
-                c.branch,
-                c.wo.id,
-                crate::text::escape_control(&c.wo.title)
-            );
             self.log.info(
                 "qa.merge",
                 &[
@@ -1029,22 +1087,7 @@ impl Qa {
                     ("onto", &head),
                 ],
             );
-            let (result, commit, conflicts) = match git::merge(lane, &c.branch, &message, &who) {
-                Ok(MergeOutcome::Merged(commit)) => (control::Merged::Commit, commit, vec![]),
-                Ok(MergeOutcome::Conflicts(paths)) => (
-                    control::Merged::Conflicts(paths.clone()),
-                    head.clone(),
-                    paths,
-                ),
-                Ok(MergeOutcome::AlreadyMerged) => (
-                    control::Merged::NothingNew {
-                        on_target: git::is_ancestor(&repo, &c.branch, &before),
-                    },
-                    head.clone(),
-                    vec![],
-                ),
-                Err(e) => (control::Merged::Error(e.to_string()), head.clone(), vec![]),
-            };
+            let (result, commit, conflicts) = merge_branch(&repo, lane, c, &head, &before, &who);
             match control::after_merge(&result, &c.branch, f.target_branch()) {
                 control::AfterMerge::Gate => merged.push((c, commit)),
                 control::AfterMerge::Rework(reason) => {
@@ -1077,25 +1120,7 @@ impl Qa {
         if merged.is_empty() {
             return Ok(None);
         }
-        let rel = if merged.len() == 1 {
-            merged[0].0.evidence_rel()
-        } else {
-            Path::new("evidence")
-                .join("batches")
-                .join(batch)
-                .join(test.to_string())
-        };
-        // Every level below .work is a real directory: a symlink planted there is refused.
-        let dir = crate::fsutil::ensure_dir_under(&f.work_dir(), &rel)
-            .map_err(|e| StoreError::io(&f.work_dir().join(&rel), e))?;
-        // Each merge's evidence names the paths it changed.
-        for (c, _) in &merged {
-            if let Ok(d) = crate::fsutil::ensure_dir_under(&f.work_dir(), &c.evidence_rel()) {
-                let mut text = c.changed.join("\n");
-                text.push('\n');
-                let _ = crate::fsutil::atomic_write(&d.join("changed-paths.txt"), text.as_bytes());
-            }
-        }
+        let dir = evidence_dir(f, batch, test, &merged)?;
         Ok(Some(MergedGroup {
             lane: lane.to_path_buf(),
             before,
@@ -1237,22 +1262,37 @@ impl Qa {
                 &self.actor,
             )?);
         }
-        let sup = AgentId::Supervisor {
-            factory: f.name.clone(),
-        };
-        let mut meta = BTreeMap::new();
-        meta.insert("work_order".to_string(), wo.id.clone());
-        meta.insert("attempt".to_string(), wo.attempts.to_string());
-        if let Some(g) = gate {
-            meta.insert("gate".to_string(), g.gate.clone());
-            meta.insert(
-                "exit_code".to_string(),
-                g.exit_code
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "none".into()),
-            );
-            meta.insert("timed_out".to_string(), g.timed_out.to_string());
-        }
+        let mut fe = self.rework_events(wo, reason, gate, conflicts, batch)?;
+        fe.push(self.rework_request(f, &fstore, wo, reason, gate)?);
+        fe.push(ev(
+            types::MAIL_READ,
+            &self.actor,
+            &Marked {
+                id: c.msg.id.clone(),
+            },
+        )?);
+        locked.append(he, fe)?;
+        locked.report_warnings();
+        self.memory.settled(&wo.id);
+        self.log.info(
+            "qa.rework",
+            &[
+                ("work_order", &wo.id),
+                ("reason", reason.lines().next().unwrap_or_default()),
+            ],
+        );
+        Ok(())
+    }
+
+    /// `qa.merge_failed` (when it conflicts), then `qa.rework_requested`.
+    fn rework_events(
+        &self,
+        wo: &WorkOrder,
+        reason: &str,
+        gate: Option<&FailedGate>,
+        conflicts: &[String],
+        batch: Option<&str>,
+    ) -> Result<Vec<NewEvent>> {
         let mut fe = Vec::new();
         if !conflicts.is_empty() {
             fe.push(ev(
@@ -1282,11 +1322,39 @@ impl Qa {
                 ..Default::default()
             },
         )?);
-        fe.push(ev(
+        Ok(fe)
+    }
+
+    /// The `REWORK_REQUEST` to the supervisor, naming the failed gate if any.
+    fn rework_request(
+        &self,
+        f: &Factory,
+        fstore: &Store,
+        wo: &WorkOrder,
+        reason: &str,
+        gate: Option<&FailedGate>,
+    ) -> Result<NewEvent> {
+        let sup = AgentId::Supervisor {
+            factory: f.name.clone(),
+        };
+        let mut meta = BTreeMap::new();
+        meta.insert("work_order".to_string(), wo.id.clone());
+        meta.insert("attempt".to_string(), wo.attempts.to_string());
+        if let Some(g) = gate {
+            meta.insert("gate".to_string(), g.gate.clone());
+            meta.insert(
+                "exit_code".to_string(),
+                g.exit_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "none".into()),
+            );
+            meta.insert("timed_out".to_string(), g.timed_out.to_string());
+        }
+        ev(
             types::MAIL_SENT,
             &self.actor,
             &Sent {
-                id: mail::unused_message_id(&fstore)?,
+                id: mail::unused_message_id(fstore)?,
                 from: self.actor.clone(),
                 to: sup.to_string(),
                 subject: format!("REWORK_REQUEST {}", wo.id),
@@ -1295,25 +1363,7 @@ impl Qa {
                 priority: mail_priority(wo.priority),
                 meta,
             },
-        )?);
-        fe.push(ev(
-            types::MAIL_READ,
-            &self.actor,
-            &Marked {
-                id: c.msg.id.clone(),
-            },
-        )?);
-        locked.append(he, fe)?;
-        locked.report_warnings();
-        self.memory.settled(&wo.id);
-        self.log.info(
-            "qa.rework",
-            &[
-                ("work_order", &wo.id),
-                ("reason", reason.lines().next().unwrap_or_default()),
-            ],
-        );
-        Ok(())
+        )
     }
 
     /// Closes a merged work order: `qa.merged`, `work_order.closed` with its merge commit,
@@ -1327,7 +1377,6 @@ impl Qa {
         push: Option<&(bool, Option<String>)>,
     ) -> Result<()> {
         let wo = &c.wo;
-        let repo = f.git_dir();
         let target = f.target_branch();
         let home = self.company.store_for_work_order(&wo.id)?;
         let fstore = f.store()?;
@@ -1342,6 +1391,27 @@ impl Qa {
                 &self.actor,
             )?);
         }
+        let fe = self.merged_events(f, &fstore, c, commit, batch, push)?;
+        locked.append(he, fe)?;
+        locked.report_warnings();
+        drop(locked);
+        self.log
+            .info("qa.merged", &[("work_order", &wo.id), ("commit", commit)]);
+        self.remove_merged_branch(f, c)
+    }
+
+    /// `qa.merged`, `MERGED` to the supervisor (saying when the push failed), and the message
+    /// marked read.
+    fn merged_events(
+        &self,
+        f: &Factory,
+        fstore: &Store,
+        c: &Candidate,
+        commit: &str,
+        batch: Option<&str>,
+        push: Option<&(bool, Option<String>)>,
+    ) -> Result<Vec<NewEvent>> {
+        let (wo, target) = (&c.wo, f.target_branch());
         let sup = AgentId::Supervisor {
             factory: f.name.clone(),
         };
@@ -1354,7 +1424,7 @@ impl Qa {
         if let Some(e) = &push_error {
             body.push_str(&format!(" Pushing {target} failed: {e}"));
         }
-        let fe = vec![
+        Ok(vec![
             ev(
                 types::QA_MERGED,
                 &self.actor,
@@ -1373,7 +1443,7 @@ impl Qa {
                 types::MAIL_SENT,
                 &self.actor,
                 &Sent {
-                    id: mail::unused_message_id(&fstore)?,
+                    id: mail::unused_message_id(fstore)?,
                     from: self.actor.clone(),
                     to: sup.to_string(),
                     subject: format!("MERGED {}", wo.id),
@@ -1390,13 +1460,12 @@ impl Qa {
                     id: c.msg.id.clone(),
                 },
             )?,
-        ];
-        locked.append(he, fe)?;
-        locked.report_warnings();
-        drop(locked);
-        self.log
-            .info("qa.merged", &[("work_order", &wo.id), ("commit", commit)]);
-        // The branch is in the target now: its worktrees and the branch itself can go.
+        ])
+    }
+
+    /// The branch is in the target now: its worktrees and the branch itself can go.
+    fn remove_merged_branch(&self, f: &Factory, c: &Candidate) -> Result<()> {
+        let repo = f.git_dir();
         let mut removed = Vec::new();
         if let Ok(wts) = git::worktrees(&repo) {
             for w in wts
@@ -1408,7 +1477,7 @@ impl Qa {
                 }
             }
         }
-        if git::is_ancestor(&repo, &c.branch, target) {
+        if git::is_ancestor(&repo, &c.branch, f.target_branch()) {
             let _ = git::delete_branch(&repo, &c.branch, true);
         }
         for p in removed {
@@ -1418,7 +1487,7 @@ impl Qa {
                 &WorktreeEvent {
                     path: p,
                     branch: c.branch.clone(),
-                    work_order: wo.id.clone(),
+                    work_order: c.wo.id.clone(),
                     slot: None,
                     how: "merged".into(),
                 },
@@ -1426,6 +1495,138 @@ impl Qa {
         }
         Ok(())
     }
+}
+
+/// A batch being merged: its candidates, and what testing and bisecting it found so far.
+struct BatchRun {
+    id: String,
+    by_id: BTreeMap<String, Candidate>,
+    bisect: control::Bisection,
+    settled: usize,
+    /// How often the target moved under a test.
+    moves: u32,
+    tests: u32,
+    /// The gate behind each failure text, for the rework that names it.
+    gate_of: BTreeMap<String, FailedGate>,
+}
+
+/// The target moved under a test: merge again, unless it keeps moving (then the batch waits
+/// for the next patrol).
+fn target_moved(f: &Factory, moves: &mut u32, merging: &[String]) -> Result<()> {
+    match control::after_ref_update(true, *moves) {
+        control::AfterRefUpdate::Later => Err(Error::failure(format!(
+            "{} kept moving while merging {}; will retry on the next patrol",
+            f.target_branch(),
+            merging.join(", ")
+        ))),
+        _ => {
+            *moves += 1;
+            Ok(())
+        }
+    }
+}
+
+/// Gates the merged halves at the same time, each on its own thread.
+fn gate_side_by_side(
+    f: &Factory,
+    merged: &[Option<MergedGroup<'_>>; 2],
+    shutdown: &Shutdown,
+) -> [Option<Result<Gated>>; 2] {
+    let gates = f.settings.gates.clone();
+    let all = f.settings.verification.require_all_pass;
+    std::thread::scope(|sc| {
+        let runs = merged.each_ref().map(|g| {
+            g.as_ref()
+                .map(|g| sc.spawn(|| gate_tree(&gates, g, all, shutdown, |_| {})))
+        });
+        runs.map(|r| {
+            r.map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::failure("a gate run panicked")))
+            })
+        })
+    })
+}
+
+/// How a half went (`None`: interrupted before its gates decided).
+fn pair_result(g: &Option<Gated>) -> Option<control::PairResult> {
+    match g {
+        None => Some(control::PairResult::Empty),
+        Some(g) => match &g.verdict {
+            control::Verdict::Pass => Some(control::PairResult::Passed),
+            control::Verdict::Fail(i) => {
+                Some(control::PairResult::Failed(failure_of(&g.results[*i]).0))
+            }
+            _ => None,
+        },
+    }
+}
+
+/// Merges a candidate's branch onto `head` in `lane`: what happened, the commit the lane is
+/// at, and the conflicting paths.
+fn merge_branch(
+    repo: &Path,
+    lane: &Path,
+    c: &Candidate,
+    head: &str,
+    before: &str,
+    who: &git::Identity,
+) -> (control::Merged, String, Vec<String>) {
+    let message = format!(
+        "Merge {}: {} {}",
+        c.branch,
+        c.wo.id,
+        crate::text::escape_control(&c.wo.title)
+    );
+    match git::merge(lane, &c.branch, &message, who) {
+        Ok(MergeOutcome::Merged(commit)) => (control::Merged::Commit, commit, vec![]),
+        Ok(MergeOutcome::Conflicts(paths)) => (
+            control::Merged::Conflicts(paths.clone()),
+            head.to_string(),
+            paths,
+        ),
+        Ok(MergeOutcome::AlreadyMerged) => (
+            control::Merged::NothingNew {
+                on_target: git::is_ancestor(repo, &c.branch, before),
+            },
+            head.to_string(),
+            vec![],
+        ),
+        Err(e) => (
+            control::Merged::Error(e.to_string()),
+            head.to_string(),
+            vec![],
+        ),
+    }
+}
+
+/// Where a merged group's gate output goes: its one member's evidence, or the batch's test
+/// directory. Each member's evidence also names the paths it changed.
+fn evidence_dir(
+    f: &Factory,
+    batch: &str,
+    test: u32,
+    merged: &[(&Candidate, String)],
+) -> Result<PathBuf> {
+    let rel = if merged.len() == 1 {
+        merged[0].0.evidence_rel()
+    } else {
+        Path::new("evidence")
+            .join("batches")
+            .join(batch)
+            .join(test.to_string())
+    };
+    // Every level below .work is a real directory: a symlink planted there is refused.
+    let dir = crate::fsutil::ensure_dir_under(&f.work_dir(), &rel)
+        .map_err(|e| StoreError::io(&f.work_dir().join(&rel), e))?;
+    for (c, _) in merged {
+        if let Ok(d) = crate::fsutil::ensure_dir_under(&f.work_dir(), &c.evidence_rel()) {
+            let mut text = c.changed.join("\n");
+            text.push('\n');
+            let _ = crate::fsutil::atomic_write(&d.join("changed-paths.txt"), text.as_bytes());
+        }
+    }
+    Ok(dir)
 }
 
 /// The gate a rework names.

@@ -12,12 +12,13 @@ use crate::actions::worker::{self, KillOptions, Requeue, WorkerRef, Worktree};
 use crate::agent::AgentId;
 use crate::company::{Company, Factory};
 use crate::control::supervisor::{self as control, Action, Outcome, Screen, Session};
+use crate::effects::tmux::{SessionInfo, Tmux};
 use crate::error::Result;
 use crate::event::ev;
 use crate::event::types;
 use crate::loops::daemon::{self, Log, Wake};
 use crate::mail::{self, Message, Messages, Outgoing};
-use crate::slots::{AgentEvent, Slots};
+use crate::slots::{AgentEvent, Slot, Slots};
 use crate::store::Store;
 use crate::workorder::{self, Active, Source, Status, WorkOrder};
 use serde::{Deserialize, Serialize};
@@ -309,243 +310,328 @@ impl Supervisor {
 
     /// Carries out one action.
     fn apply(&mut self, seen: &Seen, a: &Action, r: &mut PatrolReport) -> Result<()> {
-        let (company, f) = (&self.company, &seen.factory);
+        let f = &seen.factory;
         match a {
             Action::ForwardToQa {
                 work_order,
                 branch,
                 priority,
                 message,
-            } => {
-                let mut meta = seen
-                    .mail
-                    .get(message)
-                    .map(|m| m.meta.clone())
-                    .unwrap_or_default();
-                let attempts = self
-                    .views
-                    .find(&company.store_for_work_order(work_order)?, work_order)?
-                    .map(|w| w.attempts)
-                    .unwrap_or(0);
-                meta.insert("attempt".into(), attempts.to_string());
-                let qa = AgentId::Qa {
-                    factory: f.name.clone(),
-                };
-                let prio = crate::loops::qa::mail_priority(*priority);
-                mail::send(
-                    company,
-                    &Outgoing {
-                        from: self.actor.clone(),
-                        to: qa.to_string(),
-                        subject: format!("READY_FOR_QA {work_order}"),
-                        body: format!(
-                            "{work_order} on {branch} passed the supervisor's checks; merge it if the gates pass."
-                        ),
-                        kind: "READY_FOR_QA".into(),
-                        priority: prio,
-                        meta: meta.clone(),
-                    },
-                    &self.actor,
-                )?;
-                f.store()?.append(vec![ev(
-                    types::QA_ENQUEUED,
-                    &self.actor,
-                    &crate::loops::qa::QaEvent {
-                        work_order: work_order.clone(),
-                        branch: branch.clone(),
-                        head: meta.get("head").cloned(),
-                        priority: Some(prio),
-                        ..Default::default()
-                    },
-                )?])?;
-                self.log.info(
-                    "supervisor.ready_for_qa",
-                    &[("work_order", work_order), ("branch", branch)],
-                );
-                r.ready_for_qa.push(work_order.clone());
-            }
-            Action::Rework { work_order, reason } => {
-                self.transition(work_order, Status::Rework, reason)?;
-                self.log.warn(
-                    "supervisor.ignored_done",
-                    &[("work_order", work_order), ("why", reason)],
-                );
-                r.ignored.push(format!("{work_order}: {reason}"));
-            }
+            } => self.forward_to_qa(seen, work_order, branch, *priority, message, r),
+            Action::Rework { work_order, reason } => self.rework(work_order, reason, r),
             Action::Ignore { message, why } => {
-                let wo = seen
-                    .mail
-                    .get(message)
-                    .and_then(|m| m.meta.get("work_order").cloned())
-                    .unwrap_or_default();
-                self.log.warn(
-                    "supervisor.ignored_done",
-                    &[("work_order", &wo), ("why", why)],
-                );
-                r.ignored.push(format!("{wo}: {why}"));
+                self.ignore(seen, message, why, r);
+                Ok(())
             }
-            Action::MarkRead { message } => {
-                if let Some(m) = seen.mail.get(message)
-                    && m.kind != "WORKER_DONE"
-                {
-                    self.log.info(
-                        "supervisor.mail",
-                        &[("type", &m.kind), ("from", &m.from), ("id", &m.id)],
-                    );
-                }
-                mail::mark(&f.store()?, message, false, &self.actor)?;
-            }
+            Action::MarkRead { message } => self.mark_read(seen, message),
             Action::Nudge {
                 slot,
                 incarnation,
                 idle_for,
                 count,
-            } => {
-                let agent = AgentId::worker(&f.name, *slot);
-                let rt = crate::actions::nudge::runtime_of(company, &agent);
-                let out = crate::actions::nudge::guarded(
-                    &company.tmux(),
-                    &agent.session(),
-                    rt.as_ref(),
-                    IDLE_NUDGE,
-                    crate::actions::nudge::Nudger::Loop,
-                )?;
-                self.screens.nudged(incarnation);
-                let store = f.store()?;
-                let idle = crate::clock::human_age(idle_for.as_secs() as i64);
-                store.append(vec![ev(
-                    types::AGENT_IDLE,
-                    &self.actor,
-                    &AgentEvent {
-                        agent: agent.to_string(),
-                        session: agent.session(),
-                        incarnation: incarnation.clone(),
-                        work_order: seen_work_order(f, *slot),
-                        slot: Some(*slot),
-                        reason: Some(format!("idle for {idle}")),
-                        ..Default::default()
-                    },
-                )?])?;
-                launch::record_nudge(&store, &self.actor, &agent, &out, IDLE_NUDGE, Some("idle"))?;
-                self.log.info(
-                    "supervisor.nudged_idle",
-                    &[
-                        ("agent", &agent.to_string()),
-                        ("idle_s", &idle_for.as_secs().to_string()),
-                        ("nudge", &count.to_string()),
-                    ],
-                );
-                r.nudged.push(agent.to_string());
-            }
+            } => self.nudge_idle(f, *slot, incarnation, *idle_for, *count, r),
             Action::Kill {
                 slot,
                 incarnation,
                 reason,
                 requeue,
             } => {
-                let agent = AgentId::worker(&f.name, *slot);
-                self.log.warn(
-                    "supervisor.kill",
-                    &[("agent", &agent.to_string()), ("why", reason)],
-                );
-                let which = WorkerRef {
-                    slot: *slot,
-                    incarnation: Some(incarnation),
+                let requeue = if *requeue {
+                    Requeue::AttemptFailed
+                } else {
+                    Requeue::No
                 };
-                let opts = KillOptions {
-                    worktree: Worktree::KeepUnmerged,
-                    requeue: if *requeue {
-                        Requeue::AttemptFailed
-                    } else {
-                        Requeue::No
-                    },
-                    reason,
-                    actor: &self.actor,
-                };
-                match worker::kill(company, f, which, opts) {
-                    Ok(_) => r.killed.push(format!("{agent}: {reason}")),
-                    // That worker finished or was replaced meanwhile: the slot's new holder is
-                    // left alone.
-                    Err(e) if worker::is_changed_hands(&e) => {
-                        self.log.info(
-                            "supervisor.kill_skipped",
-                            &[("slot", &slot.to_string()), ("why", &e.message())],
-                        );
-                    }
-                    Err(e) => return Err(e),
-                }
+                self.kill(f, *slot, incarnation, reason, requeue, r)
             }
-            Action::Respawn { slot, incarnation } => {
-                let agent = AgentId::worker(&f.name, *slot);
-                let which = WorkerRef {
-                    slot: *slot,
-                    incarnation: Some(incarnation),
-                };
-                let s = worker::spawn(company, f, Some(which), &self.actor)?;
-                self.log.info(
-                    "supervisor.respawned",
-                    &[
-                        ("agent", &agent.to_string()),
-                        ("incarnation", &s.incarnation),
-                    ],
-                );
-                r.restarted.push(agent.to_string());
-            }
+            Action::Respawn { slot, incarnation } => self.respawn(f, *slot, incarnation, r),
             Action::Escalate {
                 key,
                 work_order,
                 subject,
                 body,
-            } => {
-                let mut meta = BTreeMap::new();
-                meta.insert("factory".to_string(), f.name.clone());
-                if let Some(w) = work_order {
-                    meta.insert("work_order".to_string(), w.clone());
-                }
-                if let Some(attempts) = key
-                    .strip_prefix("failed:")
-                    .and_then(|k| k.rsplit(':').next())
-                {
-                    meta.insert("attempts".to_string(), attempts.to_string());
-                }
-                let e = Escalation {
-                    key,
-                    subject,
-                    body,
-                    meta,
-                };
-                if escalate::escalate(company, &e, &self.actor)? {
-                    self.log.warn("supervisor.escalated", &[("key", key)]);
-                    r.escalated.push(key.clone());
-                }
-            }
-            Action::MarkFailed { work_order, reason } => {
-                self.transition(work_order, Status::Failed, reason)?;
-                self.log
-                    .warn("supervisor.failed", &[("work_order", work_order)]);
-                r.failed.push(work_order.clone());
-            }
-            Action::Block { work_order, reason } => {
-                self.transition(work_order, Status::Blocked, reason)?;
-                self.log.warn(
-                    "supervisor.blocked",
-                    &[("work_order", work_order), ("why", reason)],
+            } => self.escalate(f, key, work_order.as_deref(), subject, body, r),
+            Action::MarkFailed { work_order, reason } => self.mark_failed(work_order, reason, r),
+            Action::Block { work_order, reason } => self.block(work_order, reason, r),
+            Action::Dispatch { work_order } => self.dispatch(f, work_order, r),
+        }
+    }
+
+    /// Sends handed-in work that cannot be merged back to rework.
+    fn rework(&self, work_order: &str, reason: &str, r: &mut PatrolReport) -> Result<()> {
+        self.transition(work_order, Status::Rework, reason)?;
+        self.log.warn(
+            "supervisor.ignored_done",
+            &[("work_order", work_order), ("why", reason)],
+        );
+        r.ignored.push(format!("{work_order}: {reason}"));
+        Ok(())
+    }
+
+    fn mark_failed(&self, work_order: &str, reason: &str, r: &mut PatrolReport) -> Result<()> {
+        self.transition(work_order, Status::Failed, reason)?;
+        self.log
+            .warn("supervisor.failed", &[("work_order", work_order)]);
+        r.failed.push(work_order.to_string());
+        Ok(())
+    }
+
+    fn block(&self, work_order: &str, reason: &str, r: &mut PatrolReport) -> Result<()> {
+        self.transition(work_order, Status::Blocked, reason)?;
+        self.log.warn(
+            "supervisor.blocked",
+            &[("work_order", work_order), ("why", reason)],
+        );
+        r.blocked.push(work_order.to_string());
+        Ok(())
+    }
+
+    /// Gives queued work a free slot, as `co dispatch` does.
+    fn dispatch(&self, f: &Factory, work_order: &str, r: &mut PatrolReport) -> Result<()> {
+        let o = dispatch::dispatch(
+            &self.company,
+            &DispatchRequest {
+                work_order: work_order.to_string(),
+                factory: f.name.clone(),
+                runtime: None,
+                no_queue: false,
+                actor: self.actor.clone(),
+            },
+        )?;
+        note_dispatch(&o, r);
+        Ok(())
+    }
+
+    /// `READY_FOR_QA` to QA (with the worker's mail meta and the attempt), then `qa.enqueued`.
+    fn forward_to_qa(
+        &self,
+        seen: &Seen,
+        work_order: &str,
+        branch: &str,
+        priority: u8,
+        message: &str,
+        r: &mut PatrolReport,
+    ) -> Result<()> {
+        let (company, f) = (&self.company, &seen.factory);
+        let mut meta = seen
+            .mail
+            .get(message)
+            .map(|m| m.meta.clone())
+            .unwrap_or_default();
+        let attempts = self
+            .views
+            .find(&company.store_for_work_order(work_order)?, work_order)?
+            .map(|w| w.attempts)
+            .unwrap_or(0);
+        meta.insert("attempt".into(), attempts.to_string());
+        let qa = AgentId::Qa {
+            factory: f.name.clone(),
+        };
+        let prio = crate::loops::qa::mail_priority(priority);
+        mail::send(
+            company,
+            &Outgoing {
+                from: self.actor.clone(),
+                to: qa.to_string(),
+                subject: format!("READY_FOR_QA {work_order}"),
+                body: format!(
+                    "{work_order} on {branch} passed the supervisor's checks; merge it if the gates pass."
+                ),
+                kind: "READY_FOR_QA".into(),
+                priority: prio,
+                meta: meta.clone(),
+            },
+            &self.actor,
+        )?;
+        f.store()?.append(vec![ev(
+            types::QA_ENQUEUED,
+            &self.actor,
+            &crate::loops::qa::QaEvent {
+                work_order: work_order.to_string(),
+                branch: branch.to_string(),
+                head: meta.get("head").cloned(),
+                priority: Some(prio),
+                ..Default::default()
+            },
+        )?])?;
+        self.log.info(
+            "supervisor.ready_for_qa",
+            &[("work_order", work_order), ("branch", branch)],
+        );
+        r.ready_for_qa.push(work_order.to_string());
+        Ok(())
+    }
+
+    /// Logs a `WORKER_DONE` that is left alone, naming its work order.
+    fn ignore(&self, seen: &Seen, message: &str, why: &str, r: &mut PatrolReport) {
+        let wo = seen
+            .mail
+            .get(message)
+            .and_then(|m| m.meta.get("work_order").cloned())
+            .unwrap_or_default();
+        self.log.warn(
+            "supervisor.ignored_done",
+            &[("work_order", &wo), ("why", why)],
+        );
+        r.ignored.push(format!("{wo}: {why}"));
+    }
+
+    /// Marks a message read (logging it unless it is a `WORKER_DONE`, logged when handled).
+    fn mark_read(&self, seen: &Seen, message: &str) -> Result<()> {
+        if let Some(m) = seen.mail.get(message)
+            && m.kind != "WORKER_DONE"
+        {
+            self.log.info(
+                "supervisor.mail",
+                &[("type", &m.kind), ("from", &m.from), ("id", &m.id)],
+            );
+        }
+        mail::mark(&seen.factory.store()?, message, false, &self.actor)?;
+        Ok(())
+    }
+
+    /// Nudges an idle worker, then writes `agent.idle` and the nudge.
+    fn nudge_idle(
+        &mut self,
+        f: &Factory,
+        slot: u32,
+        incarnation: &str,
+        idle_for: Duration,
+        count: u32,
+        r: &mut PatrolReport,
+    ) -> Result<()> {
+        let agent = AgentId::worker(&f.name, slot);
+        let rt = crate::actions::nudge::runtime_of(&self.company, &agent);
+        let out = crate::actions::nudge::guarded(
+            &self.company.tmux(),
+            &agent.session(),
+            rt.as_ref(),
+            IDLE_NUDGE,
+            crate::actions::nudge::Nudger::Loop,
+        )?;
+        self.screens.nudged(incarnation);
+        let store = f.store()?;
+        let idle = crate::clock::human_age(idle_for.as_secs() as i64);
+        store.append(vec![ev(
+            types::AGENT_IDLE,
+            &self.actor,
+            &AgentEvent {
+                agent: agent.to_string(),
+                session: agent.session(),
+                incarnation: incarnation.to_string(),
+                work_order: seen_work_order(f, slot),
+                slot: Some(slot),
+                reason: Some(format!("idle for {idle}")),
+                ..Default::default()
+            },
+        )?])?;
+        launch::record_nudge(&store, &self.actor, &agent, &out, IDLE_NUDGE, Some("idle"))?;
+        self.log.info(
+            "supervisor.nudged_idle",
+            &[
+                ("agent", &agent.to_string()),
+                ("idle_s", &idle_for.as_secs().to_string()),
+                ("nudge", &count.to_string()),
+            ],
+        );
+        r.nudged.push(agent.to_string());
+        Ok(())
+    }
+
+    /// Ends a worker, keeping unmerged work; a slot that changed hands meanwhile is left alone.
+    fn kill(
+        &self,
+        f: &Factory,
+        slot: u32,
+        incarnation: &str,
+        reason: &str,
+        requeue: Requeue,
+        r: &mut PatrolReport,
+    ) -> Result<()> {
+        let agent = AgentId::worker(&f.name, slot);
+        self.log.warn(
+            "supervisor.kill",
+            &[("agent", &agent.to_string()), ("why", reason)],
+        );
+        let which = WorkerRef {
+            slot,
+            incarnation: Some(incarnation),
+        };
+        let opts = KillOptions {
+            worktree: Worktree::KeepUnmerged,
+            requeue,
+            reason,
+            actor: &self.actor,
+        };
+        match worker::kill(&self.company, f, which, opts) {
+            Ok(_) => r.killed.push(format!("{agent}: {reason}")),
+            // That worker finished or was replaced meanwhile: the slot's new holder is
+            // left alone.
+            Err(e) if worker::is_changed_hands(&e) => {
+                self.log.info(
+                    "supervisor.kill_skipped",
+                    &[("slot", &slot.to_string()), ("why", &e.message())],
                 );
-                r.blocked.push(work_order.clone());
             }
-            Action::Dispatch { work_order } => {
-                let o = dispatch::dispatch(
-                    company,
-                    &DispatchRequest {
-                        work_order: work_order.clone(),
-                        factory: f.name.clone(),
-                        runtime: None,
-                        no_queue: false,
-                        actor: self.actor.clone(),
-                    },
-                )?;
-                note_dispatch(&o, r);
-            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    /// Starts a worker's agent again on its worktree.
+    fn respawn(
+        &self,
+        f: &Factory,
+        slot: u32,
+        incarnation: &str,
+        r: &mut PatrolReport,
+    ) -> Result<()> {
+        let agent = AgentId::worker(&f.name, slot);
+        let which = WorkerRef {
+            slot,
+            incarnation: Some(incarnation),
+        };
+        let s = worker::spawn(&self.company, f, Some(which), &self.actor)?;
+        self.log.info(
+            "supervisor.respawned",
+            &[
+                ("agent", &agent.to_string()),
+                ("incarnation", &s.incarnation),
+            ],
+        );
+        r.restarted.push(agent.to_string());
+        Ok(())
+    }
+
+    /// Mails the ceo once per `key`; a `failed:…:<attempts>` key also names the attempts.
+    fn escalate(
+        &self,
+        f: &Factory,
+        key: &str,
+        work_order: Option<&str>,
+        subject: &str,
+        body: &str,
+        r: &mut PatrolReport,
+    ) -> Result<()> {
+        let mut meta = BTreeMap::new();
+        meta.insert("factory".to_string(), f.name.clone());
+        if let Some(w) = work_order {
+            meta.insert("work_order".to_string(), w.to_string());
+        }
+        if let Some(attempts) = key
+            .strip_prefix("failed:")
+            .and_then(|k| k.rsplit(':').next())
+        {
+            meta.insert("attempts".to_string(), attempts.to_string());
+        }
+        let e = Escalation {
+            key,
+            subject,
+            body,
+            meta,
+        };
+        if escalate::escalate(&self.company, &e, &self.actor)? {
+            self.log.warn("supervisor.escalated", &[("key", key)]);
+            r.escalated.push(key.to_string());
         }
         Ok(())
     }
@@ -652,10 +738,56 @@ fn observe(
     // judged against its work order as it was then or later (as a fresh load here would).
     let stores = company.stores_for_reading()?;
     views.refresh(&stores)?;
+    let (done, other_mail) = observe_mail(company, &f, &inbox, views);
+    let tmux = company.tmux();
+    let sessions = tmux.sessions()?;
+    let slots = fstore.load::<Slots>()?.state;
+    let wall = chrono::Utc::now().timestamp();
+    screens.retain(
+        &slots
+            .all()
+            .map(|s| s.incarnation.clone())
+            .collect::<Vec<_>>(),
+    );
+    let sight = Sight {
+        company,
+        f: &f,
+        tmux: &tmux,
+        sessions: &sessions,
+        wall,
+    };
+    let mut workers = sight.workers(&slots, screens);
+    for w in workers.iter_mut() {
+        w.wo_status = work_order_status(company, views, &w.work_order);
+    }
+    let waiting = observe_waiting(&f, &stores, views, &slots)?;
+    let snap = control::Snapshot {
+        factory: f.name.clone(),
+        now: Instant::now(),
+        wall,
+        jitter: crate::control::restart::jitter(),
+        done,
+        other_mail,
+        workers,
+        free_slots: f.max_slots().saturating_sub(slots.len() as u32),
+        waiting,
+    };
+    let mail = inbox.into_iter().map(|m| (m.id.clone(), m)).collect();
+    Ok((snap, Seen { factory: f, mail }))
+}
+
+/// The inbox split into `WORKER_DONE`s (each with its branch and work order) and other mail
+/// (`(id, kind)`).
+fn observe_mail(
+    company: &Company,
+    f: &Factory,
+    inbox: &[Message],
+    views: &Views,
+) -> (Vec<control::DoneObs>, Vec<(String, String)>) {
     let repo = f.git_dir();
     let mut done = Vec::new();
     let mut other_mail = Vec::new();
-    for m in &inbox {
+    for m in inbox {
         if m.kind != "WORKER_DONE" {
             other_mail.push((m.id.clone(), m.kind.clone()));
             continue;
@@ -690,29 +822,48 @@ fn observe(
             target: f.target_branch().to_string(),
         });
     }
-    let tmux = company.tmux();
-    let sessions = tmux.sessions()?;
-    let slots = fstore.load::<Slots>()?.state;
-    let wall = chrono::Utc::now().timestamp();
-    let mut workers = Vec::new();
-    screens.retain(
-        &slots
+    (done, other_mail)
+}
+
+/// What the workers are looked at against: their sessions, read once per patrol.
+struct Sight<'a> {
+    company: &'a Company,
+    f: &'a Factory,
+    tmux: &'a Tmux,
+    sessions: &'a [SessionInfo],
+    wall: i64,
+}
+
+/// A slot's runtime when VerMAS can read its screen, by runtime name (resolved once).
+type ScreenRuntimes = BTreeMap<String, Option<crate::runtime::Runtime>>;
+
+impl Sight<'_> {
+    /// Each slot's worker: its session, its screen, and its last output when it is dead.
+    fn workers(&self, slots: &Slots, screens: &mut ScreenWatch) -> Vec<control::WorkerObs> {
+        let mut runtimes = ScreenRuntimes::new();
+        slots
             .all()
-            .map(|s| s.incarnation.clone())
-            .collect::<Vec<_>>(),
-    );
-    let mut runtimes: BTreeMap<String, Option<crate::runtime::Runtime>> = BTreeMap::new();
-    for slot in slots.all() {
-        let agent = AgentId::worker(&f.name, slot.slot);
-        let sess = sessions.iter().find(|s| s.name == agent.session());
+            .map(|slot| self.worker(slot, &mut runtimes, screens))
+            .collect()
+    }
+
+    fn worker(
+        &self,
+        slot: &Slot,
+        runtimes: &mut ScreenRuntimes,
+        screens: &mut ScreenWatch,
+    ) -> control::WorkerObs {
+        let agent = AgentId::worker(&self.f.name, slot.slot);
+        let sess = self.sessions.iter().find(|s| s.name == agent.session());
         let alive = sess.is_some_and(|s| !s.pane_dead && s.incarnation == slot.incarnation);
         let started_at = crate::clock::parse_timestamp(&slot.started_at)
             .map(|t| t.timestamp())
-            .unwrap_or(wall);
+            .unwrap_or(self.wall);
         let last_output = if alive {
             String::new()
         } else {
-            let log = company
+            let log = self
+                .company
                 .logs_dir()
                 .join(agent.session())
                 .join(format!("{}.log", slot.incarnation));
@@ -721,24 +872,13 @@ fn observe(
         let rt = runtimes
             .entry(slot.runtime.clone())
             .or_insert_with(|| {
-                crate::runtime::resolve(&f.settings, &slot.runtime, "worker")
+                crate::runtime::resolve(&self.f.settings, &slot.runtime, "worker")
                     .ok()
                     .filter(|rt| rt.reads_screen())
             })
             .as_ref();
-        let (screen, output_at) = match (sess, rt) {
-            (Some(s), Some(rt)) if alive => {
-                let (screen, changed) = screens.look(&tmux, s, &ScreenReader::Runtime(rt), wall);
-                (screen, Some(changed))
-            }
-            (Some(s), None) if alive => {
-                // A screen VerMAS cannot read: only a question on its last line is known.
-                let (screen, _) = screens.look(&tmux, s, &ScreenReader::QuestionsOnly, wall);
-                (screen, Some(s.activity))
-            }
-            (s, _) => (Screen::Unknown, s.map(|s| s.activity)),
-        };
-        workers.push(control::WorkerObs {
+        let (screen, output_at) = self.screen(sess.filter(|_| alive), sess, rt, screens);
+        control::WorkerObs {
             slot: slot.slot,
             incarnation: slot.incarnation.clone(),
             work_order: slot.work_order.clone(),
@@ -753,23 +893,58 @@ fn observe(
             hint: crate::runtime::diagnose(&last_output).map(str::to_string),
             last_output,
             wo_status: None,
-        });
+        }
     }
-    for w in workers.iter_mut() {
-        // Open work from the views; work that is done (a worker whose work order was closed or
-        // cancelled is stopped) from its store's index.
-        w.wo_status = match views.held(&w.work_order) {
-            Some(wo) => Some(wo.status),
-            None => company
-                .store_for_work_order(&w.work_order)
-                .and_then(|h| views.find(&h, &w.work_order))
-                .ok()
-                .flatten()
-                .map(|wo| wo.status),
-        };
+
+    /// What a live session's screen shows, and when it last changed (for a session that is
+    /// not alive: unknown, and its tmux activity).
+    fn screen(
+        &self,
+        live: Option<&SessionInfo>,
+        sess: Option<&SessionInfo>,
+        rt: Option<&crate::runtime::Runtime>,
+        screens: &mut ScreenWatch,
+    ) -> (Screen, Option<i64>) {
+        match (live, rt) {
+            (Some(s), Some(rt)) => {
+                let (screen, changed) =
+                    screens.look(self.tmux, s, &ScreenReader::Runtime(rt), self.wall);
+                (screen, Some(changed))
+            }
+            (Some(s), None) => {
+                // A screen VerMAS cannot read: only a question on its last line is known.
+                let (screen, _) =
+                    screens.look(self.tmux, s, &ScreenReader::QuestionsOnly, self.wall);
+                (screen, Some(s.activity))
+            }
+            (None, _) => (Screen::Unknown, sess.map(|s| s.activity)),
+        }
     }
+}
+
+/// A worker's work order status: open work from the views; work that is done (a worker whose
+/// work order was closed or cancelled is stopped) from its store's index.
+fn work_order_status(company: &Company, views: &Views, id: &str) -> Option<Status> {
+    match views.held(id) {
+        Some(wo) => Some(wo.status),
+        None => company
+            .store_for_work_order(id)
+            .and_then(|h| views.find(&h, id))
+            .ok()
+            .flatten()
+            .map(|wo| wo.status),
+    }
+}
+
+/// The work queued (or in rework) for this factory in every store, most urgent then oldest.
+fn observe_waiting(
+    f: &Factory,
+    stores: &[Store],
+    views: &Views,
+    slots: &Slots,
+) -> Result<Vec<control::WaitingObs>> {
     let mut found = Vec::new();
-    for store in &stores {
+    for store in stores {
         let Some(view) = views.0.get(store.dir()) else {
             continue;
         };
@@ -784,7 +959,7 @@ fn observe(
         }
     }
     found.sort_by(|(a, _), (b, _)| (a.priority, &a.created_at).cmp(&(b.priority, &b.created_at)));
-    let waiting = found
+    Ok(found
         .into_iter()
         .map(|(w, ready)| control::WaitingObs {
             ready,
@@ -795,20 +970,7 @@ fn observe(
             title: w.title,
             last_failure: w.last_failure,
         })
-        .collect();
-    let snap = control::Snapshot {
-        factory: f.name.clone(),
-        now: Instant::now(),
-        wall,
-        jitter: crate::control::restart::jitter(),
-        done,
-        other_mail,
-        workers,
-        free_slots: f.max_slots().saturating_sub(slots.len() as u32),
-        waiting,
-    };
-    let mail = inbox.into_iter().map(|m| (m.id.clone(), m)).collect();
-    Ok((snap, Seen { factory: f, mail }))
+        .collect())
 }
 
 /// The last `max` bytes of a file (empty when it cannot be read).
