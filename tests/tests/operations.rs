@@ -1027,3 +1027,47 @@ fn objective_only_merges_by_the_gates_and_retention_days_decides_what_operations
     let shown = w.sb.run_in(&w.root, "wo", &["show", &hq, "--json"]).json();
     assert_eq!(shown["title"], "company work");
 }
+
+#[test]
+fn an_agent_whose_hooks_say_it_works_is_left_alone_and_is_nudged_once_its_turn_ended() {
+    // Without hooks, six silent seconds would be stuck (3.6 s) and killed.
+    let w = World::new(
+        "hooked.sh",
+        "[worker]\nidle_timeout_minutes = 0.03\nstuck_timeout_minutes = 0.06\n",
+    )
+    .fast();
+    w.start_operations();
+    let id = w.create("works without printing", &[]);
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    let ended = w.root.join(format!("turn-ended-{id}"));
+    let ended_at: i64 = wait_for(Duration::from_secs(30), "the turn's end", || {
+        fs::read_to_string(&ended)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+    });
+    let secs = |e: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(e["timestamp"].as_str().unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    let before: Vec<_> = w
+        .factory_events()
+        .into_iter()
+        .filter(|e| {
+            (e["event_type"] == "agent.nudged" || e["event_type"] == "agent.stopped")
+                && secs(e) < ended_at
+        })
+        .collect();
+    assert!(before.is_empty(), "left alone while it worked: {before:?}");
+    // At its prompt and silent: nudged after the idle threshold.
+    wait_for(
+        Duration::from_secs(15),
+        "an idle nudge after the turn",
+        || {
+            events_of(&w, "agent.nudged")
+                .into_iter()
+                .any(|e| e["data"]["reason"] == "idle" && secs(&e) >= ended_at)
+                .then_some(())
+        },
+    );
+}

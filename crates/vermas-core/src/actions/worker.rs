@@ -117,7 +117,15 @@ pub fn last_sign(slot: &Slot, output_at: Option<i64>) -> i64 {
     last
 }
 
-/// Classifies a worker from its session and activity.
+/// What the worker's hooks last said, if its current incarnation said anything
+/// (`runtime::hooks`: Claude Code's).
+pub fn hook_state(f: &Factory, slot: &Slot) -> Option<crate::runtime::hooks::AgentState> {
+    let agent = AgentId::worker(&f.name, slot.slot);
+    let path = crate::runtime::hooks::state_path(&f.work_dir(), &agent.file_key());
+    crate::runtime::hooks::read(&path, &slot.incarnation)
+}
+
+/// Classifies a worker from its session, its activity and what its hooks said.
 pub fn classify(
     f: &Factory,
     slot: &Slot,
@@ -125,7 +133,12 @@ pub fn classify(
     now: i64,
 ) -> (WorkerStatus, i64) {
     let alive = session.is_some_and(|s| !s.pane_dead && s.incarnation == slot.incarnation);
-    let idle = (now - last_activity(slot, session)).max(0);
+    let (_, last) = crate::control::supervisor::with_hook(
+        Screen::Unknown,
+        last_activity(slot, session),
+        hook_state(f, slot).as_ref(),
+    );
+    let idle = (now - last).max(0);
     if !alive {
         return (WorkerStatus::Dead, idle);
     }

@@ -38,15 +38,18 @@ pub const FORWARD_WAIT: Duration = Duration::from_secs(3);
 /// The longest QA waits, in all, for a batch to fill.
 pub const SETTLE_MAX: Duration = Duration::from_secs(5);
 
-/// How long to wait before taking a batch: `None` when the batch is full, or when the newest
-/// `READY_FOR_QA` (`ready_sent`) is older than [`SETTLE`] and no work handed in is still on
-/// its way through the supervisor (`handed_in`: the `WORKER_DONE` mail it has not read, each
-/// waited for up to [`FORWARD_WAIT`]).
+/// How long to wait before taking a batch: `None` when the batch is full, or when no more
+/// work can join it soon. Work handed in (`handed_in`: the `WORKER_DONE` mail the supervisor
+/// has not read yet) is waited for, each up to [`FORWARD_WAIT`]. While other workers of the
+/// factory still work (`working`), the queue must be quiet for [`SETTLE`] after the newest
+/// `READY_FOR_QA` (`ready_sent`): workers finishing together merge together. With nobody
+/// else working, nothing is waited for: a lone branch merges at once.
 pub fn settle_wait<'a>(
     ready_sent: impl Iterator<Item = &'a str>,
     handed_in: impl Iterator<Item = &'a str>,
     ready: usize,
     batch_max: usize,
+    working: usize,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Option<Duration> {
     if ready >= batch_max {
@@ -58,6 +61,9 @@ pub fn settle_wait<'a>(
         .any(|t| age(t) < FORWARD_WAIT);
     if on_its_way {
         return Some(Duration::from_millis(100));
+    }
+    if working == 0 {
+        return None;
     }
     let newest = ready_sent.filter_map(crate::clock::parse_timestamp).max()?;
     (age(newest) < SETTLE).then(|| SETTLE - age(newest))
@@ -667,36 +673,46 @@ mod tests {
         let fresh = ["2026-11-27T10:00:00.500Z", "2026-11-27T10:00:00.800Z"];
         let none: [&str; 0] = [];
         assert_eq!(
-            settle_wait(fresh.into_iter(), none.into_iter(), 2, 8, now),
+            settle_wait(fresh.into_iter(), none.into_iter(), 2, 8, 3, now),
             Some(Duration::from_millis(300))
         );
         assert_eq!(
-            settle_wait(fresh.into_iter(), none.into_iter(), 8, 8, now),
+            settle_wait(fresh.into_iter(), none.into_iter(), 8, 8, 3, now),
             None,
             "full"
         );
         let old = ["2026-11-27T10:00:00.100Z"];
         assert_eq!(
-            settle_wait(old.into_iter(), none.into_iter(), 1, 8, now),
+            settle_wait(old.into_iter(), none.into_iter(), 1, 8, 3, now),
             None,
             "quiet for long enough"
         );
         // Work handed in that the supervisor has not forwarded yet is waited for, a while.
         let handed = ["2026-11-27T09:59:59.000Z"];
         assert_eq!(
-            settle_wait(old.into_iter(), handed.into_iter(), 1, 8, now),
+            settle_wait(old.into_iter(), handed.into_iter(), 1, 8, 3, now),
             Some(Duration::from_millis(100))
         );
         let long_ago = ["2026-11-27T09:59:50.000Z"];
         assert_eq!(
-            settle_wait(old.into_iter(), long_ago.into_iter(), 1, 8, now),
+            settle_wait(old.into_iter(), long_ago.into_iter(), 1, 8, 3, now),
             None,
             "not forever"
         );
         assert_eq!(
-            settle_wait(old.into_iter(), handed.into_iter(), 8, 8, now),
+            settle_wait(old.into_iter(), handed.into_iter(), 8, 8, 3, now),
             None,
             "full"
+        );
+        // Nobody else works: nothing can join, the lone branch goes at once.
+        assert_eq!(
+            settle_wait(fresh.into_iter(), none.into_iter(), 2, 8, 0, now),
+            None
+        );
+        // But work already handed in is still waited for.
+        assert_eq!(
+            settle_wait(old.into_iter(), handed.into_iter(), 1, 8, 0, now),
+            Some(Duration::from_millis(100))
         );
     }
 

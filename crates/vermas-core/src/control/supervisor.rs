@@ -579,5 +579,30 @@ fn decide_work(s: &Snapshot, mem: &mut Memory, limits: &Limits, out: &mut Vec<Ac
     }
 }
 
+/// What a worker's screen and last sign of life mean once its hooks are heard (CLIs that call
+/// them: `runtime::hooks`). A dialog on the screen always wins. A hook that says a prompt was
+/// submitted or a tool runs is work from its time on, even on a screen that has not changed
+/// (a long tool call prints nothing); a turn that ended (`Stop`) is an agent at its prompt from
+/// that moment, whatever spinner the screen last showed. A notification that it waits for the
+/// user is not a sign of life (Claude sends one after a minute at its prompt).
+pub fn with_hook(
+    screen: Screen,
+    last_sign: i64,
+    hook: Option<&crate::runtime::hooks::AgentState>,
+) -> (Screen, i64) {
+    use crate::runtime::hooks::HookState;
+    let Some(h) = hook else {
+        return (screen, last_sign);
+    };
+    if matches!(screen, Screen::Dialog { .. }) {
+        return (screen, last_sign);
+    }
+    match h.state {
+        HookState::Working => (Screen::Working, last_sign.max(h.at)),
+        HookState::Idle => (Screen::Ready, last_sign.max(h.at)),
+        HookState::Waiting => (Screen::Ready, last_sign),
+    }
+}
+
 #[cfg(test)]
 mod tests;

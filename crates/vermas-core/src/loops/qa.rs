@@ -28,7 +28,7 @@ use crate::event::types;
 use crate::event::{NewEvent, ev};
 use crate::loops::daemon::{self, Log, Shutdown, Wake};
 use crate::mail::{self, MailPriority, Marked, Message, Messages, Sent};
-use crate::slots::WorktreeEvent;
+use crate::slots::{Slots, WorktreeEvent};
 use crate::store::{Store, StoreError};
 use crate::workorder::{self, Status, WorkOrder, WorkOrders};
 use serde::{Deserialize, Serialize};
@@ -477,11 +477,14 @@ impl Qa {
             let waiting = std::time::Instant::now();
             while waiting.elapsed() < control::SETTLE_MAX && !self.shutdown.requested() {
                 let handed_in = self.handed_in(&f)?;
+                // Workers still holding a slot (one that is done has given its slot back).
+                let working = f.store()?.load::<Slots>()?.state.all().count();
                 let Some(wait) = control::settle_wait(
                     ready.iter().map(|c| c.msg.sent_at.as_str()),
                     handed_in.iter().map(String::as_str),
                     ready.len(),
                     f.settings.qa.batch_max as usize,
+                    working,
                     chrono::Utc::now(),
                 ) else {
                     break;

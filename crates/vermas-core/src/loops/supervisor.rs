@@ -878,13 +878,17 @@ impl Sight<'_> {
             })
             .as_ref();
         let (screen, output_at) = self.screen(sess.filter(|_| alive), sess, rt, screens);
+        // What its hooks said (CLIs that call them), beside the screen.
+        let hook = alive.then(|| worker::hook_state(self.f, slot)).flatten();
+        let (screen, last_sign) =
+            control::with_hook(screen, worker::last_sign(slot, output_at), hook.as_ref());
         control::WorkerObs {
             slot: slot.slot,
             incarnation: slot.incarnation.clone(),
             work_order: slot.work_order.clone(),
             attempt: slot.attempt,
             started_at,
-            last_sign: worker::last_sign(slot, output_at),
+            last_sign,
             session: if alive {
                 Session::Alive { screen }
             } else {

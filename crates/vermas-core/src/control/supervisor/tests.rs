@@ -461,3 +461,63 @@ fn a_dispatch_that_keeps_failing_backs_off_then_blocks_once() {
     w.mem.learn(&dispatch, &Outcome::Done, w.now);
     assert_eq!(w.decide(), vec![dispatch]);
 }
+
+#[test]
+fn hooks_say_when_an_agent_works_and_when_its_turn_ended() {
+    use crate::runtime::hooks::{AgentState, HookState};
+    let hook = |state, at| AgentState {
+        incarnation: "inc-a".into(),
+        state,
+        event: String::new(),
+        at,
+    };
+    let dialog = Screen::Dialog {
+        name: "trust".into(),
+        text: String::new(),
+    };
+    let table = [
+        // (screen, last sign, hook) → (screen, last sign)
+        (Screen::Unknown, 100, None, (Screen::Unknown, 100)),
+        // A tool running for minutes with nothing printed is work.
+        (
+            Screen::Ready,
+            100,
+            Some(hook(HookState::Working, 400)),
+            (Screen::Working, 400),
+        ),
+        // A turn that ended is the prompt, from its end, whatever spinner was last drawn.
+        (
+            Screen::Working,
+            100,
+            Some(hook(HookState::Idle, 300)),
+            (Screen::Ready, 300),
+        ),
+        (
+            Screen::Working,
+            500,
+            Some(hook(HookState::Idle, 300)),
+            (Screen::Ready, 500),
+        ),
+        // Waiting for the user is not a sign of life.
+        (
+            Screen::Unknown,
+            100,
+            Some(hook(HookState::Waiting, 900)),
+            (Screen::Ready, 100),
+        ),
+        // A dialog on the screen wins.
+        (
+            dialog.clone(),
+            100,
+            Some(hook(HookState::Working, 400)),
+            (dialog.clone(), 100),
+        ),
+    ];
+    for (screen, last, h, want) in table {
+        assert_eq!(
+            with_hook(screen.clone(), last, h.as_ref()),
+            want,
+            "{screen:?} {h:?}"
+        );
+    }
+}
