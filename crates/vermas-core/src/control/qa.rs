@@ -33,7 +33,7 @@ pub const SETTLE: Duration = Duration::from_millis(500);
 
 /// How long work handed in (`WORKER_DONE`) may wait for the supervisor to forward it before
 /// a batch goes without it.
-pub const FORWARD_WAIT: Duration = Duration::from_secs(3);
+pub const FORWARD_WAIT: Duration = Duration::from_secs(10);
 
 /// The longest QA waits, in all, for a batch to fill.
 pub const SETTLE_MAX: Duration = Duration::from_secs(5);
@@ -41,9 +41,10 @@ pub const SETTLE_MAX: Duration = Duration::from_secs(5);
 /// How long to wait before taking a batch: `None` when the batch is full, or when no more
 /// work can join it soon. Work handed in (`handed_in`: the `WORKER_DONE` mail the supervisor
 /// has not read yet) is waited for, each up to [`FORWARD_WAIT`]. While other workers of the
-/// factory still work (`working`), the queue must be quiet for [`SETTLE`] after the newest
-/// `READY_FOR_QA` (`ready_sent`): workers finishing together merge together. With nobody
-/// else working, nothing is waited for: a lone branch merges at once.
+/// factory still work (`working`) or hand-ins wait to be forwarded, the queue must be quiet for
+/// [`SETTLE`] after the newest `READY_FOR_QA` (`ready_sent`): work finished together merges
+/// together. With nobody else working and nothing handed in, nothing is waited for: a lone
+/// branch merges at once.
 pub fn settle_wait<'a>(
     ready_sent: impl Iterator<Item = &'a str>,
     handed_in: impl Iterator<Item = &'a str>,
@@ -56,13 +57,13 @@ pub fn settle_wait<'a>(
         return None;
     }
     let age = |t: chrono::DateTime<chrono::Utc>| (now - t).to_std().unwrap_or_default();
-    let on_its_way = handed_in
+    let handed_in: Vec<_> = handed_in
         .filter_map(crate::clock::parse_timestamp)
-        .any(|t| age(t) < FORWARD_WAIT);
-    if on_its_way {
+        .collect();
+    if handed_in.iter().any(|t| age(*t) < FORWARD_WAIT) {
         return Some(Duration::from_millis(100));
     }
-    if working == 0 {
+    if working == 0 && handed_in.is_empty() {
         return None;
     }
     let newest = ready_sent.filter_map(crate::clock::parse_timestamp).max()?;
@@ -709,10 +710,15 @@ mod tests {
             settle_wait(fresh.into_iter(), none.into_iter(), 2, 8, 0, now),
             None
         );
-        // But work already handed in is still waited for.
+        // But work already handed in is still waited for, and while old hand-ins are being
+        // forwarded the queue must be quiet first.
         assert_eq!(
             settle_wait(old.into_iter(), handed.into_iter(), 1, 8, 0, now),
             Some(Duration::from_millis(100))
+        );
+        assert_eq!(
+            settle_wait(fresh.into_iter(), long_ago.into_iter(), 2, 8, 0, now),
+            Some(Duration::from_millis(300))
         );
     }
 

@@ -30,7 +30,7 @@ use crate::loops::daemon::{self, Log, Shutdown, Wake};
 use crate::mail::{self, MailPriority, Marked, Message, Messages, Sent};
 use crate::slots::{Slots, WorktreeEvent};
 use crate::store::{Store, StoreError};
-use crate::workorder::{self, Status, WorkOrder, WorkOrders};
+use crate::workorder::{self, Status, WorkOrder};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -479,6 +479,8 @@ impl Qa {
                 let handed_in = self.handed_in(&f)?;
                 // Workers still holding a slot (one that is done has given its slot back).
                 let working = f.store()?.load::<Slots>()?.state.all().count();
+                // Looked at after the hand-ins: one forwarded since is in the queue now.
+                ready = self.triage_queue(&f, &mut skip)?;
                 let Some(wait) = control::settle_wait(
                     ready.iter().map(|c| c.msg.sent_at.as_str()),
                     handed_in.iter().map(String::as_str),
@@ -490,7 +492,6 @@ impl Qa {
                     break;
                 };
                 std::thread::sleep(wait);
-                ready = self.triage_queue(&f, &mut skip)?;
             }
             let batch: Vec<Candidate> = ready
                 .into_iter()
@@ -590,7 +591,7 @@ impl Qa {
         match self
             .company
             .store_for_work_order(wo_id)
-            .and_then(|h| Ok(h.load::<WorkOrders>()?.state.get(wo_id)))
+            .and_then(|h| workorder::lookup(&h, wo_id))
         {
             Ok(wo) => Ok(wo),
             Err(e) if wo_id.is_empty() || e.kind() == crate::error::Kind::NotFound => Ok(None),
@@ -786,7 +787,8 @@ impl Qa {
     fn transition(&self, wo: &WorkOrder, to: Status, reason: &str) -> Result<()> {
         let home = self.company.store_for_work_order(&wo.id)?;
         let mut w = home.lock()?;
-        let Some(cur) = home.load::<WorkOrders>()?.state.get(&wo.id) else {
+        // One work order from the index (brought to the end of the log under the lock).
+        let Some(cur) = workorder::lookup(&home, &wo.id)? else {
             return Ok(());
         };
         if cur.status == to || cur.status != wo.status {
@@ -1254,7 +1256,7 @@ impl Qa {
         let home = self.company.store_for_work_order(&wo.id)?;
         let fstore = f.store()?;
         let mut locked = Locked::take(&home, &fstore)?;
-        let current = home.load::<WorkOrders>()?.state.get(&wo.id);
+        let current = workorder::lookup(&home, &wo.id)?;
         let mut he = Vec::new();
         if let Some(cur) = current.filter(|c| c.status == Status::InReview) {
             he.push(workorder::plan_transition(
@@ -1384,7 +1386,7 @@ impl Qa {
         let home = self.company.store_for_work_order(&wo.id)?;
         let fstore = f.store()?;
         let mut locked = Locked::take(&home, &fstore)?;
-        let current = home.load::<WorkOrders>()?.state.get(&wo.id);
+        let current = workorder::lookup(&home, &wo.id)?;
         let mut he = Vec::new();
         if let Some(cur) = current.filter(|c| c.status != Status::Closed) {
             he.push(workorder::plan_close(
