@@ -3,6 +3,7 @@
 //! ever on a command line, and a question is left to a person.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::fs;
 use std::time::Duration;
 use vermas_tests::{World, pids_with_env, wait_for};
 
@@ -232,4 +233,80 @@ fn a_question_is_left_to_a_person_and_shown_as_blocked() {
     // The person answers.
     w.co(&["nudge", "myproject/workers/slot0", "y"]).ok();
     w.wait_status(&id, "closed", 30);
+}
+
+/// `co agent-hook` as Claude Code runs it for a worker: the hook's JSON on stdin, the worker's
+/// environment.
+fn hook(w: &World, incarnation: &str, input: &str) -> vermas_tests::Out {
+    use std::io::Write;
+    let mut c = w.sb.command(vermas_tests::bin("co"));
+    c.arg("agent-hook")
+        .current_dir(w.factory_dir().join("workers/slot0"))
+        .env("COMPANY_ROOT", &w.root)
+        .env("AGENT_ID", "myproject/workers/slot0")
+        .env("VERMAS_INCARNATION", incarnation)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    vermas_tests::Out::from(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn unread_mail_is_handed_over_once_when_a_claude_turn_ends() {
+    let w = World::new("hang.sh", "");
+    let id = w.create("hangs", &[]);
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    w.wait_pane("worker-myproject-slot0", "hanging", 15);
+    let inc = w.co(&["worker", "list", "--json"]).json()[0]["incarnation"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stop = r#"{"session_id":"s","hook_event_name":"Stop","stop_hook_active":false}"#;
+    // No mail: the turn ends (nothing printed), and the worker is at its prompt.
+    let out = hook(&w, &inc, stop);
+    assert_eq!((out.code, out.stdout.trim()), (0, ""), "{}", out.stderr);
+    let state_file = w
+        .factory_dir()
+        .join(".work/.agents/.myproject-workers-slot0.json");
+    let state: serde_json::Value = serde_json::from_slice(&fs::read(&state_file).unwrap()).unwrap();
+    assert_eq!(state["state"], "idle", "{state}");
+    // Mail for it: the next turn's end asks Claude to go on and read it, once.
+    let sent = w
+        .co(&[
+            "send",
+            "myproject/workers/slot0",
+            "-s",
+            "Use the v2 API",
+            "-m",
+            "details",
+            "--json",
+        ])
+        .json();
+    let msg = sent["id"].as_str().unwrap().to_string();
+    let out = hook(&w, &inc, stop);
+    let answer: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(answer["decision"], "block", "{answer}");
+    let reason = answer["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&msg) && reason.contains("Use the v2 API"),
+        "{reason}"
+    );
+    let state: serde_json::Value = serde_json::from_slice(&fs::read(&state_file).unwrap()).unwrap();
+    assert_eq!(state["state"], "working", "it goes on: {state}");
+    assert_eq!(hook(&w, &inc, stop).stdout.trim(), "", "each message once");
+    // A Stop hook already keeping the turn going is never blocked again; input that is not a
+    // hook's, change nothing and never fail the CLI.
+    w.co(&["send", "myproject/workers/slot0", "-s", "more", "-m", "x"])
+        .ok();
+    let again = stop.replace("false", "true");
+    assert_eq!(hook(&w, &inc, &again).stdout.trim(), "");
+    let junk = hook(&w, &inc, "not json");
+    assert_eq!((junk.code, junk.stdout.trim()), (0, ""));
 }

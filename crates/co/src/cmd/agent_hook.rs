@@ -1,6 +1,7 @@
 //! `co agent-hook` (internal): what a CLI's hook runs (Claude Code's `--settings` hooks). Reads
-//! the hook's JSON on stdin and records the worker's state for its supervisor
-//! (`runtime::hooks`). It never fails the CLI: whatever goes wrong, it exits 0.
+//! the hook's JSON on stdin, records the worker's state for its supervisor and, at the end of
+//! a turn, hands over unread mail (`runtime::hooks`). It never fails the CLI: whatever goes
+//! wrong, it exits 0.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -23,21 +24,22 @@ pub fn run(_: Args) -> Result<ExitCode> {
     ) else {
         return Ok(ExitCode::SUCCESS);
     };
-    let (Ok(agent), Some(event)) = (AgentId::parse(&agent), hooks::event_name(&input)) else {
+    let Ok(agent) = AgentId::parse(&agent) else {
         return Ok(ExitCode::SUCCESS);
     };
-    let Some(factory) = agent.factory() else {
-        return Ok(ExitCode::SUCCESS);
-    };
-    let work = std::path::Path::new(&root).join(factory).join(".work");
-    if work.is_dir() {
-        let path = hooks::state_path(&work, &agent.file_key());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        if let Err(e) = hooks::record(&path, &incarnation, &event, now) {
-            eprintln!("co agent-hook: {}: {e}", path.display());
-        }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    match hooks::handle(
+        std::path::Path::new(&root),
+        &agent,
+        &incarnation,
+        &input,
+        now,
+    ) {
+        Ok(Some(answer)) => println!("{answer}"),
+        Ok(None) => {}
+        Err(e) => eprintln!("co agent-hook: {e}"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -470,6 +470,7 @@ fn hooks_say_when_an_agent_works_and_when_its_turn_ended() {
         state,
         event: String::new(),
         at,
+        handed_over: vec![],
     };
     let dialog = Screen::Dialog {
         name: "trust".into(),
