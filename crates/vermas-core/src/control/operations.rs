@@ -73,10 +73,11 @@ pub enum Action {
     Adopt { session: String },
     /// Removes our session whose program exited, before starting it again.
     Clear { session: String },
+    /// Starts a factory's service: for the first time, or again after it died.
     Start {
         factory: String,
         role: Role,
-        restart: bool,
+        how: Start,
     },
     /// It died; it starts again after `delay`.
     Died { session: String, delay: Duration },
@@ -184,11 +185,6 @@ pub fn decide(s: &Snapshot, mem: &mut Memory) -> Vec<Action> {
 }
 
 fn service(s: &Snapshot, obs: &ServiceObs, svc: &mut Service, out: &mut Vec<Action>) {
-    let start = |restart: bool| Action::Start {
-        factory: obs.factory.clone(),
-        role: obs.role,
-        restart,
-    };
     match obs.seen {
         Seen::Foreign => {
             if !svc.foreign_logged {
@@ -217,12 +213,22 @@ fn service(s: &Snapshot, obs: &ServiceObs, svc: &mut Service, out: &mut Vec<Acti
         }),
         Seen::Missing { external: false } => {}
     }
-    // Not running.
+    not_running(s, obs, svc, out);
+}
+
+/// A service that is not running: started the first time it is seen, restarted with backoff
+/// after a death (with `restart_on_failure`), given up on with one escalation.
+fn not_running(s: &Snapshot, obs: &ServiceObs, svc: &mut Service, out: &mut Vec<Action>) {
+    let start = |how: Start| Action::Start {
+        factory: obs.factory.clone(),
+        role: obs.role,
+        how,
+    };
     if !svc.known {
         // Never seen: start it (a new factory, or the daemon's first patrol).
         svc.known = true;
         svc.restarts.started(s.now, Start::First);
-        out.push(start(false));
+        out.push(start(Start::First));
         return;
     }
     if !obs.restart_on_failure {
@@ -237,7 +243,7 @@ fn service(s: &Snapshot, obs: &ServiceObs, svc: &mut Service, out: &mut Vec<Acti
                 });
                 if svc.restarts.due(s.now) {
                     svc.restarts.started(s.now, Start::Again);
-                    out.push(start(true));
+                    out.push(start(Start::Again));
                 }
             }
             Verdict::GiveUp => {}
@@ -245,7 +251,7 @@ fn service(s: &Snapshot, obs: &ServiceObs, svc: &mut Service, out: &mut Vec<Acti
         State::Waiting { .. } => {
             if svc.restarts.due(s.now) {
                 svc.restarts.started(s.now, Start::Again);
-                out.push(start(true));
+                out.push(start(Start::Again));
             }
         }
         State::GaveUp => {}
@@ -322,18 +328,18 @@ mod tests {
     }
 
     const MISSING: Seen = Seen::Missing { external: false };
-    fn start(restart: bool) -> Action {
+    fn start(how: Start) -> Action {
         Action::Start {
             factory: "mp".into(),
             role: Role::Supervisor,
-            restart,
+            how,
         }
     }
 
     #[test]
     fn a_missing_service_is_started_and_a_running_one_adopted_once() {
         let mut w = World::new(MISSING);
-        assert_eq!(w.at(0, MISSING), vec![start(false)]);
+        assert_eq!(w.at(0, MISSING), vec![start(Start::First)]);
         assert!(w.at(1, Seen::Running).is_empty(), "started by us: known");
         let mut w = World::new(Seen::Running);
         assert_eq!(
@@ -376,7 +382,7 @@ mod tests {
             ]
         );
         assert!(w.at(11, MISSING).is_empty(), "waits out 2 s");
-        assert_eq!(w.at(12, MISSING), vec![start(true)]);
+        assert_eq!(w.at(12, MISSING), vec![start(Start::Again)]);
         assert_eq!(w.mem.services["supervisor-mp"].restarts.restarts, 1);
     }
 
@@ -416,7 +422,7 @@ mod tests {
             let t = day * 86_400;
             w.at(t, MISSING);
             let acts = w.at(t + 3, MISSING);
-            assert_eq!(acts, vec![start(true)], "day {day}");
+            assert_eq!(acts, vec![start(Start::Again)], "day {day}");
             w.at(t + 4, Seen::Running);
         }
     }
@@ -487,7 +493,7 @@ mod tests {
             vec![Action::Start {
                 factory: "new".into(),
                 role: Role::Qa,
-                restart: false
+                how: Start::First
             }]
         );
     }

@@ -46,6 +46,15 @@ impl Limits {
 
 pub use crate::runtime::Screen;
 
+/// What becomes of a killed worker's work order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterKill {
+    /// Back to the queue, with this attempt counted.
+    Requeue,
+    /// Left where the other actions put it (blocked, failed).
+    Hold,
+}
+
 /// The worker's tmux session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Session {
@@ -164,13 +173,12 @@ pub enum Action {
         idle_for: Duration,
         count: u32,
     },
-    /// Ends the worker (keeping unmerged work); `requeue` sends its work order back to the
-    /// queue with this attempt counted.
+    /// Ends the worker (keeping unmerged work); `then` says what becomes of its work order.
     Kill {
         slot: u32,
         incarnation: String,
         reason: String,
-        requeue: bool,
+        then: AfterKill,
     },
     /// Starts the agent again on its worktree, with a new incarnation.
     Respawn {
@@ -335,7 +343,7 @@ fn decide_workers(s: &Snapshot, mem: &mut Memory, limits: &Limits, out: &mut Vec
                 slot: w.slot,
                 incarnation: w.incarnation.clone(),
                 reason: format!("its work order is {st}"),
-                requeue: false,
+                then: AfterKill::Hold,
             });
             continue;
         }
@@ -370,7 +378,7 @@ fn dead(s: &Snapshot, w: &WorkerObs, a: &mut Attempt, limits: &Limits, out: &mut
                 slot: w.slot,
                 incarnation: w.incarnation.clone(),
                 reason: "agent keeps exiting".into(),
-                requeue: true,
+                then: AfterKill::Requeue,
             });
             return;
         }
@@ -381,43 +389,7 @@ fn dead(s: &Snapshot, w: &WorkerObs, a: &mut Attempt, limits: &Limits, out: &mut
     let quick = lived < QUICK_EXIT;
     if quick && !output.is_empty() && a.quick_exit.as_deref() == Some(output.as_str()) {
         // The same start-up failure twice: a restart will not help; a person must.
-        let mut reason = format!(
-            "the agent exits at start with the same error each time: {}",
-            output.lines().last().unwrap_or_default()
-        );
-        if let Some(h) = &w.hint {
-            reason.push_str(&format!(" ({h})"));
-        }
-        out.push(Action::Escalate {
-            key: format!("start-failure:{}:{}", w.work_order, w.attempt),
-            work_order: Some(w.work_order.clone()),
-            subject: format!(
-                "ESCALATION {} blocked: its agent cannot start",
-                w.work_order
-            ),
-            body: format!(
-                "The worker of {} (slot {}, attempt {}) exited within {}s of its start twice, with the same output:\n\n{output}\n\n{}Fix the cause, then `wo update {} --status open` and dispatch it again.",
-                w.work_order,
-                w.slot,
-                w.attempt,
-                lived.as_secs(),
-                w.hint
-                    .as_deref()
-                    .map(|h| format!("What to do: {h}\n\n"))
-                    .unwrap_or_default(),
-                w.work_order
-            ),
-        });
-        out.push(Action::Kill {
-            slot: w.slot,
-            incarnation: w.incarnation.clone(),
-            reason: reason.clone(),
-            requeue: false,
-        });
-        out.push(Action::Block {
-            work_order: w.work_order.clone(),
-            reason,
-        });
+        block_start_failure(w, lived, &output, out);
         a.restarts.state = State::GaveUp;
         return;
     }
@@ -440,9 +412,51 @@ fn dead(s: &Snapshot, w: &WorkerObs, a: &mut Attempt, limits: &Limits, out: &mut
                 a.restarts.failure_count(),
                 w.attempt
             ),
-            requeue: true,
+            then: AfterKill::Requeue,
         }),
     }
+}
+
+/// An agent that exits at its start with the same output twice: escalate (first), stop the
+/// worker and block its work order with the reason and what to do.
+fn block_start_failure(w: &WorkerObs, lived: Duration, output: &str, out: &mut Vec<Action>) {
+    let mut reason = format!(
+        "the agent exits at start with the same error each time: {}",
+        output.lines().last().unwrap_or_default()
+    );
+    if let Some(h) = &w.hint {
+        reason.push_str(&format!(" ({h})"));
+    }
+    out.push(Action::Escalate {
+        key: format!("start-failure:{}:{}", w.work_order, w.attempt),
+        work_order: Some(w.work_order.clone()),
+        subject: format!(
+            "ESCALATION {} blocked: its agent cannot start",
+            w.work_order
+        ),
+        body: format!(
+            "The worker of {} (slot {}, attempt {}) exited within {}s of its start twice, with the same output:\n\n{output}\n\n{}Fix the cause, then `wo update {} --status open` and dispatch it again.",
+            w.work_order,
+            w.slot,
+            w.attempt,
+            lived.as_secs(),
+            w.hint
+                .as_deref()
+                .map(|h| format!("What to do: {h}\n\n"))
+                .unwrap_or_default(),
+            w.work_order
+        ),
+    });
+    out.push(Action::Kill {
+        slot: w.slot,
+        incarnation: w.incarnation.clone(),
+        reason: reason.clone(),
+        then: AfterKill::Hold,
+    });
+    out.push(Action::Block {
+        work_order: w.work_order.clone(),
+        reason,
+    });
 }
 
 fn alive(
@@ -485,7 +499,7 @@ fn alive(
                 "stuck: no activity for {}",
                 crate::clock::human_age(idle.as_secs() as i64)
             ),
-            requeue: true,
+            then: AfterKill::Requeue,
         });
         return;
     }
@@ -518,27 +532,7 @@ fn decide_work(s: &Snapshot, mem: &mut Memory, limits: &Limits, out: &mut Vec<Ac
             continue;
         }
         if w.attempts >= limits.max_attempts {
-            let last = w.last_failure.as_deref().unwrap_or("no failure recorded");
-            let reason = format!(
-                "gave up after {} attempt(s) (max_attempts = {}); last failure: {last}",
-                w.attempts, limits.max_attempts
-            );
-            out.push(Action::Escalate {
-                key: format!("failed:{}:{}", w.work_order, w.attempts),
-                work_order: Some(w.work_order.clone()),
-                subject: format!(
-                    "ESCALATION {} failed after {} attempts",
-                    w.work_order, w.attempts
-                ),
-                body: format!(
-                    "{} \"{}\" failed in {}.\n\n{reason}\n\nDecide: rewrite or split it (wo update), then `wo update {} --status open` and dispatch it again.",
-                    w.work_order, w.title, s.factory, w.work_order
-                ),
-            });
-            out.push(Action::MarkFailed {
-                work_order: w.work_order.clone(),
-                reason,
-            });
+            give_up(s, w, limits, out);
             continue;
         }
         if free == 0 || !w.ready {
@@ -546,26 +540,7 @@ fn decide_work(s: &Snapshot, mem: &mut Memory, limits: &Limits, out: &mut Vec<Ac
         }
         match mem.dispatches.get(&w.work_order) {
             Some(r) if r.failures >= MAX_DISPATCH_FAILURES => {
-                let reason = format!(
-                    "dispatch failed {} times in a row; see logs/supervisor-{}.log",
-                    r.failures, s.factory
-                );
-                out.push(Action::Escalate {
-                    key: format!("dispatch:{}:{}", w.work_order, w.attempts),
-                    work_order: Some(w.work_order.clone()),
-                    subject: format!(
-                        "ESCALATION {} cannot be dispatched in {}",
-                        w.work_order, s.factory
-                    ),
-                    body: format!(
-                        "{}: {reason}. Fix the cause (`co doctor --fix` repairs worktrees), then `wo update {} --status queued` or dispatch it again.",
-                        w.work_order, w.work_order
-                    ),
-                });
-                out.push(Action::Block {
-                    work_order: w.work_order.clone(),
-                    reason,
-                });
+                block_undispatchable(s, w, r.failures, out);
                 mem.dispatches.remove(&w.work_order);
             }
             Some(r) if s.now < r.at => {}
@@ -577,6 +552,55 @@ fn decide_work(s: &Snapshot, mem: &mut Memory, limits: &Limits, out: &mut Vec<Ac
             }
         }
     }
+}
+
+/// Work that used all its attempts: escalate (first), then mark it failed.
+fn give_up(s: &Snapshot, w: &WaitingObs, limits: &Limits, out: &mut Vec<Action>) {
+    let last = w.last_failure.as_deref().unwrap_or("no failure recorded");
+    let reason = format!(
+        "gave up after {} attempt(s) (max_attempts = {}); last failure: {last}",
+        w.attempts, limits.max_attempts
+    );
+    out.push(Action::Escalate {
+        key: format!("failed:{}:{}", w.work_order, w.attempts),
+        work_order: Some(w.work_order.clone()),
+        subject: format!(
+            "ESCALATION {} failed after {} attempts",
+            w.work_order, w.attempts
+        ),
+        body: format!(
+            "{} \"{}\" failed in {}.\n\n{reason}\n\nDecide: rewrite or split it (wo update), then `wo update {} --status open` and dispatch it again.",
+            w.work_order, w.title, s.factory, w.work_order
+        ),
+    });
+    out.push(Action::MarkFailed {
+        work_order: w.work_order.clone(),
+        reason,
+    });
+}
+
+/// Work whose dispatch keeps failing: escalate (first), then block it with the reason.
+fn block_undispatchable(s: &Snapshot, w: &WaitingObs, failures: u32, out: &mut Vec<Action>) {
+    let reason = format!(
+        "dispatch failed {failures} times in a row; see logs/supervisor-{}.log",
+        s.factory
+    );
+    out.push(Action::Escalate {
+        key: format!("dispatch:{}:{}", w.work_order, w.attempts),
+        work_order: Some(w.work_order.clone()),
+        subject: format!(
+            "ESCALATION {} cannot be dispatched in {}",
+            w.work_order, s.factory
+        ),
+        body: format!(
+            "{}: {reason}. Fix the cause (`co doctor --fix` repairs worktrees), then `wo update {} --status queued` or dispatch it again.",
+            w.work_order, w.work_order
+        ),
+    });
+    out.push(Action::Block {
+        work_order: w.work_order.clone(),
+        reason,
+    });
 }
 
 /// What a worker's screen and last sign of life mean once its hooks are heard (CLIs that call

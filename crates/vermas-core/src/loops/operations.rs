@@ -14,7 +14,7 @@ use crate::actions::launch;
 use crate::agent::AgentId;
 use crate::company::{Company, Factory};
 use crate::control::operations as control;
-use crate::control::restart::Policy;
+use crate::control::restart::{Policy, Start};
 use crate::effects::tmux::{SessionSpec, Tmux};
 use crate::error::{Error, Result};
 use crate::event::ev;
@@ -310,11 +310,9 @@ impl Operations {
                     ("restart_in_ms", &delay.as_millis().to_string()),
                 ],
             ),
-            Action::Start {
-                factory,
-                role,
-                restart,
-            } => self.start_service(factories, factory, *role, *restart, report)?,
+            Action::Start { factory, role, how } => {
+                self.start_service(factories, factory, *role, *how, report)?
+            }
             Action::GiveUp {
                 factory,
                 role,
@@ -333,13 +331,13 @@ impl Operations {
         factories: &[Factory],
         name: &str,
         role: control::Role,
-        restart: bool,
+        how: Start,
         report: &mut OpsPatrol,
     ) -> Result<()> {
         let f = find_factory(factories, name)?;
-        start_session(self, f, &service_agent(name, role), restart)?;
+        start_session(self, f, &service_agent(name, role), how)?;
         let session = format!("{}-{name}", role.as_str());
-        if restart {
+        if how == Start::Again {
             report.restarted.push(session);
         } else {
             report.started.push(session);
@@ -462,7 +460,7 @@ fn service_agent(factory: &str, role: control::Role) -> AgentId {
     }
 }
 
-fn start_session(ops: &Operations, f: &Factory, agent: &AgentId, restart: bool) -> Result<()> {
+fn start_session(ops: &Operations, f: &Factory, agent: &AgentId, how: Start) -> Result<()> {
     let incarnation = crate::ids::new_incarnation_id();
     let (spec, rt) = ops.session_spec(f, agent, &incarnation)?;
     let runtime = rt
@@ -470,7 +468,11 @@ fn start_session(ops: &Operations, f: &Factory, agent: &AgentId, restart: bool) 
         .map_or(crate::runtime::BUILTIN.to_string(), |rt| rt.name.clone());
     ops.company.tmux().new_session(&spec)?;
     ops.log.info(
-        if restart { "restart" } else { "start" },
+        if how == Start::Again {
+            "restart"
+        } else {
+            "start"
+        },
         &[
             ("session", &spec.name),
             ("runtime", &runtime),
@@ -479,7 +481,7 @@ fn start_session(ops: &Operations, f: &Factory, agent: &AgentId, restart: bool) 
     );
     let store = ops.company.store()?;
     store.append(vec![ev(
-        if restart {
+        if how == Start::Again {
             types::AGENT_RESTARTED
         } else {
             types::AGENT_STARTED

@@ -334,12 +334,11 @@ impl Supervisor {
                 slot,
                 incarnation,
                 reason,
-                requeue,
+                then,
             } => {
-                let requeue = if *requeue {
-                    Requeue::AttemptFailed
-                } else {
-                    Requeue::No
+                let requeue = match then {
+                    control::AfterKill::Requeue => Requeue::AttemptFailed,
+                    control::AfterKill::Hold => Requeue::No,
                 };
                 self.kill(f, *slot, incarnation, reason, requeue, r)
             }

@@ -177,7 +177,7 @@ fn a_worker_whose_work_order_was_cancelled_is_stopped_and_its_work_kept() {
                 slot: 0,
                 incarnation: "inc-0".into(),
                 reason: format!("its work order is {st}"),
-                requeue: false,
+                then: AfterKill::Hold,
             }]
         );
     }
@@ -243,7 +243,7 @@ fn a_busy_agent_is_never_nudged_but_a_silent_one_is_killed_when_stuck() {
             slot: 0,
             incarnation: "inc-0".into(),
             reason: "stuck: no activity for 15m".into(),
-            requeue: true,
+            then: AfterKill::Requeue,
         }]
     );
 }
@@ -300,7 +300,7 @@ fn a_dead_worker_restarts_with_backoff_and_a_new_attempt_has_its_own_budget() {
         [
             Action::Kill {
                 reason,
-                requeue: true,
+                then: AfterKill::Requeue,
                 ..
             },
         ] => {
@@ -347,7 +347,13 @@ fn the_same_start_up_failure_twice_blocks_the_work_order_after_escalating() {
         matches!(&acts[0], Action::Escalate { key, body, .. } if key == "start-failure:mp-0:1" && body.contains("IS_SANDBOX=1")),
         "escalated first: {acts:?}"
     );
-    assert!(matches!(&acts[1], Action::Kill { requeue: false, .. }));
+    assert!(matches!(
+        &acts[1],
+        Action::Kill {
+            then: AfterKill::Hold,
+            ..
+        }
+    ));
     assert!(
         matches!(&acts[2], Action::Block { work_order, reason } if work_order == "mp-0" && reason.contains("root/sudo")),
         "{acts:?}"
