@@ -93,3 +93,19 @@ pub fn copy_home(name: &str, home: &Path) {
         .unwrap_or(false);
     assert!(ok, "copying {}", src.display());
 }
+
+/// A directory for files a CLI must trust (Gemini CLI skips a settings file when any parent
+/// directory is writable by others, as /tmp is): `base` (the target's tmp directory) when no
+/// parent of it is, else `~/.cache/vermas/test-dirs`, so the suite works wherever it is cloned.
+pub fn trusted_dir(base: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let open = |d: &Path| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o022 != 0);
+    if !base.ancestors().any(open) {
+        return base.to_path_buf();
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+    let dir = home.join(".cache").join("vermas").join("test-dirs");
+    std::fs::create_dir_all(&dir).expect("create ~/.cache/vermas/test-dirs");
+    let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+    dir
+}

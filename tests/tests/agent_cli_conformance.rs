@@ -11,7 +11,7 @@
 
 use std::path::Path;
 use std::time::{Duration, Instant};
-use vermas_tests::agent_clis::{bin_dir, cli_or_skip, copy_home, serial};
+use vermas_tests::agent_clis::{bin_dir, cli_or_skip, copy_home, serial, trusted_dir};
 use vermas_tests::fake_model::{FakeModel, Scenario};
 use vermas_tests::{Sandbox, World, git, pids_with_env, wait_for};
 
@@ -55,7 +55,7 @@ struct Company {
 }
 
 fn company(cli: &str, home: Option<&str>, runtime: &str, model: FakeModel) -> Company {
-    let sb = Sandbox::new_in(Path::new(env!("CARGO_TARGET_TMPDIR")));
+    let sb = Sandbox::new_in(&trusted_dir(Path::new(env!("CARGO_TARGET_TMPDIR"))));
     if let Some(h) = home {
         copy_home(h, &sb.home);
     }

@@ -21,14 +21,15 @@ use vermas_tests::agent_clis::{bin_dir as clis_bin, cli_or_skip, serial};
 
 /// A directory VerMAS owns for a CLI's settings. Gemini CLI ignores a system settings file
 /// whose parent directories are writable by others (/tmp is), so this lives under the target
-/// directory, not in the sandbox.
+/// directory (or `~/.cache/vermas/test-dirs` when the checkout itself is under /tmp), not in
+/// the sandbox.
 struct OwnedDir(PathBuf);
 
 impl OwnedDir {
     fn new(name: &str) -> OwnedDir {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let p = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        let p = vermas_tests::agent_clis::trusted_dir(Path::new(env!("CARGO_TARGET_TMPDIR")))
             .join(format!("agent-cli-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
