@@ -9,10 +9,28 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 version=1.9.4
 cache=${HOME:?HOME is not set}/.cache/vermas/maturin-$version
+
+# A virtual environment at $1 and how to run pip in it: Debian's python3 without python3-venv
+# has no ensurepip, so then the venv is made without pip and the system's pip installs into it
+# (`pip --python`, pip 22.3 or newer).
+venv() {
+  if python3 -m venv "$1" >/dev/null 2>&1; then
+    pip=("$1/bin/pip")
+  else
+    rm -rf "$1"
+    python3 -m venv --without-pip "$1"
+    python3 -m pip --version >/dev/null 2>&1 || {
+      echo "error: no pip for python3 (apt-get install python3-venv or python3-pip)" >&2
+      exit 1
+    }
+    pip=(python3 -m pip --python "$1/bin/python")
+  fi
+}
+
 if [ ! -x "$cache/bin/maturin" ]; then
   rm -rf "$cache"
-  python3 -m venv "$cache"
-  "$cache/bin/pip" install --quiet --disable-pip-version-check "maturin==$version"
+  venv "$cache"
+  "${pip[@]}" install --quiet --disable-pip-version-check "maturin==$version"
 fi
 
 profile=(--profile dev)
@@ -23,8 +41,8 @@ trap 'rm -rf "$out"' EXIT
 wheel=$(ls "$out"/wheels/vermas-*.whl)
 echo "built $(basename "$wheel")"
 
-python3 -m venv "$out/venv"
-"$out/venv/bin/pip" install --quiet --disable-pip-version-check --no-index "$wheel"
+venv "$out/venv"
+"${pip[@]}" install --quiet --disable-pip-version-check --no-index "$wheel"
 for cmd in co wo; do
   path="$out/venv/bin/$cmd"
   [ -x "$path" ] || { echo "error: the wheel did not install $cmd" >&2; exit 1; }
