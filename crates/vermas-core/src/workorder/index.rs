@@ -20,7 +20,6 @@ use crate::error::{Classify, Kind};
 use crate::event::{Event, EventRef, types};
 use crate::fsutil;
 use crate::store::{Checkpoint, Issue, LineInfo, Projection, Store, StoreError};
-use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::FileExt;
@@ -162,11 +161,6 @@ impl Index {
             | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let conn = Connection::open_with_flags(&path, flags).map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(sql)?;
-        // Most connections are a command's, open for milliseconds: closing the last one must
-        // not checkpoint and delete the WAL (the next command would make it again, with a
-        // directory fsync). SQLite's automatic checkpoints keep the WAL bounded.
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
             .map_err(sql)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
