@@ -103,7 +103,7 @@ fn a_busy_agent_is_not_nudged_or_killed_but_an_idle_one_is_nudged_again_and_agai
     let w = World::new(
         "busy.sh 10",
         &format!(
-            "{}\n[worker]\nidle_timeout_minutes = 0.02\nstuck_timeout_minutes = 0.06\n",
+            "{}\n[worker]\nidle_timeout_minutes = 0.05\nstuck_timeout_minutes = 0.1\n",
             World::CHECK_GATE
         ),
     )
@@ -111,7 +111,9 @@ fn a_busy_agent_is_not_nudged_or_killed_but_an_idle_one_is_nudged_again_and_agai
     w.start_operations();
     let id = w.create("busy for 10 s, never running co", &[]);
     w.co(&["dispatch", &id, "myproject"]).ok();
-    // Longer than stuck_timeout (3.6 s) of printing without any co or wo command.
+    // Longer than stuck_timeout (6 s) of printing without any co or wo command; idle after 3 s
+    // (output arrives every 0.5 s, but tmux counts it in whole seconds and a loaded machine
+    // patrols late).
     w.wait_status(&id, "closed", 40);
     let idle: Vec<_> = events_of(&w, "agent.nudged")
         .into_iter()
