@@ -4,6 +4,7 @@
 use crate::actions::worker::{self, WorkerView};
 use crate::agent::AgentId;
 use crate::company::{Company, Factory};
+use crate::control::operations::Role;
 use crate::effects::tmux::SessionInfo;
 use crate::error::Result;
 use crate::mail::Messages;
@@ -142,7 +143,7 @@ pub fn factory_status(
         sessions,
         company,
         &format!("qa-{}", f.name),
-        &f.work_dir().join(".qa.lock"),
+        &Role::Qa.lock_path(&f.work_dir()),
     );
     let qa_progress = qa
         .alive
@@ -158,7 +159,7 @@ pub fn factory_status(
             sessions,
             company,
             &format!("supervisor-{}", f.name),
-            &f.work_dir().join(".supervisor.lock"),
+            &Role::Supervisor.lock_path(&f.work_dir()),
         ),
         qa,
         qa_progress,

@@ -41,7 +41,17 @@ pub fn run(a: Args) -> Result<ExitCode> {
         ctx::esc(&r.output),
         r.bytes
     );
-    for s in &m.stores {
+    print_stores(&m.stores);
+    for f in &m.factories {
+        let worktrees: Vec<&str> = f.worktrees.iter().map(|w| w.path.as_str()).collect();
+        print_factory(&f.name, f.branches.len(), &f.unmerged, &worktrees);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What an archive holds, store by store (`co backup` and `co restore` say the same).
+pub(crate) fn print_stores(stores: &[backup::StoreEntry]) {
+    for s in stores {
         println!(
             "  store {}: last seq {}, {} work orders, {} messages",
             ctx::esc(&s.path),
@@ -50,23 +60,22 @@ pub fn run(a: Args) -> Result<ExitCode> {
             s.messages
         );
     }
-    for f in &m.factories {
-        let unmerged = if f.unmerged.is_empty() {
-            String::new()
+}
+
+/// One factory of an archive: its branches, those not merged, its worker worktrees.
+pub(crate) fn print_factory(name: &str, branches: usize, unmerged: &[String], worktrees: &[&str]) {
+    let unmerged = if unmerged.is_empty() {
+        String::new()
+    } else {
+        format!(" (unmerged: {})", ctx::esc(&unmerged.join(", ")))
+    };
+    println!(
+        "  factory {}: {branches} branches{unmerged}; worker worktrees: {}",
+        ctx::esc(name),
+        if worktrees.is_empty() {
+            "none".to_string()
         } else {
-            format!(" (unmerged: {})", ctx::esc(&f.unmerged.join(", ")))
-        };
-        let worktrees: Vec<&str> = f.worktrees.iter().map(|w| w.path.as_str()).collect();
-        println!(
-            "  factory {}: {} branches{unmerged}; worker worktrees: {}",
-            ctx::esc(&f.name),
-            f.branches.len(),
-            if worktrees.is_empty() {
-                "none".to_string()
-            } else {
-                ctx::esc(&worktrees.join(", "))
-            }
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+            ctx::esc(&worktrees.join(", "))
+        }
+    );
 }

@@ -37,31 +37,10 @@ pub fn run(a: Args) -> Result<ExitCode> {
         ctx::esc(&r.archive),
         r.backed_up_at
     );
-    for s in &r.stores {
-        println!(
-            "  store {}: last seq {}, {} work orders, {} messages",
-            ctx::esc(&s.path),
-            s.last_seq,
-            s.work_orders,
-            s.messages
-        );
-    }
+    super::backup::print_stores(&r.stores);
     for f in &r.factories {
-        let unmerged = if f.unmerged.is_empty() {
-            String::new()
-        } else {
-            format!(" (unmerged: {})", ctx::esc(&f.unmerged.join(", ")))
-        };
-        println!(
-            "  factory {}: {} branches{unmerged}; worker worktrees: {}",
-            ctx::esc(&f.name),
-            f.branches,
-            if f.worktrees.is_empty() {
-                "none".to_string()
-            } else {
-                ctx::esc(&f.worktrees.join(", "))
-            }
-        );
+        let worktrees: Vec<&str> = f.worktrees.iter().map(String::as_str).collect();
+        super::backup::print_factory(&f.name, f.branches, &f.unmerged, &worktrees);
     }
     for p in &r.doctor.problems {
         println!("problem: {}", ctx::esc(&p.to_string()));

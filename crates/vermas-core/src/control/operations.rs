@@ -29,6 +29,12 @@ impl Role {
             Role::Qa => "qa",
         }
     }
+
+    /// The lock a running instance of this service holds in its factory's store
+    /// (`.work/.supervisor.lock`, `.work/.qa.lock`), whether tmux or a person started it.
+    pub fn lock_path(self, work_dir: &std::path::Path) -> std::path::PathBuf {
+        work_dir.join(format!(".{}.lock", self.as_str()))
+    }
 }
 
 /// Its tmux session, as seen.

@@ -244,17 +244,14 @@ impl Operations {
         }
         let mut services = Vec::new();
         for f in &factories {
-            for (role, lock) in [
-                (control::Role::Supervisor, ".supervisor.lock"),
-                (control::Role::Qa, ".qa.lock"),
-            ] {
+            for role in [control::Role::Supervisor, control::Role::Qa] {
                 let session = format!("{}-{}", role.as_str(), f.name);
                 let seen = match sessions.iter().find(|s| s.name == session) {
                     Some(s) if s.company != tag => control::Seen::Foreign,
                     Some(s) if s.pane_dead => control::Seen::Exited,
                     Some(_) => control::Seen::Running,
                     None => control::Seen::Missing {
-                        external: daemon::running(&f.work_dir().join(lock)).is_some(),
+                        external: daemon::running(&role.lock_path(&f.work_dir())).is_some(),
                     },
                 };
                 services.push(control::ServiceObs {

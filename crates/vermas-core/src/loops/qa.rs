@@ -1768,8 +1768,10 @@ fn find_merge_commit(repo: &Path, branch: &str, target: &str) -> Option<String> 
 /// `co qa run FACTORY`: the QA loop, until SIGTERM/SIGINT/SIGHUP.
 pub fn run(company: &Company, factory: &str) -> Result<()> {
     let f = company.factory(factory)?;
-    let _lock =
-        daemon::InstanceLock::acquire(&f.work_dir().join(".qa.lock"), &format!("QA of {factory}"))?;
+    let _lock = daemon::InstanceLock::acquire(
+        &crate::control::operations::Role::Qa.lock_path(&f.work_dir()),
+        &format!("QA of {factory}"),
+    )?;
     let (tx, rx) = std::sync::mpsc::channel();
     let shutdown = daemon::handle_signals(tx.clone())?;
     let _watcher = daemon::watch(

@@ -1002,7 +1002,7 @@ fn note_dispatch(o: &DispatchOutcome, r: &mut PatrolReport) {
 pub fn run(company: &Company, factory: &str) -> Result<()> {
     let f = company.factory(factory)?;
     let _lock = daemon::InstanceLock::acquire(
-        &f.work_dir().join(".supervisor.lock"),
+        &crate::control::operations::Role::Supervisor.lock_path(&f.work_dir()),
         &format!("the supervisor of {factory}"),
     )?;
     let (tx, rx) = std::sync::mpsc::channel();

@@ -112,11 +112,6 @@ pub fn parse_input(input: &[u8]) -> Option<HookInput> {
     serde_json::from_slice::<HookInput>(input).ok()
 }
 
-/// The `hook_event_name` of a hook's JSON input (`None` when it has none).
-pub fn event_name(input: &[u8]) -> Option<String> {
-    parse_input(input).map(|i| i.hook_event_name)
-}
-
 /// Writes a worker's state file.
 pub fn record(path: &Path, s: &AgentState) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
@@ -241,7 +236,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let path = state_path(d.path(), "myproject-workers-slot0");
         let input = br#"{"session_id":"s","hook_event_name":"PreToolUse","tool_name":"Bash"}"#;
-        let event = event_name(input).unwrap();
+        let event = parse_input(input).unwrap().hook_event_name;
         let s = AgentState {
             incarnation: "inc-a".into(),
             state: state_of(&event).unwrap(),
@@ -259,7 +254,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        assert_eq!(event_name(b"not json"), None);
+        assert_eq!(parse_input(b"not json"), None);
     }
 
     #[test]
