@@ -335,6 +335,17 @@ pub fn send(
     out: &Outgoing,
     actor: &str,
 ) -> crate::Result<(String, crate::agent::AgentId)> {
+    send_with(company, out, actor, Vec::new())
+}
+
+/// [`send`], with `then` appended in the same write after the message, to the store of the
+/// recipient (one fsync, and readers never see the message without them).
+pub fn send_with(
+    company: &crate::company::Company,
+    out: &Outgoing,
+    actor: &str,
+    then: Vec<crate::event::NewEvent>,
+) -> crate::Result<(String, crate::agent::AgentId)> {
     validate(out)?;
     // A key pasted into mail would stay in the log for good.
     let masked = Outgoing {
@@ -363,7 +374,9 @@ pub fn send(
         priority: out.priority,
         meta,
     };
-    w.append(vec![crate::event::ev(types::MAIL_SENT, actor, &sent)?])?;
+    let mut events = vec![crate::event::ev(types::MAIL_SENT, actor, &sent)?];
+    events.extend(then);
+    w.append(events)?;
     w.report_warnings();
     Ok((id, to))
 }

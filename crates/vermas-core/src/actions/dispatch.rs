@@ -6,7 +6,7 @@
 //! launch. A launch takes the lowest free slot, makes the worktree on `vermas/<wo-id>` from the
 //! target branch (or continues the branch, or brings back a parked worktree), writes the
 //! assignment, starts `worker-<f>-slotN` with the agent environment, then writes the events.
-//! For a new worktree the session is started first, its agent held by [`GATE`](crate::actions::launch::GATE) until the prompt
+//! For a new worktree the session is started first, its agent held by `co exec-agent --after` ([`wait_for_file`](crate::actions::launch::wait_for_file)) until the prompt
 //! file (written last) exists, so tmux and git work at the same time. Every step is written to a
 //! [`Journal`]; a failure undoes exactly what the journal holds, newest first.
 

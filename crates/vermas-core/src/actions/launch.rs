@@ -425,8 +425,8 @@ pub struct Launch<'a> {
 
 /// A worker's session: the runtime's argv in the worktree, the agent environment (private),
 /// our tags and a log of its output; and the env file it reads (removed if the session
-/// never starts). With `gated`, the agent is held by a tiny `sh` loop until its prompt file
-/// exists (see [`GATE`]), so the session can be created while git still makes the worktree.
+/// never starts). With `gated`, `co exec-agent` holds the agent until its prompt file exists
+/// (see [`wait_for_file`]), so the session can be created while git still makes the worktree.
 /// Nothing from the work order's text is on the command line.
 pub fn worker_session_spec(
     l: &Launch<'_>,
@@ -460,14 +460,8 @@ pub fn worker_session_spec(
         file,
     } = private_session(l.company, l.incarnation, &env, start.argv)?;
     if gated {
-        let mut wrapped = vec![
-            "sh".to_string(),
-            "-c".to_string(),
-            GATE.to_string(),
-            prompt.display().to_string(),
-        ];
-        wrapped.append(&mut argv);
-        argv = wrapped;
+        // `co exec-agent FILE --after PROMPT -- …`: held until the prompt file is written.
+        argv.splice(3..3, ["--after".to_string(), prompt.display().to_string()]);
     }
     Ok((
         SessionSpec {
@@ -482,10 +476,24 @@ pub fn worker_session_spec(
     ))
 }
 
-/// Holds an agent until its worktree is ready: waits (at most a minute) for the file named by
-/// `$0` (the prompt file, written last), then replaces itself with the agent (`exec "$@"`), so
-/// the pane's process is the agent. A constant script: paths and the argv are arguments.
-pub const GATE: &str = r#"i=0; while [ ! -e "$0" ]; do i=$((i+1)); [ "$i" -gt 6000 ] && exit 1; sleep 0.01; done; exec "$@""#;
+/// How long a held agent waits for its worktree (see [`wait_for_file`]).
+pub const HOLD_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Holds an agent until its worktree is ready: waits for `path` (the prompt file, written
+/// last) to exist, looking every millisecond (no process per look, so the agent starts within
+/// a millisecond of it), at most `limit`. Returns whether it appeared.
+pub fn wait_for_file(path: &Path, limit: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        if std::fs::symlink_metadata(path).is_ok() {
+            return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
 
 /// Writes the prompt file and starts the tagged session (the worktree exists already).
 pub fn start_worker_session(l: &Launch<'_>, attempt: u32) -> Result<String> {

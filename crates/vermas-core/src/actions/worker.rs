@@ -757,7 +757,19 @@ pub fn done(company: &Company, me: &Identity, actor: &str) -> Result<DoneReport>
         )));
     }
     let worktree = PathBuf::from(&slot.worktree);
-    let dirty = git::dirty_paths(&worktree)?;
+    // Three git processes that do not depend on each other, side by side.
+    let repo = f.git_dir();
+    let (dirty, commits, head) = std::thread::scope(|sc| {
+        let commits = sc.spawn(|| git::commits_ahead(&repo, f.target_branch(), &slot.branch));
+        let head = sc.spawn(|| git::rev_parse(&repo, &slot.branch).unwrap_or_default());
+        let dirty = git::dirty_paths(&worktree);
+        let commits = commits
+            .join()
+            .map_err(|_| Error::failure("git rev-list panicked"))
+            .and_then(|r| r.map_err(Error::from));
+        (dirty, commits, head.join().unwrap_or_default())
+    });
+    let dirty = dirty?;
     if !dirty.is_empty() {
         let shown: Vec<&str> = dirty.iter().take(5).map(String::as_str).collect();
         return Err(Error::conflict(format!(
@@ -770,7 +782,7 @@ pub fn done(company: &Company, me: &Identity, actor: &str) -> Result<DoneReport>
             }
         )));
     }
-    let commits = git::commits_ahead(&f.git_dir(), f.target_branch(), &slot.branch)?;
+    let commits = commits?;
     if commits == 0 {
         return Err(Error::conflict(format!(
             "refused: {} has no commits beyond {}; commit your work first",
@@ -778,7 +790,6 @@ pub fn done(company: &Company, me: &Identity, actor: &str) -> Result<DoneReport>
             f.target_branch()
         )));
     }
-    let head = git::rev_parse(&f.git_dir(), &slot.branch).unwrap_or_default();
     let home = company.store_for_work_order(&slot.work_order)?;
     let fstore = f.store()?;
     let mut locked = Locked::take(&home, &fstore)?;

@@ -284,15 +284,24 @@ fn first_lines(text: &str, n: usize) -> String {
 /// One patrol's decisions. Pure: the same snapshot and memory give the same actions.
 pub fn decide(s: &Snapshot, mem: &mut Memory, limits: &Limits) -> Vec<Action> {
     let mut out = Vec::new();
-    decide_mail(s, &mut out);
+    decide_mail(&s.done, &s.other_mail, &mut out);
     decide_workers(s, mem, limits, &mut out);
     decide_work(s, mem, limits, &mut out);
     out
 }
 
-fn decide_mail(s: &Snapshot, out: &mut Vec<Action>) {
+/// What [`decide`] does with the mail alone: the loop acts on its mail before it looks at the
+/// workers' sessions, so a `WORKER_DONE` reaches QA without waiting for tmux (then decides on
+/// the rest with the mail already handled).
+pub fn decide_mail_first(done: &[DoneObs], other_mail: &[(String, String)]) -> Vec<Action> {
+    let mut out = Vec::new();
+    decide_mail(done, other_mail, &mut out);
+    out
+}
+
+fn decide_mail(done: &[DoneObs], other_mail: &[(String, String)], out: &mut Vec<Action>) {
     use crate::workorder::Status;
-    for d in &s.done {
+    for d in done {
         let ignore = |why: String| Action::Ignore {
             message: d.message.clone(),
             why,
@@ -325,7 +334,7 @@ fn decide_mail(s: &Snapshot, out: &mut Vec<Action>) {
             message: d.message.clone(),
         });
     }
-    for (id, _) in &s.other_mail {
+    for (id, _) in other_mail {
         out.push(Action::MarkRead {
             message: id.clone(),
         });

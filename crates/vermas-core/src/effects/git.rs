@@ -336,13 +336,13 @@ impl Identity {
 
 /// Merges `branch` into the worktree's HEAD with a merge commit by `who`, hooks disabled. On
 /// conflict, lists the conflicting paths and aborts so the worktree is clean again.
-pub fn merge(worktree: &Path, branch: &str, message: &str, who: &Identity) -> Result<MergeOutcome> {
-    let before = rev_parse(worktree, "HEAD");
-    if let Some(b) = rev_parse(worktree, branch)
-        && is_ancestor(worktree, &b, "HEAD")
-    {
-        return Ok(MergeOutcome::AlreadyMerged);
-    }
+pub fn merge(
+    worktree: &Path,
+    head: &str,
+    branch: &str,
+    message: &str,
+    who: &Identity,
+) -> Result<MergeOutcome> {
     let mut c = command(worktree);
     c.args(["-c", "core.hooksPath=/dev/null"]);
     who.apply(&mut c);
@@ -350,14 +350,11 @@ pub fn merge(worktree: &Path, branch: &str, message: &str, who: &Identity) -> Re
         c,
         &["merge", "--no-ff", "--no-edit", "-m", message, "--", branch],
     ) {
-        Ok(_) => {
-            let after = rev_parse(worktree, "HEAD").unwrap_or_default();
-            if Some(&after) == before.as_ref() {
-                Ok(MergeOutcome::AlreadyMerged)
-            } else {
-                Ok(MergeOutcome::Merged(after))
-            }
-        }
+        // A branch already in `head` merges as "Already up to date": no commit.
+        Ok(_) => match rev_parse(worktree, "HEAD") {
+            Some(after) if after != head => Ok(MergeOutcome::Merged(after)),
+            _ => Ok(MergeOutcome::AlreadyMerged),
+        },
         Err(e) => {
             let conflicts =
                 run(worktree, &["diff", "--name-only", "--diff-filter=U"]).unwrap_or_default();
@@ -372,14 +369,84 @@ pub fn merge(worktree: &Path, branch: &str, message: &str, who: &Identity) -> Re
     }
 }
 
+/// The private git directory of a linked worktree, from the `gitdir:` line of its `.git`
+/// file (or its `.git` directory), so looking at its state costs no process.
+fn worktree_git_dir(worktree: &Path) -> Option<PathBuf> {
+    let dotgit = worktree.join(".git");
+    if std::fs::symlink_metadata(&dotgit).ok()?.is_dir() {
+        return Some(dotgit);
+    }
+    let text = std::fs::read_to_string(&dotgit).ok()?;
+    let p = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
+    Some(if p.is_absolute() { p } else { worktree.join(p) })
+}
+
+/// What [`reset_to`] needs to know of a worktree, read from its files.
+struct WorktreeState {
+    /// A merge stopped half way (`MERGE_HEAD`).
+    merging: bool,
+    /// `HEAD` names a commit, not a branch.
+    detached: bool,
+}
+
+fn worktree_state(worktree: &Path) -> Option<WorktreeState> {
+    let gd = worktree_git_dir(worktree)?;
+    let head = std::fs::read_to_string(gd.join("HEAD")).ok()?;
+    Some(WorktreeState {
+        merging: std::fs::symlink_metadata(gd.join("MERGE_HEAD")).is_ok(),
+        detached: !head.starts_with("ref:"),
+    })
+}
+
+/// Whether `path` is a linked worktree of `repo` that git knows (its `.git` file names a
+/// directory under `repo/worktrees` that names it back), read from the files; `false` when
+/// unsure, and the caller asks git.
+pub fn is_linked_worktree(repo: &Path, path: &Path) -> bool {
+    let canon = |p: &Path| p.canonicalize().ok();
+    let Some(gd) = worktree_git_dir(path) else {
+        return false;
+    };
+    let back = std::fs::read_to_string(gd.join("gitdir")).ok();
+    gd.parent().and_then(canon) == canon(&repo.join("worktrees"))
+        && back.is_some_and(|b| canon(Path::new(b.trim())) == canon(&path.join(".git")))
+}
+
+/// Whether a worktree of `repo` may have `branch` checked out, from the `HEAD` files of
+/// `repo/worktrees/*`: `false` only when every one could be read and none names it (then
+/// `git worktree list` has nothing to say about it either).
+pub fn may_have_checked_out(repo: &Path, branch: &str) -> bool {
+    let want = format!("ref: refs/heads/{branch}");
+    // The main worktree (none in a factory's bare clone, whose HEAD still names a branch).
+    if std::fs::read_to_string(repo.join("HEAD")).is_ok_and(|h| h.trim() == want) {
+        return true;
+    }
+    let Ok(dir) = std::fs::read_dir(repo.join("worktrees")) else {
+        // No linked worktree at all, or a directory we cannot read.
+        return repo.join("worktrees").exists();
+    };
+    dir.into_iter().any(|e| {
+        let Ok(e) = e else { return true };
+        match std::fs::read_to_string(e.path().join("HEAD")) {
+            Ok(head) => head.trim() == want,
+            Err(_) => true,
+        }
+    })
+}
+
 /// Puts a worktree back to `rev` exactly: abort any merge, reset, remove untracked files
-/// (ignored build outputs are kept so the next gate run is incremental).
+/// (ignored build outputs are kept so the next gate run is incremental). Steps the worktree's
+/// files show are not needed are skipped (QA's worktree is detached and rarely mid-merge).
 pub fn reset_to(worktree: &Path, rev: &str) -> Result<()> {
-    let _ = run_no_hooks(worktree, &["merge", "--abort"]);
-    run_no_hooks(
-        worktree,
-        &["checkout", "--quiet", "--detach", "--force", rev],
-    )?;
+    let state = worktree_state(worktree);
+    if state.as_ref().is_none_or(|s| s.merging) {
+        let _ = run_no_hooks(worktree, &["merge", "--abort"]);
+    }
+    if state.as_ref().is_none_or(|s| !s.detached) {
+        run_no_hooks(
+            worktree,
+            &["checkout", "--quiet", "--detach", "--force", rev],
+        )?;
+    }
     run_no_hooks(worktree, &["reset", "--quiet", "--hard", rev])?;
     run_no_hooks(worktree, &["clean", "-fdq"]).map(|_| ())
 }
@@ -495,7 +562,7 @@ mod tests {
         let qa = f.path().join("qa");
         worktree_add_detached(&repo, &qa, "main").unwrap();
         let base = rev_parse(&repo, "main").unwrap();
-        let out = merge(&qa, "vermas/wo-a", "merge wo-a", &Identity::qa("t")).unwrap();
+        let out = merge(&qa, &base, "vermas/wo-a", "merge wo-a", &Identity::qa("t")).unwrap();
         let MergeOutcome::Merged(m) = out else {
             panic!("{out:?}")
         };
@@ -510,7 +577,7 @@ mod tests {
             "CAS refuses a stale old value"
         );
         assert_eq!(
-            merge(&qa, "vermas/wo-a", "again", &Identity::qa("t")).unwrap(),
+            merge(&qa, &m, "vermas/wo-a", "again", &Identity::qa("t")).unwrap(),
             MergeOutcome::AlreadyMerged
         );
         let wts = worktrees(&repo).unwrap();
@@ -541,13 +608,75 @@ mod tests {
         }
         let qa = f.path().join("qa");
         worktree_add_detached(&repo, &qa, "main").unwrap();
-        let MergeOutcome::Merged(m) = merge(&qa, "x", "x", &Identity::qa("t")).unwrap() else {
+        let main = rev_parse(&qa, "HEAD").unwrap();
+        let MergeOutcome::Merged(m) = merge(&qa, &main, "x", "x", &Identity::qa("t")).unwrap()
+        else {
             panic!()
         };
-        let out = merge(&qa, "y", "y", &Identity::qa("t")).unwrap();
+        let out = merge(&qa, &m, "y", "y", &Identity::qa("t")).unwrap();
         assert_eq!(out, MergeOutcome::Conflicts(vec!["a.txt".to_string()]));
         assert!(dirty_paths(&qa).unwrap().is_empty());
         assert_eq!(rev_parse(&qa, "HEAD").unwrap(), m);
+        // A branch already in HEAD merges as nothing new.
+        let again = merge(&qa, &m, "x", "x", &Identity::qa("t")).unwrap();
+        assert_eq!(again, MergeOutcome::AlreadyMerged);
         reset_to(&qa, "main").unwrap();
+    }
+
+    #[test]
+    fn reset_to_aborts_a_half_done_merge_and_detaches_a_worktree_left_on_a_branch() {
+        let o = origin();
+        let f = tempfile::tempdir().unwrap();
+        let repo = f.path().join(".git");
+        clone_bare(&o.path().display().to_string(), &repo).unwrap();
+        for (b, text) in [("x", "ex\n"), ("y", "why\n")] {
+            let w = f.path().join(b);
+            worktree_add_new_branch(&repo, &w, b, "main").unwrap();
+            fs::write(w.join("a.txt"), text).unwrap();
+            sh(&w, &["commit", "-qam", b]);
+        }
+        let qa = f.path().join("qa");
+        worktree_add_detached(&repo, &qa, "main").unwrap();
+        assert!(is_linked_worktree(&repo, &qa));
+        assert!(!is_linked_worktree(&repo, f.path()));
+        // A merge stopped at a conflict (MERGE_HEAD), with an untracked file beside it.
+        sh(&qa, &["merge", "-q", "--no-edit", "x"]);
+        let stopped = command(&qa)
+            .args(["merge", "--no-edit", "y"])
+            .output()
+            .unwrap();
+        assert!(!stopped.status.success());
+        fs::write(qa.join("junk.txt"), "left by a gate\n").unwrap();
+        reset_to(&qa, "main").unwrap();
+        assert!(dirty_paths(&qa).unwrap().is_empty());
+        assert_eq!(rev_parse(&qa, "HEAD"), rev_parse(&repo, "main"));
+        // Someone checked a branch out in it: it is detached again, the branch untouched.
+        sh(&qa, &["checkout", "-q", "-b", "z", "x"]);
+        let z = rev_parse(&repo, "z").unwrap();
+        reset_to(&qa, "main").unwrap();
+        assert_eq!(rev_parse(&qa, "HEAD"), rev_parse(&repo, "main"));
+        assert_eq!(rev_parse(&repo, "z").unwrap(), z);
+        assert!(
+            fs::read_to_string(worktree_git_dir(&qa).unwrap().join("HEAD"))
+                .unwrap()
+                .trim()
+                .len()
+                >= 40
+        );
+    }
+
+    #[test]
+    fn a_branch_checked_out_in_a_worktree_is_seen_from_the_files() {
+        let o = origin();
+        let f = tempfile::tempdir().unwrap();
+        let repo = f.path().join(".git");
+        clone_bare(&o.path().display().to_string(), &repo).unwrap();
+        assert!(!may_have_checked_out(&repo, "x"));
+        let w = f.path().join("x");
+        worktree_add_new_branch(&repo, &w, "x", "main").unwrap();
+        assert!(may_have_checked_out(&repo, "x"));
+        assert!(!may_have_checked_out(&repo, "y"));
+        worktree_remove(&repo, &w, true).unwrap();
+        assert!(!may_have_checked_out(&repo, "x"));
     }
 }

@@ -125,6 +125,9 @@ pub fn is_noise(path: &Path) -> bool {
         || name.starts_with("work_orders.db")
 }
 
+/// How long a change is given to finish touching its files before the loop looks.
+const COALESCE: Duration = Duration::from_millis(3);
+
 /// Waits for the next reason to patrol: a change (coalesced over a few milliseconds), the timer
 /// or shutdown.
 pub fn next_wake(rx: &Receiver<Wake>, interval: Duration, shutdown: &Shutdown) -> Wake {
@@ -136,8 +139,9 @@ pub fn next_wake(rx: &Receiver<Wake>, interval: Duration, shutdown: &Shutdown) -
         Err(_) => Wake::Timer,
     };
     if w == Wake::Change {
-        // A write touches several files; take them as one change.
-        std::thread::sleep(Duration::from_millis(15));
+        // A write touches several files; take them as one change. Short: every hop of the
+        // pipeline (worker → supervisor → QA) waits this long once.
+        std::thread::sleep(COALESCE);
         while let Ok(more) = rx.try_recv() {
             if more == Wake::Shutdown {
                 return Wake::Shutdown;

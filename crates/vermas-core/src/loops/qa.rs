@@ -398,12 +398,15 @@ impl Qa {
 
     /// Makes sure a QA worktree exists and sits clean on the target: lane 0 is `<f>/qa`, lane
     /// 1 (the second of two halves gated side by side) `<f>/qa-2`.
-    pub fn prepare(&self, f: &Factory, lane: usize) -> Result<PathBuf> {
+    /// Returns the worktree and the target commit it was put on: the base the group merged
+    /// there must land on.
+    pub fn prepare(&self, f: &Factory, lane: usize) -> Result<(PathBuf, String)> {
         let qa = f.qa_lane_dir(lane);
         let repo = f.git_dir();
-        let registered = git::worktrees(&repo)?
-            .iter()
-            .any(|w| w.path == qa || w.path.canonicalize().ok() == qa.canonicalize().ok());
+        let registered = git::is_linked_worktree(&repo, &qa)
+            || git::worktrees(&repo)?
+                .iter()
+                .any(|w| w.path == qa || w.path.canonicalize().ok() == qa.canonicalize().ok());
         if !registered {
             if qa.exists() {
                 let empty = std::fs::read_dir(&qa)
@@ -425,7 +428,7 @@ impl Qa {
         }
         let target = self.target_rev(f)?;
         git::reset_to(&qa, &target)?;
-        Ok(qa)
+        Ok((qa, target))
     }
 
     fn target_rev(&self, f: &Factory) -> Result<String> {
@@ -467,7 +470,7 @@ impl Qa {
             if self.shutdown.requested() {
                 break;
             }
-            let mut ready = self.triage_queue(&f, &mut skip)?;
+            let mut ready = self.triage_queue(&f, &mut skip, Vec::new())?;
             if ready.is_empty() {
                 break;
             }
@@ -480,7 +483,7 @@ impl Qa {
                 // Workers still holding a slot (one that is done has given its slot back).
                 let working = f.store()?.load::<Slots>()?.state.all().count();
                 // Looked at after the hand-ins: one forwarded since is in the queue now.
-                ready = self.triage_queue(&f, &mut skip)?;
+                ready = self.triage_queue(&f, &mut skip, ready)?;
                 let Some(wait) = control::settle_wait(
                     ready.iter().map(|c| c.msg.sent_at.as_str()),
                     handed_in.iter().map(String::as_str),
@@ -534,8 +537,16 @@ impl Qa {
     }
 
     /// Looks at every `READY_FOR_QA`: acts on the stale, the blocked and the broken ones and
-    /// returns the ready ones, urgent first then oldest.
-    fn triage_queue(&mut self, f: &Factory, skip: &mut Vec<String>) -> Result<Vec<Candidate>> {
+    /// returns the ready ones, urgent first then oldest. Those in `known` (found ready a
+    /// moment ago, while waiting for more to arrive) are not looked at again.
+    fn triage_queue(
+        &mut self,
+        f: &Factory,
+        skip: &mut Vec<String>,
+        known: Vec<Candidate>,
+    ) -> Result<Vec<Candidate>> {
+        let mut known: BTreeMap<String, Candidate> =
+            known.into_iter().map(|c| (c.msg.id.clone(), c)).collect();
         let fstore = f.store()?;
         let queue: Vec<Message> = fstore
             .load::<Messages>()?
@@ -548,6 +559,10 @@ impl Qa {
         let repo = f.git_dir();
         let mut ready = Vec::new();
         for msg in queue {
+            if let Some(c) = known.remove(&msg.id) {
+                ready.push(c);
+                continue;
+            }
             let wo_id = msg.meta.get("work_order").cloned().unwrap_or_default();
             // A store that cannot be read now (a config file being written) is not a work
             // order that is gone: look again on the next patrol.
@@ -697,15 +712,21 @@ impl Qa {
     fn guard(&mut self, f: &Factory, mut c: Candidate, ready: &mut Vec<Candidate>) -> Result<()> {
         let repo = f.git_dir();
         let target = f.target_branch();
-        c.changed = git::changed_paths(&repo, target, &c.branch)?;
-        let gate_files = git::files_in_tree(
-            &repo,
-            target,
-            &control::gate_script_candidates(&f.settings.gates),
-        );
+        let scripts = control::gate_script_candidates(&f.settings.gates);
+        // Three git processes that do not depend on each other, side by side.
+        let (changed, gate_files, head) = std::thread::scope(|sc| {
+            let gate_files = sc.spawn(|| git::files_in_tree(&repo, target, &scripts));
+            let head = sc.spawn(|| git::rev_parse(&repo, &c.branch).unwrap_or_default());
+            let changed = git::changed_paths(&repo, target, &c.branch);
+            (
+                changed,
+                gate_files.join().unwrap_or_default(),
+                head.join().unwrap_or_default(),
+            )
+        });
+        c.changed = changed?;
         let protected =
             control::protected_changes(&c.changed, &f.settings.verification.protected, &gate_files);
-        let head = git::rev_parse(&repo, &c.branch).unwrap_or_default();
         if !control::needs_approval(&protected, c.wo.approved_head.as_deref(), &head) {
             ready.push(c);
             return Ok(());
@@ -968,8 +989,9 @@ impl Qa {
         bisect: &mut control::Bisection,
         settled: &mut usize,
     ) -> Result<Tested> {
-        let lane = self.prepare(f, 0)?;
-        let Some(g) = self.merge_group(f, batch, test, &lane, members, bisect, settled)? else {
+        let (lane, before) = self.prepare(f, 0)?;
+        let at = (lane.as_path(), before);
+        let Some(g) = self.merge_group(f, batch, test, at, members, bisect, settled)? else {
             return Ok(Tested::Empty);
         };
         let gates = f.settings.gates.clone();
@@ -1009,9 +1031,10 @@ impl Qa {
     ) -> Result<PairTested> {
         let mut merged: [Option<MergedGroup<'_>>; 2] = [None, None];
         for (lane, members) in halves.iter().enumerate() {
-            let dir = self.prepare(f, lane)?;
+            let (dir, before) = self.prepare(f, lane)?;
             let t = test + lane as u32;
-            merged[lane] = self.merge_group(f, batch, t, &dir, members, bisect, settled)?;
+            let at = (dir.as_path(), before);
+            merged[lane] = self.merge_group(f, batch, t, at, members, bisect, settled)?;
         }
         let wos: Vec<String> = merged
             .iter()
@@ -1064,26 +1087,27 @@ impl Qa {
         })
     }
 
-    /// Merges `members` one after the other onto the target in the worktree `lane`. A branch
-    /// that conflicts goes back as rework, one already on the target is closed, one that
-    /// errs waits for the next patrol; the rest are returned, ready for the gates.
+    /// Merges `members` one after the other onto the target commit `before` in the worktree
+    /// `lane` (which [`Qa::prepare`] put there). A branch that conflicts goes back as rework,
+    /// one already on the target is closed, one that errs waits for the next patrol; the
+    /// rest are returned, ready for the gates.
     #[allow(clippy::too_many_arguments)]
     fn merge_group<'a>(
         &mut self,
         f: &Factory,
         batch: &str,
         test: u32,
-        lane: &Path,
+        (lane, before): (&Path, String),
         members: &[&'a Candidate],
         bisect: &mut control::Bisection,
         settled: &mut usize,
     ) -> Result<Option<MergedGroup<'a>>> {
         let repo = f.git_dir();
-        let before = self.target_rev(f)?;
         let who = git::Identity::qa(&f.name);
         let mut merged: Vec<(&Candidate, String)> = Vec::new();
         for c in members {
-            let head = git::rev_parse(lane, "HEAD").unwrap_or_else(|| before.clone());
+            // The lane's head: the target, then each merge made on it.
+            let head = merged.last().map_or(before.clone(), |(_, m)| m.clone());
             self.log.info(
                 "qa.merge",
                 &[
@@ -1472,7 +1496,9 @@ impl Qa {
     fn remove_merged_branch(&self, f: &Factory, c: &Candidate) -> Result<()> {
         let repo = f.git_dir();
         let mut removed = Vec::new();
-        if let Ok(wts) = git::worktrees(&repo) {
+        if git::may_have_checked_out(&repo, &c.branch)
+            && let Ok(wts) = git::worktrees(&repo)
+        {
             for w in wts
                 .iter()
                 .filter(|w| w.branch.as_deref() == Some(c.branch.as_str()))
@@ -1583,7 +1609,7 @@ fn merge_branch(
         c.wo.id,
         crate::text::escape_control(&c.wo.title)
     );
-    match git::merge(lane, &c.branch, &message, who) {
+    match git::merge(lane, head, &c.branch, &message, who) {
         Ok(MergeOutcome::Merged(commit)) => (control::Merged::Commit, commit, vec![]),
         Ok(MergeOutcome::Conflicts(paths)) => (
             control::Merged::Conflicts(paths.clone()),

@@ -1,9 +1,10 @@
 //! The supervisor (`co supervisor run FACTORY`): keeps one factory's workers moving.
 //!
-//! Each patrol (on a timer, and at once when a store changes) [`observe`]s the factory into a
-//! [`Snapshot`](control::Snapshot), lets [`control::decide`] choose the actions (see that
-//! module for the rules) and [`apply`]s them in the order given; then writes
-//! `patrol.completed` with what it checked and did.
+//! Each patrol (on a timer, and at once when a store changes) first acts on its mail
+//! ([`observe_mail`], [`control::decide_mail_first`]: a `WORKER_DONE` reaches QA before tmux is
+//! asked anything), then [`observe`]s the factory into a [`Snapshot`](control::Snapshot), lets
+//! [`control::decide`] choose the actions (see that module for the rules) and [`apply`]s them in
+//! the order given; then writes `patrol.completed` with what it checked and did.
 
 use crate::actions::dispatch::{self, DispatchOutcome, DispatchRequest};
 use crate::actions::escalate::{self, Escalation};
@@ -267,9 +268,18 @@ impl Supervisor {
                 .info("config.reloaded", &[("file", ".vermas/config.toml")]);
             self.company = c;
         }
-        let (snap, seen) = observe(
+        let mut r = PatrolReport {
+            agent: self.actor.clone(),
+            ..Default::default()
+        };
+        // The mail first (a WORKER_DONE goes on to QA at once), then the workers and the work.
+        let (done, other_mail, seen) = observe_mail(&self.company, &self.name, &mut self.views)?;
+        r.mail = done.len() + other_mail.len();
+        let first = control::decide_mail_first(&done, &other_mail);
+        self.apply_all(&seen, &first, Instant::now(), &mut r);
+        let snap = observe(
             &self.company,
-            &self.name,
+            &seen.factory,
             &mut self.screens,
             &mut self.views,
         )?;
@@ -280,14 +290,21 @@ impl Supervisor {
         self.reap_ended(&snap);
         let limits = control::Limits::of(&seen.factory.settings);
         let actions = control::decide(&snap, &mut self.memory, &limits);
-        let mut r = PatrolReport {
-            agent: self.actor.clone(),
-            checked_workers: snap.workers.len(),
-            mail: snap.done.len() + snap.other_mail.len(),
-            ..Default::default()
-        };
-        for a in &actions {
-            let outcome = match self.apply(&seen, a, &mut r) {
+        r.checked_workers = snap.workers.len();
+        self.apply_all(&seen, &actions, snap.now, &mut r);
+        r.duration_ms = start.elapsed().as_millis() as u64;
+        if r.did_something() || heartbeat {
+            seen.factory
+                .store()?
+                .append(vec![ev(types::PATROL_COMPLETED, &self.actor, &r)?])?;
+        }
+        Ok(r)
+    }
+
+    /// Carries out actions in the order given, each failure logged, and learns from each.
+    fn apply_all(&mut self, seen: &Seen, actions: &[Action], now: Instant, r: &mut PatrolReport) {
+        for a in actions {
+            let outcome = match self.apply(seen, a, r) {
                 Ok(()) => Outcome::Done,
                 Err(e) => {
                     self.log.warn(
@@ -297,15 +314,8 @@ impl Supervisor {
                     Outcome::Failed(e.message())
                 }
             };
-            self.memory.learn(a, &outcome, snap.now);
+            self.memory.learn(a, &outcome, now);
         }
-        r.duration_ms = start.elapsed().as_millis() as u64;
-        if r.did_something() || heartbeat {
-            seen.factory
-                .store()?
-                .append(vec![ev(types::PATROL_COMPLETED, &self.actor, &r)?])?;
-        }
-        Ok(r)
     }
 
     /// Carries out one action.
@@ -426,7 +436,19 @@ impl Supervisor {
             factory: f.name.clone(),
         };
         let prio = crate::loops::qa::mail_priority(priority);
-        mail::send(
+        // `qa.enqueued` in the same write as the message: QA's store is the factory's.
+        let enqueued = ev(
+            types::QA_ENQUEUED,
+            &self.actor,
+            &crate::loops::qa::QaEvent {
+                work_order: work_order.to_string(),
+                branch: branch.to_string(),
+                head: meta.get("head").cloned(),
+                priority: Some(prio),
+                ..Default::default()
+            },
+        )?;
+        mail::send_with(
             company,
             &Outgoing {
                 from: self.actor.clone(),
@@ -437,21 +459,11 @@ impl Supervisor {
                 ),
                 kind: "READY_FOR_QA".into(),
                 priority: prio,
-                meta: meta.clone(),
+                meta,
             },
             &self.actor,
+            vec![enqueued],
         )?;
-        f.store()?.append(vec![ev(
-            types::QA_ENQUEUED,
-            &self.actor,
-            &crate::loops::qa::QaEvent {
-                work_order: work_order.to_string(),
-                branch: branch.to_string(),
-                head: meta.get("head").cloned(),
-                priority: Some(prio),
-                ..Default::default()
-            },
-        )?])?;
         self.log.info(
             "supervisor.ready_for_qa",
             &[("work_order", work_order), ("branch", branch)],
@@ -712,21 +724,20 @@ fn action_name(a: &Action) -> &'static str {
     }
 }
 
-/// Reads everything one patrol decides on: the supervisor's mail, its workers' slots and
-/// sessions, and the work waiting for this factory in every store of the company.
-fn observe(
+/// The supervisor's unread mail, the `WORKER_DONE`s checked (each with its branch and work
+/// order) and the rest, and the factory and messages its actions need.
+fn observe_mail(
     company: &Company,
     factory: &str,
-    screens: &mut ScreenWatch,
     views: &mut Views,
-) -> Result<(control::Snapshot, Seen)> {
+) -> Result<(Vec<control::DoneObs>, Vec<(String, String)>, Seen)> {
     let f = company.factory(factory)?;
     let actor = AgentId::Supervisor {
         factory: f.name.clone(),
     }
     .to_string();
-    let fstore = f.store()?;
-    let inbox: Vec<Message> = fstore
+    let inbox: Vec<Message> = f
+        .store()?
         .load::<Messages>()?
         .state
         .inbox(&actor, false)
@@ -735,9 +746,24 @@ fn observe(
         .collect();
     // The open work of every store, as of now: after the inbox was read, so a WORKER_DONE is
     // judged against its work order as it was then or later (as a fresh load here would).
+    views.refresh(&company.stores_for_reading()?)?;
+    let (done, other_mail) = split_mail(company, &f, &inbox, views);
+    let mail = inbox.into_iter().map(|m| (m.id.clone(), m)).collect();
+    Ok((done, other_mail, Seen { factory: f, mail }))
+}
+
+/// Reads what the rest of a patrol decides on, once the mail is handled: the factory's
+/// workers (slots and sessions) and the work waiting for it in every store of the company.
+fn observe(
+    company: &Company,
+    f: &Factory,
+    screens: &mut ScreenWatch,
+    views: &mut Views,
+) -> Result<control::Snapshot> {
+    let fstore = f.store()?;
+    // Again: the mail just handled may have changed work orders.
     let stores = company.stores_for_reading()?;
     views.refresh(&stores)?;
-    let (done, other_mail) = observe_mail(company, &f, &inbox, views);
     let tmux = company.tmux();
     let sessions = tmux.sessions()?;
     let slots = fstore.load::<Slots>()?.state;
@@ -750,7 +776,7 @@ fn observe(
     );
     let sight = Sight {
         company,
-        f: &f,
+        f,
         tmux: &tmux,
         sessions: &sessions,
         wall,
@@ -759,25 +785,23 @@ fn observe(
     for w in workers.iter_mut() {
         w.wo_status = work_order_status(company, views, &w.work_order);
     }
-    let waiting = observe_waiting(&f, &stores, views, &slots)?;
-    let snap = control::Snapshot {
+    let waiting = observe_waiting(f, &stores, views, &slots)?;
+    Ok(control::Snapshot {
         factory: f.name.clone(),
         now: Instant::now(),
         wall,
         jitter: crate::control::restart::jitter(),
-        done,
-        other_mail,
+        done: Vec::new(),
+        other_mail: Vec::new(),
         workers,
         free_slots: f.max_slots().saturating_sub(slots.len() as u32),
         waiting,
-    };
-    let mail = inbox.into_iter().map(|m| (m.id.clone(), m)).collect();
-    Ok((snap, Seen { factory: f, mail }))
+    })
 }
 
 /// The inbox split into `WORKER_DONE`s (each with its branch and work order) and other mail
 /// (`(id, kind)`).
-fn observe_mail(
+fn split_mail(
     company: &Company,
     f: &Factory,
     inbox: &[Message],
@@ -803,15 +827,17 @@ fn observe_mail(
             Err(e) if e.kind() == crate::error::Kind::NotFound => None,
             Err(_) => continue,
         };
-        let branch_exists = crate::effects::git::branch_exists(&repo, &branch);
+        // One git process in the usual case: counting fails when the branch is gone.
+        let full = format!("refs/heads/{branch}");
+        let (branch_exists, commits_ahead) =
+            match crate::effects::git::commits_ahead(&repo, f.target_branch(), &full) {
+                Ok(n) => (true, n),
+                Err(_) => (crate::effects::git::branch_exists(&repo, &branch), 0),
+            };
         done.push(control::DoneObs {
             message: m.id.clone(),
             work_order: wo_id,
-            commits_ahead: if branch_exists {
-                crate::effects::git::commits_ahead(&repo, f.target_branch(), &branch).unwrap_or(0)
-            } else {
-                0
-            },
+            commits_ahead,
             branch,
             branch_exists,
             sent_by: get("incarnation"),

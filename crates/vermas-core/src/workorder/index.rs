@@ -20,6 +20,7 @@ use crate::error::{Classify, Kind};
 use crate::event::{Event, EventRef, types};
 use crate::fsutil;
 use crate::store::{Checkpoint, Issue, LineInfo, Projection, Store, StoreError};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::FileExt;
@@ -31,6 +32,9 @@ pub const INDEX_FILE: &str = "work_orders.db";
 const SCHEMA: &str = "3";
 /// Cap on the issues kept (as in a projection header).
 const MAX_KEPT_ISSUES: usize = 1000;
+/// The WAL is kept between commands (see [`Index::open_once`]); one larger than this when a
+/// connection closes is checkpointed and truncated, so openers never read much of it.
+const WAL_TRUNCATE_BYTES: u64 = 512 << 10;
 
 /// Errors of the index. Callers that can read the projection instead do so.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +69,24 @@ pub struct Index {
     issues: Vec<Issue>,
     /// Log file name → path, for reading history lines.
     logs: HashMap<String, PathBuf>,
+}
+
+impl Drop for Index {
+    /// Truncates the WAL once it is large (see [`Index::open_once`]; the first build of a big
+    /// index writes all of it there), so later commands do not read it to recover it. Best
+    /// effort: a WAL busy in another process is left for a later close.
+    fn drop(&mut self) {
+        let wal = PathBuf::from(format!("{}-wal", self.path.display()));
+        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_TRUNCATE_BYTES) {
+            // Never hold a command up for long behind another process's transaction.
+            let _ = self
+                .conn
+                .busy_timeout(std::time::Duration::from_millis(200));
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
+    }
 }
 
 impl std::fmt::Debug for Index {
@@ -161,6 +183,15 @@ impl Index {
             | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let conn = Connection::open_with_flags(&path, flags).map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(sql)?;
+        // Most connections are a command's, open for milliseconds. Closing the last one
+        // would checkpoint (two fsyncs) and delete the WAL, and the next command's first
+        // write would create it again (a directory fsync and a header fsync). The WAL stays
+        // instead, and grows: the first opener of a WAL no process has open rebuilds its
+        // index from the file, forgetting what was checkpointed, so SQLite never starts it
+        // over. `Drop` checkpoints and truncates it once it passes WAL_TRUNCATE_BYTES (every
+        // few dozen writing commands), which bounds what an opener reads.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
             .map_err(sql)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
