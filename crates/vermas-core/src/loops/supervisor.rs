@@ -273,7 +273,7 @@ impl Supervisor {
             ..Default::default()
         };
         // The mail first (a WORKER_DONE goes on to QA at once), then the workers and the work.
-        let (done, other_mail, seen) = observe_mail(&self.company, &self.name, &mut self.views)?;
+        let ((done, other_mail), seen) = observe_mail(&self.company, &self.name, &mut self.views)?;
         r.mail = done.len() + other_mail.len();
         let first = control::decide_mail_first(&done, &other_mail);
         self.apply_all(&seen, &first, Instant::now(), &mut r);
@@ -724,13 +724,12 @@ fn action_name(a: &Action) -> &'static str {
     }
 }
 
-/// The supervisor's unread mail, the `WORKER_DONE`s checked (each with its branch and work
-/// order) and the rest, and the factory and messages its actions need.
-fn observe_mail(
-    company: &Company,
-    factory: &str,
-    views: &mut Views,
-) -> Result<(Vec<control::DoneObs>, Vec<(String, String)>, Seen)> {
+/// The supervisor's unread mail: the `WORKER_DONE`s checked (each with its branch and work
+/// order) and the rest (`(id, kind)`).
+type Unread = (Vec<control::DoneObs>, Vec<(String, String)>);
+
+/// The supervisor's unread mail, and the factory and messages its actions need.
+fn observe_mail(company: &Company, factory: &str, views: &mut Views) -> Result<(Unread, Seen)> {
     let f = company.factory(factory)?;
     let actor = AgentId::Supervisor {
         factory: f.name.clone(),
@@ -749,7 +748,7 @@ fn observe_mail(
     views.refresh(&company.stores_for_reading()?)?;
     let (done, other_mail) = split_mail(company, &f, &inbox, views);
     let mail = inbox.into_iter().map(|m| (m.id.clone(), m)).collect();
-    Ok((done, other_mail, Seen { factory: f, mail }))
+    Ok(((done, other_mail), Seen { factory: f, mail }))
 }
 
 /// Reads what the rest of a patrol decides on, once the mail is handled: the factory's
