@@ -893,13 +893,30 @@ pub fn done(company: &Company, me: &Identity, actor: &str) -> Result<DoneReport>
         .correlated(cid),
     ];
     assignment::remove(&f.assignment_path(&me.agent))?;
-    // Everything is committed on the branch, which stays for QA; the directory can go. It goes
-    // before the slot is released and while the lock is held, so the next worker of this slot
-    // never meets a half-deleted directory.
-    let _ = git::worktree_remove(&f.git_dir(), &worktree, true);
-    locked.append(he, fe)?;
+    // Everything is committed on the branch, which stays for QA; the directory can go. It
+    // leaves the slot before the slot is released and while the lock is held (one rename), so
+    // the next worker of this slot never meets a half-deleted directory; it is deleted, and git
+    // told, once the events are written, so QA does not wait for it.
+    let gone = f
+        .dir
+        .join("workers")
+        .join(format!(".done-{}", slot.incarnation));
+    let moved = std::fs::rename(&worktree, &gone).is_ok();
+    if !moved {
+        let _ = git::worktree_remove(&repo, &worktree, true);
+    }
+    if let Err(e) = locked.append(he, fe) {
+        if moved {
+            let _ = std::fs::rename(&gone, &worktree);
+        }
+        return Err(e);
+    }
     locked.report_warnings();
     drop(locked);
+    if moved {
+        let _ = std::fs::remove_dir_all(&gone);
+        let _ = git::worktree_prune(&repo);
+    }
     Ok(DoneReport {
         work_order: wo.id,
         branch: slot.branch,

@@ -351,7 +351,7 @@ pub fn merge(
         &["merge", "--no-ff", "--no-edit", "-m", message, "--", branch],
     ) {
         // A branch already in `head` merges as "Already up to date": no commit.
-        Ok(_) => match rev_parse(worktree, "HEAD") {
+        Ok(_) => match detached_head(worktree).or_else(|| rev_parse(worktree, "HEAD")) {
             Some(after) if after != head => Ok(MergeOutcome::Merged(after)),
             _ => Ok(MergeOutcome::AlreadyMerged),
         },
@@ -396,6 +396,14 @@ fn worktree_state(worktree: &Path) -> Option<WorktreeState> {
         merging: std::fs::symlink_metadata(gd.join("MERGE_HEAD")).is_ok(),
         detached: !head.starts_with("ref:"),
     })
+}
+
+/// The commit a detached worktree is at, read from its `HEAD` file (no process); `None` when
+/// it is on a branch or the file says something else.
+pub fn detached_head(worktree: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(worktree_git_dir(worktree)?.join("HEAD")).ok()?;
+    let id = text.trim();
+    (matches!(id.len(), 40 | 64) && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.into())
 }
 
 /// Whether `path` is a linked worktree of `repo` that git knows (its `.git` file names a
@@ -617,6 +625,7 @@ mod tests {
         assert_eq!(out, MergeOutcome::Conflicts(vec!["a.txt".to_string()]));
         assert!(dirty_paths(&qa).unwrap().is_empty());
         assert_eq!(rev_parse(&qa, "HEAD").unwrap(), m);
+        assert_eq!(detached_head(&qa), Some(m.clone()));
         // A branch already in HEAD merges as nothing new.
         let again = merge(&qa, &m, "x", "x", &Identity::qa("t")).unwrap();
         assert_eq!(again, MergeOutcome::AlreadyMerged);

@@ -274,6 +274,8 @@ struct QaRequest {
     work_order: String,
     wo: Option<WorkOrder>,
     branch: String,
+    /// The branch's commit (`None`: there is no such branch).
+    head: Option<String>,
 }
 
 /// A `READY_FOR_QA` that triage found ready: the message and its work order.
@@ -282,16 +284,19 @@ struct Candidate {
     msg: Message,
     wo: WorkOrder,
     branch: String,
+    /// The branch's commit when triage looked.
+    head: String,
     /// The paths its branch changes (kept with its evidence).
     changed: Vec<String>,
 }
 
 impl Candidate {
-    fn new(msg: Message, wo: WorkOrder, branch: String) -> Candidate {
+    fn new(msg: Message, wo: WorkOrder, branch: String, head: Option<String>) -> Candidate {
         Candidate {
             msg,
             wo,
             branch,
+            head: head.unwrap_or_default(),
             changed: Vec::new(),
         }
     }
@@ -354,6 +359,12 @@ pub struct Qa {
     shutdown: Shutdown,
     memory: control::Memory,
     status: QaStatus,
+    /// The open work of every store, kept between patrols (the work orders in review are
+    /// read from it, not from an index opened for each).
+    views: workorder::Views,
+    /// Each QA worktree known to sit clean on a commit (QA reset it there and ran nothing in
+    /// it since): preparing it on that commit again costs no git process.
+    clean: BTreeMap<PathBuf, String>,
 }
 
 /// How testing one group of a batch went.
@@ -385,6 +396,8 @@ impl Qa {
             company,
             shutdown,
             memory: control::Memory::default(),
+            views: workorder::Views::default(),
+            clean: BTreeMap::new(),
             status: QaStatus {
                 status: daemon::LoopStatus::new(),
                 progress: None,
@@ -400,7 +413,7 @@ impl Qa {
     /// 1 (the second of two halves gated side by side) `<f>/qa-2`.
     /// Returns the worktree and the target commit it was put on: the base the group merged
     /// there must land on.
-    pub fn prepare(&self, f: &Factory, lane: usize) -> Result<(PathBuf, String)> {
+    pub fn prepare(&mut self, f: &Factory, lane: usize) -> Result<(PathBuf, String)> {
         let qa = f.qa_lane_dir(lane);
         let repo = f.git_dir();
         let registered = git::is_linked_worktree(&repo, &qa)
@@ -427,8 +440,20 @@ impl Qa {
             git::worktree_add_detached(&repo, &qa, f.target_branch())?;
         }
         let target = self.target_rev(f)?;
-        git::reset_to(&qa, &target)?;
+        let clean = self.clean.get(&qa) == Some(&target)
+            && git::detached_head(&qa).as_ref() == Some(&target);
+        if !clean {
+            self.reset_lane(&qa, &target)?;
+        }
         Ok((qa, target))
+    }
+
+    /// Puts a QA worktree back on `rev` ([`git::reset_to`]) and remembers it is clean there.
+    fn reset_lane(&mut self, lane: &Path, rev: &str) -> Result<()> {
+        self.clean.remove(lane);
+        git::reset_to(lane, rev)?;
+        self.clean.insert(lane.to_path_buf(), rev.to_string());
+        Ok(())
     }
 
     fn target_rev(&self, f: &Factory) -> Result<String> {
@@ -557,6 +582,9 @@ impl Qa {
             .cloned()
             .collect();
         let repo = f.git_dir();
+        if queue.iter().any(|m| !known.contains_key(&m.id)) {
+            self.views.refresh(&self.company.stores_for_reading()?)?;
+        }
         let mut ready = Vec::new();
         for msg in queue {
             if let Some(c) = known.remove(&msg.id) {
@@ -587,9 +615,10 @@ impl Qa {
                 msg,
                 work_order: wo_id.clone(),
                 wo,
+                head: git::rev_parse(&repo, &format!("refs/heads/{branch}")),
                 branch,
             };
-            let t = self.triage(f, &repo, &req);
+            let t = self.triage(f, &req);
             if let Err(e) = self.act_on(f, &fstore, t, req, skip, &mut ready) {
                 self.log.warn(
                     "qa.error",
@@ -606,7 +635,7 @@ impl Qa {
         match self
             .company
             .store_for_work_order(wo_id)
-            .and_then(|h| workorder::lookup(&h, wo_id))
+            .and_then(|h| self.views.find(&h, wo_id))
         {
             Ok(wo) => Ok(wo),
             Err(e) if wo_id.is_empty() || e.kind() == crate::error::Kind::NotFound => Ok(None),
@@ -615,12 +644,12 @@ impl Qa {
     }
 
     /// What [`control::triage`] says of one request.
-    fn triage(&self, f: &Factory, repo: &Path, req: &QaRequest) -> control::Triage {
+    fn triage(&self, f: &Factory, req: &QaRequest) -> control::Triage {
         let wo = req.wo.as_ref();
         let obs = control::ReadyObs {
             message: req.msg.id.clone(),
             work_order: req.work_order.clone(),
-            branch_exists: git::branch_exists(repo, &req.branch),
+            branch_exists: req.head.is_some(),
             branch: req.branch.clone(),
             status: wo.map(|w| w.status),
             blocked_for_gates: wo.is_some_and(|w| {
@@ -655,6 +684,7 @@ impl Qa {
             work_order: wo_id,
             wo,
             branch,
+            head,
         } = req;
         match (t, wo) {
             (control::Triage::Stale(why), _) | (control::Triage::Rework(why), None) => {
@@ -679,16 +709,17 @@ impl Qa {
                 self.give_up(f, &msg, &wo, &why)
             }
             (control::Triage::Rework(why), Some(wo)) => {
-                let c = Candidate::new(msg, wo, branch);
+                let c = Candidate::new(msg, wo, branch, head);
                 self.rework(f, &c, &why, None, &[], None)
             }
             (control::Triage::Unblock, Some(mut wo)) => {
                 let r = self.transition(&wo, Status::InReview, "gates are configured now");
                 wo.status = Status::InReview;
-                self.guard(f, Candidate::new(msg, wo, branch), ready).and(r)
+                self.guard(f, Candidate::new(msg, wo, branch, head), ready)
+                    .and(r)
             }
             (control::Triage::Ready, Some(wo)) => {
-                self.guard(f, Candidate::new(msg, wo, branch), ready)
+                self.guard(f, Candidate::new(msg, wo, branch, head), ready)
             }
             (_, None) => Ok(()),
         }
@@ -713,18 +744,14 @@ impl Qa {
         let repo = f.git_dir();
         let target = f.target_branch();
         let scripts = control::gate_script_candidates(&f.settings.gates);
-        // Three git processes that do not depend on each other, side by side.
-        let (changed, gate_files, head) = std::thread::scope(|sc| {
+        // Two git processes that do not depend on each other, side by side.
+        let (changed, gate_files) = std::thread::scope(|sc| {
             let gate_files = sc.spawn(|| git::files_in_tree(&repo, target, &scripts));
-            let head = sc.spawn(|| git::rev_parse(&repo, &c.branch).unwrap_or_default());
             let changed = git::changed_paths(&repo, target, &c.branch);
-            (
-                changed,
-                gate_files.join().unwrap_or_default(),
-                head.join().unwrap_or_default(),
-            )
+            (changed, gate_files.join().unwrap_or_default())
         });
         c.changed = changed?;
+        let head = c.head.clone();
         let protected =
             control::protected_changes(&c.changed, &f.settings.verification.protected, &gate_files);
         if !control::needs_approval(&protected, c.wo.approved_head.as_deref(), &head) {
@@ -1054,7 +1081,7 @@ impl Qa {
         let (gl, gr) = (gl.transpose()?, gr.transpose()?);
         let (Some(rl), Some(rr)) = (pair_result(&gl), pair_result(&gr)) else {
             for g in merged.iter().flatten() {
-                git::reset_to(&g.lane, &g.before)?;
+                self.reset_lane(&g.lane, &g.before)?;
             }
             return Ok(PairTested::Interrupted);
         };
@@ -1104,6 +1131,8 @@ impl Qa {
     ) -> Result<Option<MergedGroup<'a>>> {
         let repo = f.git_dir();
         let who = git::Identity::qa(&f.name);
+        // Merges and gates run in it from here on.
+        self.clean.remove(lane);
         let mut merged: Vec<(&Candidate, String)> = Vec::new();
         for c in members {
             // The lane's head: the target, then each merge made on it.
@@ -1184,16 +1213,16 @@ impl Qa {
         }
         match &gated.verdict {
             control::Verdict::Interrupted | control::Verdict::Continue => {
-                git::reset_to(&g.lane, &g.before)?;
+                self.reset_lane(&g.lane, &g.before)?;
                 Ok(Tested::Interrupted)
             }
             control::Verdict::Fail(i) => {
-                git::reset_to(&g.lane, &g.before)?;
+                self.reset_lane(&g.lane, &g.before)?;
                 let (text, gate) = failure_of(&gated.results[*i]);
                 Ok(Tested::Failed(text, gate))
             }
             control::Verdict::Pass if !land => {
-                git::reset_to(&g.lane, &g.before)?;
+                self.reset_lane(&g.lane, &g.before)?;
                 Ok(Tested::Passed)
             }
             control::Verdict::Pass => {
@@ -1212,6 +1241,8 @@ impl Qa {
                     self.finish_merged(f, c, commit, Some(batch), push.as_ref())?;
                     self.memory.settled(&c.wo.id);
                 }
+                // Left clean on the new target now, so the next batch starts merging at once.
+                self.reset_lane(&g.lane, last)?;
                 Ok(Tested::Passed)
             }
         }
@@ -1503,7 +1534,11 @@ impl Qa {
                 .iter()
                 .filter(|w| w.branch.as_deref() == Some(c.branch.as_str()))
             {
-                if git::worktree_remove(&repo, &w.path, true).is_ok() {
+                if w.prunable {
+                    // Its directory is gone already (a worker that is done deletes its own):
+                    // git only has to forget it.
+                    let _ = git::worktree_prune(&repo);
+                } else if git::worktree_remove(&repo, &w.path, true).is_ok() {
                     removed.push(w.path.display().to_string());
                 }
             }

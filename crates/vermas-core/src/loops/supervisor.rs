@@ -21,7 +21,8 @@ use crate::loops::daemon::{self, Log, Wake};
 use crate::mail::{self, Message, Messages, Outgoing};
 use crate::slots::{AgentEvent, Slot, Slots};
 use crate::store::Store;
-use crate::workorder::{self, Active, Source, Status, WorkOrder};
+use crate::workorder::Views;
+use crate::workorder::{self, Status};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -77,46 +78,6 @@ pub struct Supervisor {
     incarnations: std::collections::BTreeSet<String>,
     reap: Vec<(String, Instant)>,
     views: Views,
-}
-
-/// The open work of each store the supervisor reads, kept between patrols: each patrol applies
-/// only the events appended since the last one, so a patrol costs what changed, not the size
-/// of the stores' history.
-#[derive(Debug, Default)]
-struct Views(BTreeMap<std::path::PathBuf, Active>);
-
-impl Views {
-    /// Brings the view of each store up to date (a store seen for the first time is read from
-    /// its index) and forgets the stores that are gone.
-    fn refresh(&mut self, stores: &[Store]) -> Result<()> {
-        self.0
-            .retain(|dir, _| stores.iter().any(|s| s.dir() == dir));
-        for s in stores {
-            match self.0.get_mut(s.dir()) {
-                Some(v) => {
-                    v.refresh(s)?;
-                }
-                None => {
-                    self.0.insert(s.dir().to_path_buf(), Active::load(s)?);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A work order of `store` as of the last refresh: open ones from its view, a done one from
-    /// its index.
-    fn find(&self, store: &Store, id: &str) -> Result<Option<WorkOrder>> {
-        match self.0.get(store.dir()) {
-            Some(v) => v.with_index(store).find(id),
-            None => workorder::lookup(store, id),
-        }
-    }
-
-    /// A work order held by any view (every open one).
-    fn held(&self, id: &str) -> Option<WorkOrder> {
-        self.0.values().find_map(|v| v.get(id))
-    }
 }
 
 /// What the supervisor last saw on each worker's screen (by incarnation): a worker's output is
@@ -973,7 +934,7 @@ fn observe_waiting(
 ) -> Result<Vec<control::WaitingObs>> {
     let mut found = Vec::new();
     for store in stores {
-        let Some(view) = views.0.get(store.dir()) else {
+        let Some(view) = views.of(store) else {
             continue;
         };
         let src = view.with_index(store);

@@ -179,6 +179,51 @@ impl Source for WithIndex<'_> {
     }
 }
 
+/// The open work of each store a loop reads (the supervisor's, QA's), kept between patrols:
+/// each patrol applies only the events appended since the last one, so a patrol costs what
+/// changed, not the size of the stores' history.
+#[derive(Debug, Default)]
+pub struct Views(std::collections::BTreeMap<std::path::PathBuf, Active>);
+
+impl Views {
+    /// Brings the view of each store up to date (a store seen for the first time is read from
+    /// its index) and forgets the stores that are gone.
+    pub fn refresh(&mut self, stores: &[Store]) -> crate::Result<()> {
+        self.0
+            .retain(|dir, _| stores.iter().any(|s| s.dir() == dir));
+        for s in stores {
+            match self.0.get_mut(s.dir()) {
+                Some(v) => {
+                    v.refresh(s)?;
+                }
+                None => {
+                    self.0.insert(s.dir().to_path_buf(), Active::load(s)?);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A work order of `store` as of the last refresh: open ones from its view, a done one from
+    /// its index.
+    pub fn find(&self, store: &Store, id: &str) -> crate::Result<Option<WorkOrder>> {
+        match self.0.get(store.dir()) {
+            Some(v) => v.with_index(store).find(id),
+            None => super::lookup(store, id),
+        }
+    }
+
+    /// The view of one store, if it was refreshed with it.
+    pub fn of(&self, store: &Store) -> Option<&Active> {
+        self.0.get(store.dir())
+    }
+
+    /// A work order held by any view (every open one).
+    pub fn held(&self, id: &str) -> Option<WorkOrder> {
+        self.0.values().find_map(|v| v.get(id))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

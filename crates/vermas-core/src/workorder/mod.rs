@@ -7,7 +7,7 @@ mod index;
 mod ops;
 mod projection;
 
-pub use active::{Active, WithIndex};
+pub use active::{Active, Views, WithIndex};
 pub use id_index::IdIndex;
 pub use index::{INDEX_FILE, Index, IndexError};
 pub use ops::*;
