@@ -612,21 +612,55 @@ enum Step {
 /// The slot is chosen from the log alone: no tmux query is on this path. A session name that
 /// turns out to be taken is found by `new-session` itself, and the next free slot is tried.
 fn dispatch_in(company: &Company, f: &Factory, req: &DispatchRequest) -> Result<Step> {
+    let home = home_store(company, f, &req.work_order)?;
+    std::thread::scope(|sc| {
+        // The other stores, asked only whether work is queued ahead, are opened (each index
+        // brought to the end of its log) while the home store is locked and read. The factory's
+        // own store is read under its lock, as the home store is.
+        let others = sc.spawn(|| other_lookups(company, &[home.dir(), &f.work_dir()]));
+        dispatch_locked(company, f, req, &home, others)
+    })
+}
+
+/// The look-ups of every store of the company but those in `except`.
+fn other_lookups(company: &Company, except: &[&Path]) -> Result<Vec<(PathBuf, workorder::Lookup)>> {
+    let mut out = Vec::new();
+    for s in company.stores_for_reading()? {
+        if !except.contains(&s.dir()) {
+            out.push((s.dir().to_path_buf(), workorder::Lookup::open(&s)?));
+        }
+    }
+    Ok(out)
+}
+
+type Others<'s> = std::thread::ScopedJoinHandle<'s, Result<Vec<(PathBuf, workorder::Lookup)>>>;
+
+fn dispatch_locked(
+    company: &Company,
+    f: &Factory,
+    req: &DispatchRequest,
+    home: &Store,
+    others: Others<'_>,
+) -> Result<Step> {
     let rt = worker_runtime(f, req)?;
     let fstore = f.store()?;
-    let home = home_store(company, f, &req.work_order)?;
-    let locked = Locked::take(&home, &fstore)?;
+    let locked = Locked::take(home, &fstore)?;
     // Under the lock the index is brought to the end of the log: this is the current state.
-    let wos = workorder::Lookup::open(&home)?;
+    let wos = workorder::Lookup::open(home)?;
     let mut wo = existing(&wos, &req.work_order)?;
     let slots = fstore.load::<Slots>()?.state;
     let stores = Stores {
         company,
-        home: &home,
+        home,
         factory: &fstore,
     };
     let (mut pending, reclaimed) = reclaim(&stores, f, &slots, &mut wo, &req.actor)?;
-    let obs = observe(&stores, f, req, &wos, &wo, &slots, &reclaimed)?;
+    let others = others
+        .join()
+        .map_err(|_| Error::failure("opening the company's stores panicked"))??;
+    let mut opened: Vec<(&Path, &workorder::Lookup)> = vec![(home.dir(), &wos)];
+    opened.extend(others.iter().map(|(d, l)| (d.as_path(), l)));
+    let obs = observe(&stores, f, req, &opened, &wo, &slots, &reclaimed)?;
     let (attempt, candidates) = match control::plan(&obs) {
         Plan::Refuse(r) => return Err(r.into()),
         Plan::Queue {
@@ -789,7 +823,7 @@ fn observe(
     stores: &Stores<'_>,
     f: &Factory,
     req: &DispatchRequest,
-    wos: &workorder::Lookup,
+    opened: &[(&Path, &workorder::Lookup)],
     wo: &WorkOrder,
     slots: &Slots,
     reclaimed: &[u32],
@@ -806,7 +840,7 @@ fn observe(
                 .by_work_order(&wo.id)
                 .map(|s| s.agent.clone())
                 .or(wo.assignee.clone()),
-            blockers: workorder::open_blockers_in(wos, wo)?,
+            blockers: workorder::open_blockers_in(opened[0].1, wo)?,
         },
         factory: f.name.clone(),
         max_slots: f.max_slots(),
@@ -815,7 +849,7 @@ fn observe(
             .map(|s| s.slot)
             .filter(|n| !reclaimed.contains(n))
             .collect(),
-        ahead: queued_among(stores.company, &f.name, &[(stores.home.dir(), wos)], true)?
+        ahead: queued_among(stores.company, &f.name, opened, true)?
             .into_iter()
             .find(|q| q.id != wo.id && (q.priority, &q.created_at) < (wo.priority, &wo.created_at))
             .map(|q| (q.id, q.priority)),

@@ -521,6 +521,11 @@ impl Qa {
                 };
                 std::thread::sleep(wait);
             }
+            // Queue order, not the order the hand-ins happened to arrive in: most urgent, then
+            // the oldest work order (of two that conflict, the younger goes back).
+            ready.sort_by(|a, b| {
+                (a.wo.priority, &a.wo.created_at).cmp(&(b.wo.priority, &b.wo.created_at))
+            });
             let batch: Vec<Candidate> = ready
                 .into_iter()
                 .take(f.settings.qa.batch_max as usize)
