@@ -191,6 +191,8 @@ impl ScreenWatch {
 struct Seen {
     factory: Factory,
     mail: BTreeMap<String, Message>,
+    /// Every store of the company, as the patrol found them.
+    stores: Vec<Store>,
 }
 
 impl Supervisor {
@@ -238,12 +240,11 @@ impl Supervisor {
         r.mail = done.len() + other_mail.len();
         let first = control::decide_mail_first(&done, &other_mail);
         self.apply_all(&seen, &first, Instant::now(), &mut r);
-        let snap = observe(
-            &self.company,
-            &seen.factory,
-            &mut self.screens,
-            &mut self.views,
-        )?;
+        // Read again only when acting on the mail wrote something.
+        if !first.is_empty() {
+            self.views.refresh(&seen.stores)?;
+        }
+        let snap = observe(&self.company, &seen, &mut self.screens, &self.views)?;
         self.status.write(
             &seen.factory.work_dir().join(".supervisor.json"),
             self.company.config_errors(),
@@ -706,24 +707,28 @@ fn observe_mail(company: &Company, factory: &str, views: &mut Views) -> Result<(
         .collect();
     // The open work of every store, as of now: after the inbox was read, so a WORKER_DONE is
     // judged against its work order as it was then or later (as a fresh load here would).
-    views.refresh(&company.stores_for_reading()?)?;
+    let stores = company.stores_for_reading()?;
+    views.refresh(&stores)?;
     let (done, other_mail) = split_mail(company, &f, &inbox, views);
     let mail = inbox.into_iter().map(|m| (m.id.clone(), m)).collect();
-    Ok(((done, other_mail), Seen { factory: f, mail }))
+    let seen = Seen {
+        factory: f,
+        mail,
+        stores,
+    };
+    Ok(((done, other_mail), seen))
 }
 
 /// Reads what the rest of a patrol decides on, once the mail is handled: the factory's
 /// workers (slots and sessions) and the work waiting for it in every store of the company.
 fn observe(
     company: &Company,
-    f: &Factory,
+    seen: &Seen,
     screens: &mut ScreenWatch,
-    views: &mut Views,
+    views: &Views,
 ) -> Result<control::Snapshot> {
+    let (f, stores) = (&seen.factory, &seen.stores);
     let fstore = f.store()?;
-    // Again: the mail just handled may have changed work orders.
-    let stores = company.stores_for_reading()?;
-    views.refresh(&stores)?;
     let tmux = company.tmux();
     let sessions = tmux.sessions()?;
     let slots = fstore.load::<Slots>()?.state;
@@ -745,7 +750,7 @@ fn observe(
     for w in workers.iter_mut() {
         w.wo_status = work_order_status(company, views, &w.work_order);
     }
-    let waiting = observe_waiting(f, &stores, views, &slots)?;
+    let waiting = observe_waiting(f, stores, views, &slots)?;
     Ok(control::Snapshot {
         factory: f.name.clone(),
         now: Instant::now(),
