@@ -249,6 +249,18 @@ fn a_good_worker_finishes_with_worker_done() {
         !w.factory_dir().join("workers/slot0").exists(),
         "the clean worktree is removed"
     );
+    // Moved out of the slot, deleted, and forgotten by git: nothing left on the way out.
+    let left: Vec<String> = std::fs::read_dir(w.factory_dir().join("workers"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".done-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let wts = git(&w.factory_dir(), &["worktree", "list", "--porcelain"]);
+    assert!(
+        !wts.contains("workers/") && !wts.contains("prunable"),
+        "{wts}"
+    );
     // The branch keeps the work for QA.
     let log = git(
         &w.factory_dir(),

@@ -151,8 +151,10 @@ fn a_conflict_inside_a_batch_takes_only_that_branch_out() {
         &["--label", "file:shared.txt", "--label", "line:version-B"],
     );
     let c = w.create("C", &["--label", "file:other.txt", "--label", "line:fine"]);
-    let ids = vec![a.clone(), b.clone(), c.clone()];
-    hand_in(&w, &ids);
+    // The younger of the two conflicting branches is handed in first: QA still merges in queue
+    // order (oldest first), so A lands and B goes back, whoever finished first.
+    hand_in(&w, std::slice::from_ref(&b));
+    hand_in(&w, &[a.clone(), c.clone()]);
     w.start_operations();
     w.wait_status(&a, "closed", 40);
     w.wait_status(&c, "closed", 40);
@@ -160,7 +162,13 @@ fn a_conflict_inside_a_batch_takes_only_that_branch_out() {
     let conflicts = events_of(&w, "qa.merge_failed");
     assert_eq!(conflicts.len(), 1);
     assert_eq!(conflicts[0]["data"]["work_order"], b.as_str());
-    assert_eq!(events_of(&w, "qa.batch_started").len(), 1, "one batch");
+    let batches = events_of(&w, "qa.batch_started");
+    assert_eq!(batches.len(), 1, "one batch");
+    assert_eq!(
+        batches[0]["data"]["work_orders"],
+        serde_json::json!([a, b, c]),
+        "merged in queue order"
+    );
     assert_eq!(
         events_of(&w, "qa.gate_run").len(),
         2,

@@ -840,7 +840,7 @@ fn observe(
                 .by_work_order(&wo.id)
                 .map(|s| s.agent.clone())
                 .or(wo.assignee.clone()),
-            blockers: workorder::open_blockers_in(opened[0].1, wo)?,
+            blockers: workorder::open_blockers_in(home_lookup(stores, opened)?, wo)?,
         },
         factory: f.name.clone(),
         max_slots: f.max_slots(),
@@ -851,10 +851,22 @@ fn observe(
             .collect(),
         ahead: queued_among(stores.company, &f.name, opened, true)?
             .into_iter()
-            .find(|q| q.id != wo.id && (q.priority, &q.created_at) < (wo.priority, &wo.created_at))
+            .find(|q| q.id != wo.id && workorder::queue_order(q, wo).is_lt())
             .map(|q| (q.id, q.priority)),
         no_queue: req.no_queue,
     })
+}
+
+/// The look-up of the home store among those opened.
+fn home_lookup<'a>(
+    stores: &Stores<'_>,
+    opened: &[(&Path, &'a workorder::Lookup)],
+) -> Result<&'a workorder::Lookup> {
+    opened
+        .iter()
+        .find(|(dir, _)| *dir == stores.home.dir())
+        .map(|(_, l)| *l)
+        .ok_or_else(|| Error::failure("the work order's own store was not opened"))
 }
 
 /// The outcome of queueing a work order in `f` while `busy` slots are held.

@@ -480,18 +480,27 @@ pub fn worker_session_spec(
 pub const HOLD_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Holds an agent until its worktree is ready: waits for `path` (the prompt file, written
-/// last) to exist, looking every millisecond (no process per look, so the agent starts within
-/// a millisecond of it), at most `limit`. Returns whether it appeared.
+/// last) to exist, at most `limit`. It looks every millisecond for the first quarter second
+/// (no process per look: the agent starts within a millisecond of the usual small worktree),
+/// then every 20 ms (a big checkout may take seconds, and nobody waits for the last 20 ms
+/// of it). Returns whether the file appeared.
 pub fn wait_for_file(path: &Path, limit: std::time::Duration) -> bool {
-    let start = std::time::Instant::now();
+    use std::time::{Duration, Instant};
+    let start = Instant::now();
     loop {
         if std::fs::symlink_metadata(path).is_ok() {
             return true;
         }
-        if start.elapsed() >= limit {
+        let waited = start.elapsed();
+        if waited >= limit {
             return false;
         }
-        std::thread::sleep(std::time::Duration::from_millis(1));
+        let step = if waited < Duration::from_millis(250) {
+            Duration::from_millis(1)
+        } else {
+            Duration::from_millis(20)
+        };
+        std::thread::sleep(step.min(limit - waited));
     }
 }
 
@@ -587,4 +596,32 @@ pub fn record_nudge(
     };
     store.append(vec![ev(types::AGENT_NUDGED, actor, &data)?])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wait_for_file;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_held_agent_starts_once_its_prompt_appears_and_gives_up_after_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let prompt = dir.path().join("PROMPT.md");
+        let t = Instant::now();
+        assert!(!wait_for_file(&prompt, Duration::from_millis(300)));
+        let waited = t.elapsed();
+        assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(2));
+        let p = prompt.clone();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            std::fs::write(p, "go").unwrap();
+        });
+        let t = Instant::now();
+        assert!(wait_for_file(&prompt, Duration::from_secs(30)));
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "released when it appeared"
+        );
+        writer.join().unwrap();
+    }
 }

@@ -381,23 +381,6 @@ fn worktree_git_dir(worktree: &Path) -> Option<PathBuf> {
     Some(if p.is_absolute() { p } else { worktree.join(p) })
 }
 
-/// What [`reset_to`] needs to know of a worktree, read from its files.
-struct WorktreeState {
-    /// A merge stopped half way (`MERGE_HEAD`).
-    merging: bool,
-    /// `HEAD` names a commit, not a branch.
-    detached: bool,
-}
-
-fn worktree_state(worktree: &Path) -> Option<WorktreeState> {
-    let gd = worktree_git_dir(worktree)?;
-    let head = std::fs::read_to_string(gd.join("HEAD")).ok()?;
-    Some(WorktreeState {
-        merging: std::fs::symlink_metadata(gd.join("MERGE_HEAD")).is_ok(),
-        detached: !head.starts_with("ref:"),
-    })
-}
-
 /// The commit a detached worktree is at, read from its `HEAD` file (no process); `None` when
 /// it is on a branch or the file says something else.
 pub fn detached_head(worktree: &Path) -> Option<String> {
@@ -445,11 +428,13 @@ pub fn may_have_checked_out(repo: &Path, branch: &str) -> bool {
 /// (ignored build outputs are kept so the next gate run is incremental). Steps the worktree's
 /// files show are not needed are skipped (QA's worktree is detached and rarely mid-merge).
 pub fn reset_to(worktree: &Path, rev: &str) -> Result<()> {
-    let state = worktree_state(worktree);
-    if state.as_ref().is_none_or(|s| s.merging) {
+    // Unsure (files unreadable) counts as needed.
+    let merging = worktree_git_dir(worktree)
+        .is_none_or(|gd| std::fs::symlink_metadata(gd.join("MERGE_HEAD")).is_ok());
+    if merging {
         let _ = run_no_hooks(worktree, &["merge", "--abort"]);
     }
-    if state.as_ref().is_none_or(|s| !s.detached) {
+    if detached_head(worktree).is_none() {
         run_no_hooks(
             worktree,
             &["checkout", "--quiet", "--detach", "--force", rev],
@@ -602,8 +587,9 @@ mod tests {
         delete_branch(&repo, "vermas/wo-a", false).unwrap();
     }
 
-    #[test]
-    fn conflicts_name_the_paths_and_leave_the_tree_clean() {
+    /// A factory clone with branches `x` and `y` that both change `a.txt` (each in its own
+    /// worktree), and a QA worktree detached at `main`: (origin, factory dir, clone, QA).
+    fn two_conflicting_branches() -> (tempfile::TempDir, tempfile::TempDir, PathBuf, PathBuf) {
         let o = origin();
         let f = tempfile::tempdir().unwrap();
         let repo = f.path().join(".git");
@@ -616,6 +602,12 @@ mod tests {
         }
         let qa = f.path().join("qa");
         worktree_add_detached(&repo, &qa, "main").unwrap();
+        (o, f, repo, qa)
+    }
+
+    #[test]
+    fn conflicts_name_the_paths_and_leave_the_tree_clean() {
+        let (_o, _f, _repo, qa) = two_conflicting_branches();
         let main = rev_parse(&qa, "HEAD").unwrap();
         let MergeOutcome::Merged(m) = merge(&qa, &main, "x", "x", &Identity::qa("t")).unwrap()
         else {
@@ -634,18 +626,7 @@ mod tests {
 
     #[test]
     fn reset_to_aborts_a_half_done_merge_and_detaches_a_worktree_left_on_a_branch() {
-        let o = origin();
-        let f = tempfile::tempdir().unwrap();
-        let repo = f.path().join(".git");
-        clone_bare(&o.path().display().to_string(), &repo).unwrap();
-        for (b, text) in [("x", "ex\n"), ("y", "why\n")] {
-            let w = f.path().join(b);
-            worktree_add_new_branch(&repo, &w, b, "main").unwrap();
-            fs::write(w.join("a.txt"), text).unwrap();
-            sh(&w, &["commit", "-qam", b]);
-        }
-        let qa = f.path().join("qa");
-        worktree_add_detached(&repo, &qa, "main").unwrap();
+        let (_o, f, repo, qa) = two_conflicting_branches();
         assert!(is_linked_worktree(&repo, &qa));
         assert!(!is_linked_worktree(&repo, f.path()));
         // A merge stopped at a conflict (MERGE_HEAD), with an untracked file beside it.

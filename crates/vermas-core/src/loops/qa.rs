@@ -523,9 +523,7 @@ impl Qa {
             }
             // Queue order, not the order the hand-ins happened to arrive in: most urgent, then
             // the oldest work order (of two that conflict, the younger goes back).
-            ready.sort_by(|a, b| {
-                (a.wo.priority, &a.wo.created_at).cmp(&(b.wo.priority, &b.wo.created_at))
-            });
+            ready.sort_by(|a, b| workorder::queue_order(&a.wo, &b.wo));
             let batch: Vec<Candidate> = ready
                 .into_iter()
                 .take(f.settings.qa.batch_max as usize)

@@ -756,6 +756,7 @@ fn observe(
         now: Instant::now(),
         wall,
         jitter: crate::control::restart::jitter(),
+        // The mail was acted on first (`decide_mail_first`), before this look.
         done: Vec::new(),
         other_mail: Vec::new(),
         workers,
@@ -952,7 +953,7 @@ fn observe_waiting(
             }
         }
     }
-    found.sort_by(|(a, _), (b, _)| (a.priority, &a.created_at).cmp(&(b.priority, &b.created_at)));
+    found.sort_by(|(a, _), (b, _)| workorder::queue_order(a, b));
     Ok(found
         .into_iter()
         .map(|(w, ready)| control::WaitingObs {

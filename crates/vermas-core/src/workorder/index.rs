@@ -891,6 +891,43 @@ mod tests {
     }
 
     #[test]
+    fn the_wal_stays_between_commands_and_is_truncated_once_large() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(dir.path());
+        let wal = dir.path().join(".work").join(format!("{INDEX_FILE}-wal"));
+        create(&store, "a", None);
+        drop(Index::open(&store).unwrap());
+        // Kept by the close (the next command does not make it again), and small.
+        let kept = std::fs::metadata(&wal).expect("the WAL is kept").len();
+        assert!(kept <= WAL_TRUNCATE_BYTES, "{kept}");
+        // A catch-up bigger than the bound (as the first build of a big index is).
+        let mut w = store.lock().unwrap();
+        for i in 0..400 {
+            let req = CreateRequest {
+                title: format!("work order {i}"),
+                kind: WoType::Task,
+                priority: 2,
+                description: "x".repeat(2000),
+                labels: vec![],
+                parent: None,
+            };
+            workorder::create(&mut w, "wo", "tester", req).unwrap();
+        }
+        drop(w);
+        let idx = Index::open(&store).unwrap();
+        let grown = std::fs::metadata(&wal).unwrap().len();
+        assert!(
+            grown > WAL_TRUNCATE_BYTES,
+            "the test must grow the WAL: {grown}"
+        );
+        drop(idx);
+        let after = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        assert!(after <= WAL_TRUNCATE_BYTES, "{after}");
+        // Nothing was lost to the truncation.
+        same_as_projection(&store, &Index::open(&store).unwrap());
+    }
+
+    #[test]
     fn an_index_that_does_not_match_the_log_or_is_damaged_is_built_again() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_in(dir.path());

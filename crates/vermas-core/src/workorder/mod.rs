@@ -533,6 +533,53 @@ pub struct Reconciled {
 mod tests {
     use super::*;
 
+    fn wo(id: &str, priority: u8, created_at: &str) -> WorkOrder {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "title": id, "type": "task", "priority": priority, "status": "queued",
+            "description": "", "labels": [], "parent": null, "depends_on": [],
+            "assignee": null, "factory": "f", "attempts": 0, "incarnation": null,
+            "branch": null, "merge_commit": null, "close_reason": null, "last_failure": null,
+            "children": 0, "created_by": "t", "created_at": created_at,
+            "updated_at": created_at, "status_changed_at": created_at, "closed_at": null
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn work_is_served_most_urgent_first_then_oldest_and_ties_keep_their_order() {
+        // (id, priority, created_at), given in the order they arrived → the order served.
+        type Given<'a> = &'a [(&'a str, u8, &'a str)];
+        let table: [(Given, &[&str]); 3] = [
+            (
+                &[
+                    ("b", 2, "2026-01-02T00:00:00Z"),
+                    ("a", 2, "2026-01-01T00:00:00Z"),
+                ],
+                &["a", "b"],
+            ),
+            (
+                &[
+                    ("old", 3, "2026-01-01T00:00:00Z"),
+                    ("urgent", 0, "2026-01-09T00:00:00Z"),
+                ],
+                &["urgent", "old"],
+            ),
+            (
+                &[
+                    ("x", 1, "2026-01-01T00:00:00Z"),
+                    ("y", 1, "2026-01-01T00:00:00Z"),
+                ],
+                &["x", "y"],
+            ),
+        ];
+        for (given, served) in table {
+            let mut list: Vec<WorkOrder> = given.iter().map(|(i, p, c)| wo(i, *p, c)).collect();
+            sort_by_priority_then_age(&mut list);
+            let ids: Vec<&str> = list.iter().map(|w| w.id.as_str()).collect();
+            assert_eq!(ids, served, "{given:?}");
+        }
+    }
+
     #[test]
     fn the_main_path_is_legal_and_closed_only_reopens() {
         use Status::*;

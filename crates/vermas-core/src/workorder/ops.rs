@@ -440,11 +440,15 @@ pub fn is_ready(wos: &WorkOrders, wo: &WorkOrder) -> bool {
     wo.status == Status::Open && open_blockers(wos, wo).is_empty()
 }
 
-/// Priority first (0 is most urgent), then oldest first.
+/// The order work is served in, everywhere (a factory's queue, `wo ready`, the members of a
+/// QA batch): priority first (0 is most urgent), then the oldest.
+pub fn queue_order(a: &WorkOrder, b: &WorkOrder) -> std::cmp::Ordering {
+    a.priority
+        .cmp(&b.priority)
+        .then_with(|| a.created_at.cmp(&b.created_at))
+}
+
+/// Sorts in [`queue_order`] (stable: equal keys keep their order).
 pub fn sort_by_priority_then_age(list: &mut [WorkOrder]) {
-    list.sort_by(|a, b| {
-        a.priority
-            .cmp(&b.priority)
-            .then_with(|| a.created_at.cmp(&b.created_at))
-    });
+    list.sort_by(queue_order);
 }

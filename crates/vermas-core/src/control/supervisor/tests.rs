@@ -528,3 +528,24 @@ fn hooks_say_when_an_agent_works_and_when_its_turn_ended() {
         );
     }
 }
+
+#[test]
+fn acting_on_the_mail_first_makes_the_same_decisions_as_one_look() {
+    // The loop acts on its mail, then decides the rest with the mail handled: together that is
+    // exactly what one decision over everything gives, in the same order.
+    let mut w = World::new();
+    w.snap.done = vec![done(Some(Status::InReview), Some("inc-a"), true, 2)];
+    w.snap.other_mail = vec![("msg-9".into(), "MERGED".into())];
+    w.snap.free_slots = 1;
+    w.snap.waiting = vec![waiting("mp-q", Status::Queued, 0)];
+    let all = w.decide();
+    let first = decide_mail_first(&w.snap.done, &w.snap.other_mail);
+    assert!(matches!(first[0], Action::ForwardToQa { .. }), "{first:?}");
+    assert_eq!(first.len(), 3, "{first:?}");
+    let mut rest = World::new();
+    rest.snap.free_slots = 1;
+    rest.snap.waiting = w.snap.waiting.clone();
+    let then = rest.decide();
+    assert!(!then.is_empty());
+    assert_eq!([first, then].concat(), all);
+}
