@@ -518,6 +518,53 @@ impl Tmux {
         ])
     }
 
+    /// The visible screens of several sessions with one tmux process (`capture-pane` of each,
+    /// chained with `;`, a line only this call knows between them): an idle supervisor looks
+    /// at every worker's screen now and then, and one process per worker was most of its CPU.
+    /// A session that cannot be captured (it ended meanwhile) is left out, and so are those
+    /// after it in the same chain (tmux stops a chain at a failing command); the caller
+    /// captures those on their own.
+    pub fn capture_many(&self, sessions: &[&str]) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        // Not starting with `-`: tmux would read it as a flag of `display-message`.
+        let marker = format!(
+            "vermas-capture-{}",
+            crate::ids::new_incarnation_id().trim_start_matches("inc-")
+        );
+        for chunk in sessions.chunks(50) {
+            let mut args: Vec<String> = Vec::new();
+            for name in chunk {
+                if !args.is_empty() {
+                    args.push(";".into());
+                }
+                for a in ["capture-pane", "-p", "-J", "-t"] {
+                    args.push(a.into());
+                }
+                args.extend([format!("={name}:"), "-S".into(), "-0".into()]);
+                args.extend([";".into(), "display-message".into(), "-p".into()]);
+                args.push(marker.clone());
+            }
+            let mut c = self.command();
+            c.args(&args);
+            crate::trace::running(&c);
+            let Ok(o) = c.output() else { continue };
+            // Whatever came before a failing command is still good.
+            let text = String::from_utf8_lossy(&o.stdout);
+            let (mut start, mut pos, mut i) = (0, 0, 0);
+            for line in text.split_inclusive('\n') {
+                if line.trim_end_matches('\n') == marker {
+                    if let Some(name) = chunk.get(i) {
+                        out.insert(name.to_string(), text[start..pos].to_string());
+                    }
+                    i += 1;
+                    start = pos + line.len();
+                }
+                pos += line.len();
+            }
+        }
+        out
+    }
+
     /// The line under the cursor.
     fn cursor_line(&self, session: &str) -> Result<String> {
         let y = self.run(&[
@@ -724,6 +771,32 @@ mod tests {
             t.has_session("worker-mp-slot10"),
             "the prefix-similar session survives"
         );
+    }
+
+    #[test]
+    fn many_screens_are_captured_by_one_process_as_each_alone() {
+        let t = private();
+        let d = &t.dir;
+        for (name, text) in [("a", "first screen"), ("b", "vermas-capture-x"), ("c", "")] {
+            t.new_session(&SessionSpec {
+                name: name.into(),
+                cwd: d.path().to_path_buf(),
+                argv: vec!["sh".into(), "-c".into(), format!("echo '{text}'; sleep 30")],
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        // "gone" ended before the capture: it and those after it in its chain are left to
+        // the caller; the ones before it are still there.
+        let got = t.capture_many(&["a", "b", "c", "gone", "a"]);
+        for name in ["a", "b", "c"] {
+            assert_eq!(got.get(name), Some(&t.capture(name, 0).unwrap()), "{name}");
+        }
+        assert!(got["a"].contains("first screen"));
+        assert!(got["b"].contains("vermas-capture-x"));
+        assert!(!got.contains_key("gone"));
+        assert!(t.capture_many(&[]).is_empty());
     }
 
     #[test]

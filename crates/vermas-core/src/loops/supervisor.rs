@@ -134,25 +134,28 @@ impl ScreenWatch {
     /// that printed nothing since the last look is not captured again (for
     /// [`LOOK_AGAIN`] seconds): with many workers, one tmux process per worker per patrol would
     /// be most of an idle supervisor's CPU.
+    /// `captured`: the screen, when it was captured with the others
+    /// ([`Tmux::capture_many`](crate::effects::tmux::Tmux::capture_many)).
     fn look(
         &mut self,
         tmux: &crate::effects::tmux::Tmux,
         session: &crate::effects::tmux::SessionInfo,
         read: &ScreenReader<'_>,
         wall: i64,
+        captured: Option<&String>,
     ) -> (Screen, i64) {
         let prev = self.seen.get(&session.incarnation);
-        // Unchanged since we looked: no output since, and the last output was in an earlier
-        // second than our look (`window_activity` counts whole seconds).
-        if let Some(p) = prev
-            && p.activity == session.activity
-            && session.activity < p.looked_at
-            && wall - p.looked_at < LOOK_AGAIN
+        if !self.due(session, wall)
+            && let Some(p) = prev
         {
             return (p.screen.clone(), p.changed_at);
         }
-        let Ok(text) = tmux.capture(&session.name, 0) else {
-            return (Screen::Unknown, session.activity);
+        let text = match captured {
+            Some(t) => t.clone(),
+            None => match tmux.capture(&session.name, 0) {
+                Ok(t) => t,
+                Err(_) => return (Screen::Unknown, session.activity),
+            },
         };
         let fingerprint = crate::runtime::screen::fingerprint(read.screens(), &text);
         let changed_at = match prev {
@@ -173,6 +176,17 @@ impl ScreenWatch {
             },
         );
         (screen, changed_at)
+    }
+
+    /// Whether a live session's screen is to be captured now: never looked at, printed
+    /// something since the last look (or in the second of it: `window_activity` counts whole
+    /// seconds), or not looked at for [`LOOK_AGAIN`] seconds.
+    fn due(&self, session: &crate::effects::tmux::SessionInfo, wall: i64) -> bool {
+        self.seen.get(&session.incarnation).is_none_or(|p| {
+            p.activity != session.activity
+                || session.activity >= p.looked_at
+                || wall - p.looked_at >= LOOK_AGAIN
+        })
     }
 
     /// After our own nudge: its echo is not the agent doing something.
@@ -832,10 +846,34 @@ impl Sight<'_> {
     /// Each slot's worker: its session, its screen, and its last output when it is dead.
     fn workers(&self, slots: &Slots, screens: &mut ScreenWatch) -> Vec<control::WorkerObs> {
         let mut runtimes = ScreenRuntimes::new();
+        // Every screen due a look, captured by one tmux process.
+        let due: Vec<&str> = slots
+            .all()
+            .filter_map(|slot| self.live(slot))
+            .filter(|s| screens.due(s, self.wall))
+            .map(|s| s.name.as_str())
+            .collect();
+        let captured = self.tmux.capture_many(&due);
         slots
             .all()
-            .map(|slot| self.worker(slot, &mut runtimes, screens))
+            .map(|slot| self.worker(slot, &mut runtimes, screens, &captured))
             .collect()
+    }
+
+    /// The session of a slot's worker: `(its session, whether it is this worker's and alive)`.
+    fn session(&self, slot: &Slot) -> (Option<&SessionInfo>, bool) {
+        let name = AgentId::worker(&self.f.name, slot.slot).session();
+        let sess = self.sessions.iter().find(|s| s.name == name);
+        let alive = sess.is_some_and(|s| !s.pane_dead && s.incarnation == slot.incarnation);
+        (sess, alive)
+    }
+
+    /// A slot's session when it is its worker's and alive.
+    fn live(&self, slot: &Slot) -> Option<&SessionInfo> {
+        match self.session(slot) {
+            (s, true) => s,
+            _ => None,
+        }
     }
 
     fn worker(
@@ -843,10 +881,10 @@ impl Sight<'_> {
         slot: &Slot,
         runtimes: &mut ScreenRuntimes,
         screens: &mut ScreenWatch,
+        captured: &BTreeMap<String, String>,
     ) -> control::WorkerObs {
         let agent = AgentId::worker(&self.f.name, slot.slot);
-        let sess = self.sessions.iter().find(|s| s.name == agent.session());
-        let alive = sess.is_some_and(|s| !s.pane_dead && s.incarnation == slot.incarnation);
+        let (sess, alive) = self.session(slot);
         let started_at = crate::clock::parse_timestamp(&slot.started_at)
             .map(|t| t.timestamp())
             .unwrap_or(self.wall);
@@ -868,7 +906,9 @@ impl Sight<'_> {
                     .filter(|rt| rt.reads_screen())
             })
             .as_ref();
-        let (screen, output_at) = self.screen(sess.filter(|_| alive), sess, rt, screens);
+        let live = sess.filter(|_| alive);
+        let shot = live.and_then(|s| captured.get(&s.name));
+        let (screen, output_at) = self.screen(live, sess, rt, screens, shot);
         // What its hooks said (CLIs that call them), beside the screen.
         let hook = alive.then(|| worker::hook_state(self.f, slot)).flatten();
         let (screen, last_sign) =
@@ -899,17 +939,18 @@ impl Sight<'_> {
         sess: Option<&SessionInfo>,
         rt: Option<&crate::runtime::Runtime>,
         screens: &mut ScreenWatch,
+        shot: Option<&String>,
     ) -> (Screen, Option<i64>) {
         match (live, rt) {
             (Some(s), Some(rt)) => {
-                let (screen, changed) =
-                    screens.look(self.tmux, s, &ScreenReader::Runtime(rt), self.wall);
+                let read = ScreenReader::Runtime(rt);
+                let (screen, changed) = screens.look(self.tmux, s, &read, self.wall, shot);
                 (screen, Some(changed))
             }
             (Some(s), None) => {
                 // A screen VerMAS cannot read: only a question on its last line is known.
-                let (screen, _) =
-                    screens.look(self.tmux, s, &ScreenReader::QuestionsOnly, self.wall);
+                let read = ScreenReader::QuestionsOnly;
+                let (screen, _) = screens.look(self.tmux, s, &read, self.wall, shot);
                 (screen, Some(s.activity))
             }
             (None, _) => (Screen::Unknown, sess.map(|s| s.activity)),
