@@ -102,9 +102,13 @@ fn four_branches_handed_in_together_merge_as_one_batch_with_one_gate_run() {
 
 #[test]
 fn a_batch_with_one_bad_branch_is_bisected_the_good_merge_and_the_bad_goes_back() {
+    // One tree at a time (the side-by-side halves have their own test below).
     let w = World::new(
         "good.sh",
-        &format!("{}\n[worker]\nmax_attempts = 1\n", World::CHECK_GATE),
+        &format!(
+            "{}\n[qa]\nparallel_gates = 1\n[worker]\nmax_attempts = 1\n",
+            World::CHECK_GATE
+        ),
     )
     .fast();
     let ids = answers(&w, &["right", "right", "wrong", "right"]);

@@ -87,7 +87,18 @@ struct Empty {
 
 pub fn run(o: Opts, r: &mut Report) {
     sys::catch_interrupt();
-    let p = Plan::new(o);
+    let mut p = Plan::new(o);
+    // `VERMAS_BENCH_SIZES=0,100000` runs only those sizes.
+    if let Ok(sizes) = std::env::var("VERMAS_BENCH_SIZES") {
+        p.sizes = sizes
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("VERMAS_BENCH_SIZES: {n:?} is not a number"))
+            })
+            .collect();
+    }
     let mut empty = Empty::default();
     for &n in &p.sizes {
         let t = Instant::now();

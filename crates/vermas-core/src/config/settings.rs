@@ -302,7 +302,7 @@ settings! {
     /// `[qa]`: the merge queue.
     qa: QaSettings {
         batch_max: Count = Some("8"), "branches QA merges and gates together; a failing batch is bisected";
-        parallel_gates: Count = Some("1"), "gate runs side by side while a failed batch is bisected (each in its own worktree, qa/ and qa-2/); 2 halves the time to find a bad branch when the machine has room";
+        parallel_gates: Count = Some("2"), "gate runs side by side while a failed batch is bisected (each in its own worktree, qa/ and qa-2/): one bad branch among 8 costs 4 gate times wherever it is; 1 gates one tree at a time (4 or 5)";
     }
     /// `[sync]`
     sync: SyncSettings {
