@@ -445,11 +445,17 @@ fn launch_in_slot(s: &Start<'_>, slot: u32, journal: &mut Journal) -> Result<Slo
         // A session still runs in what is in the slot: leave its directory alone.
         return Ok(Slot::NameTaken);
     }
-    let pending = match order {
-        Order::Overlapped => Some(start_held_session(&launch, &tmux, journal)?),
-        Order::InTurn => None,
+    let (pending, made, written) = match order {
+        Order::Overlapped => {
+            let (pending, made, written) =
+                overlapped_launch(s, &launch, &tmux, &the_assignment, journal)?;
+            (Some(pending), made, written)
+        }
+        Order::InTurn => {
+            let (made, written) = make_worktree_and_assignment(s, slot, &the_assignment, journal);
+            (None, made, written)
+        }
     };
-    let (made, written) = make_worktree_and_assignment(s, slot, order, &the_assignment, journal);
     // A held session must be known before anything can fail, so a failure kills it.
     if let Some(p) = pending {
         match p.wait() {
@@ -467,31 +473,64 @@ fn launch_in_slot(s: &Start<'_>, slot: u32, journal: &mut Journal) -> Result<Slo
     start_agent(&launch, s.attempt, &tmux, journal)
 }
 
-/// Makes the empty slot directory and starts the session in it, its agent held until the
-/// prompt file appears.
-fn start_held_session(
+/// A new worktree in an empty slot: the slot directory is made empty, then git (the slow
+/// step) starts filling it on a thread while this one writes the agent's environment, starts
+/// its session (the agent held until the prompt file appears) and writes the assignment.
+/// Everything made goes to `journal`; `Err` only when the slot directory could not be made.
+fn overlapped_launch(
+    s: &Start<'_>,
     launch: &Launch<'_>,
     tmux: &Tmux,
+    the_assignment: &Assignment,
     journal: &mut Journal,
-) -> Result<PendingSession> {
-    let worktree = launch.worktree;
-    let prompt = worktree.join(".vermas").join("PROMPT.md");
+) -> Result<(PendingSession, Result<WorktreeMade>, Result<()>)> {
+    let (f, worktree) = (s.f, launch.worktree);
     if let Some(p) = worktree.parent() {
         std::fs::create_dir_all(p).map_err(|e| StoreError::io(p, e))?;
     }
     std::fs::create_dir(worktree).map_err(|e| StoreError::io(worktree, e))?;
     journal.push(Made::SlotDir(worktree.to_path_buf()));
+    let apath = f.assignment_path(&AgentId::worker(&f.name, launch.slot));
+    let (session, made, written) = std::thread::scope(|sc| {
+        let git = sc.spawn(|| make_worktree(f, launch.slot, &s.wo.id, s.branch, true));
+        let session = start_held_session(launch, tmux, journal);
+        let written = assignment::write(&apath, the_assignment);
+        let made = git
+            .join()
+            .unwrap_or_else(|_| Err(Error::failure("making the worktree panicked")));
+        (session, made, written)
+    });
+    if written.is_ok() {
+        journal.push(Made::Assignment(apath));
+    }
+    if let Ok(how) = &made {
+        journal.push(Made::Worktree {
+            path: worktree.to_path_buf(),
+            how: how.clone(),
+        });
+    }
+    Ok((session?, made, written))
+}
+
+/// Starts the session in the (empty) slot directory, its agent held until the prompt file
+/// appears.
+fn start_held_session(
+    launch: &Launch<'_>,
+    tmux: &Tmux,
+    journal: &mut Journal,
+) -> Result<PendingSession> {
+    let prompt = launch.worktree.join(".vermas").join("PROMPT.md");
     let (spec, env_file) = worker_session_spec(launch, &prompt, true)?;
     journal.push(Made::EnvFile(env_file));
     Ok(tmux.spawn_session(&spec)?)
 }
 
-/// Makes the worktree while another thread writes (and fsyncs) the assignment file: the agent
-/// needs both and starts after both. What was made goes to `journal`.
+/// Makes the worktree (one already in the slot, or a parked one brought back) while another
+/// thread writes (and fsyncs) the assignment file: the agent needs both and starts after both.
+/// What was made goes to `journal`.
 fn make_worktree_and_assignment(
     s: &Start<'_>,
     slot: u32,
-    order: Order,
     the_assignment: &Assignment,
     journal: &mut Journal,
 ) -> (Result<WorktreeMade>, Result<()>) {
@@ -501,7 +540,7 @@ fn make_worktree_and_assignment(
     let fresh = std::fs::symlink_metadata(&apath).is_err();
     let (made, written) = std::thread::scope(|sc| {
         let writer = fresh.then(|| sc.spawn(|| assignment::write(&apath, the_assignment)));
-        let made = make_worktree(f, slot, &s.wo.id, s.branch, order == Order::Overlapped);
+        let made = make_worktree(f, slot, &s.wo.id, s.branch, false);
         let written = match writer {
             Some(w) => w
                 .join()
