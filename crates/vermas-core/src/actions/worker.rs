@@ -734,7 +734,8 @@ pub struct DoneReport {
 /// `co worker done`, run by a worker: refuses a dirty tree or a branch with no new commits;
 /// then mails `WORKER_DONE` to the supervisor, moves the work order to `in_review`, clears the
 /// assignment, removes the (clean, committed) worktree and frees the slot. The caller prints
-/// the result and then calls [`end_own_session`].
+/// the result and then calls [`end_own_session`]. Once the events are written the calling
+/// thread runs at a lower priority (nice 10): the rest is clean-up, for a one-shot command.
 pub fn done(company: &Company, me: &Identity, actor: &str) -> Result<DoneReport> {
     let AgentId::Worker {
         factory,
@@ -913,6 +914,9 @@ pub fn done(company: &Company, me: &Identity, actor: &str) -> Result<DoneReport>
     }
     locked.report_warnings();
     drop(locked);
+    // The hand-in is written: what is left (deleting the directory, pruning git's record,
+    // ending the session) is nobody's wait, and gives way to the supervisor and QA.
+    crate::effects::process::lower_priority();
     if moved {
         let _ = std::fs::remove_dir_all(&gone);
         let _ = git::worktree_prune(&repo);

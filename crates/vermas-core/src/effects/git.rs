@@ -134,6 +134,48 @@ pub fn rev_parse(repo: &Path, rev: &str) -> Option<String> {
     .filter(|s| !s.is_empty())
 }
 
+/// The commit `branch` of `repo` (a git directory) points at, read from its ref files (the
+/// loose file, then `packed-refs`) with no process; `git rev-parse` answers when the files
+/// cannot (a symbolic ref, the reftable format, a name that is not a plain branch name).
+/// `None`: there is no such branch.
+pub fn branch_commit(repo: &Path, branch: &str) -> Option<String> {
+    match branch_commit_from_files(repo, branch) {
+        Some(found) => found,
+        None => rev_parse(repo, &format!("refs/heads/{branch}")),
+    }
+}
+
+/// `Some(found)` when the ref files say whether `branch` is there; `None` when they cannot.
+fn branch_commit_from_files(repo: &Path, branch: &str) -> Option<Option<String>> {
+    let plain = branch
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
+        && !branch.contains("..")
+        && branch
+            .split('/')
+            .all(|c| !c.is_empty() && !c.starts_with('.') && !c.ends_with(".lock"));
+    if !plain || !repo.join("refs").is_dir() || repo.join("reftable").exists() {
+        return None;
+    }
+    let is_id = |s: &str| matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let name = format!("refs/heads/{branch}");
+    // Loose first, as git reads them: a loose ref is newer than its packed line.
+    match std::fs::read_to_string(repo.join(&name)) {
+        Ok(text) => return is_id(text.trim()).then(|| Some(text.trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(_) => return None,
+    }
+    let packed = match std::fs::read_to_string(repo.join("packed-refs")) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(None),
+        Err(_) => return None,
+    };
+    Some(packed.lines().find_map(|line| {
+        let (id, r) = line.split_once(' ')?;
+        (r == name && is_id(id)).then(|| id.to_string())
+    }))
+}
+
 pub fn branch_exists(repo: &Path, branch: &str) -> bool {
     run(
         repo,
@@ -344,7 +386,16 @@ pub fn merge(
     who: &Identity,
 ) -> Result<MergeOutcome> {
     let mut c = command(worktree);
-    c.args(["-c", "core.hooksPath=/dev/null"]);
+    // No housekeeping child after the merge (`git maintenance run --auto`): it is on the way
+    // to every close, and the workers' commits, in the same object store, run it anyway.
+    c.args([
+        "-c",
+        "core.hooksPath=/dev/null",
+        "-c",
+        "maintenance.auto=false",
+        "-c",
+        "gc.auto=0",
+    ]);
     who.apply(&mut c);
     match run_cmd(
         c,
@@ -603,6 +654,37 @@ mod tests {
         let qa = f.path().join("qa");
         worktree_add_detached(&repo, &qa, "main").unwrap();
         (o, f, repo, qa)
+    }
+
+    #[test]
+    fn a_branch_commit_is_read_from_the_ref_files_as_git_reads_it() {
+        let (_o, _f, repo, _qa) = two_conflicting_branches();
+        let git = |b: &str| rev_parse(&repo, &format!("refs/heads/{b}"));
+        let from_files = |b: &str| branch_commit_from_files(&repo, b);
+        for b in ["main", "x", "y"] {
+            assert!(git(b).is_some());
+            assert_eq!(from_files(b), Some(git(b)), "loose {b}");
+        }
+        assert_eq!(from_files("nope"), Some(None), "no such branch");
+        assert_eq!(branch_commit(&repo, "nope"), None);
+        // Packed (as `git gc` leaves them), then one moved again (loose over packed).
+        run(&repo, &["pack-refs", "--all"]).unwrap();
+        assert!(!repo.join("refs/heads/x").exists());
+        assert_eq!(from_files("x"), Some(git("x")), "packed");
+        run(&repo, &["update-ref", "refs/heads/x", &git("y").unwrap()]).unwrap();
+        assert_eq!(from_files("x"), Some(git("y")), "loose over packed");
+        // What the files cannot say is asked of git: odd names, a symbolic ref.
+        assert_eq!(from_files("../HEAD"), None);
+        assert_eq!(from_files("x/../y"), None);
+        run(
+            &repo,
+            &["symbolic-ref", "refs/heads/alias", "refs/heads/main"],
+        )
+        .unwrap();
+        assert_eq!(from_files("alias"), None);
+        assert_eq!(branch_commit(&repo, "alias"), git("main"));
+        // Not a git directory (a worktree): git answers.
+        assert_eq!(branch_commit_from_files(&repo.join("refs"), "main"), None);
     }
 
     #[test]

@@ -33,6 +33,17 @@ pub fn quiet_on_closed_pipe() {
     }
 }
 
+/// Lowers the calling thread's CPU priority (nice 10), and that of the processes it starts
+/// from now on: for clean-up nobody waits for, which then gives way to the loops on a busy
+/// machine. Best effort.
+#[allow(unsafe_code)]
+pub fn lower_priority() {
+    // SAFETY: setpriority(2) takes plain integers and touches no memory of ours.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
+}
+
 /// Kills a whole process group (gate runs start their own).
 #[allow(unsafe_code)]
 pub fn kill_group(pgid: u32) {

@@ -457,7 +457,7 @@ impl Qa {
     }
 
     fn target_rev(&self, f: &Factory) -> Result<String> {
-        git::rev_parse(&f.git_dir(), f.target_branch()).ok_or_else(|| {
+        git::branch_commit(&f.git_dir(), f.target_branch()).ok_or_else(|| {
             Error::failure(format!(
                 "target branch {} of {} is gone",
                 f.target_branch(),
@@ -618,7 +618,7 @@ impl Qa {
                 msg,
                 work_order: wo_id.clone(),
                 wo,
-                head: git::rev_parse(&repo, &format!("refs/heads/{branch}")),
+                head: git::branch_commit(&repo, &branch),
                 branch,
             };
             let t = self.triage(f, &req);
