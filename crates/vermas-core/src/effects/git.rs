@@ -157,11 +157,10 @@ fn branch_commit_from_files(repo: &Path, branch: &str) -> Option<Option<String>>
     if !plain || !repo.join("refs").is_dir() || repo.join("reftable").exists() {
         return None;
     }
-    let is_id = |s: &str| matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit());
     let name = format!("refs/heads/{branch}");
     // Loose first, as git reads them: a loose ref is newer than its packed line.
     match std::fs::read_to_string(repo.join(&name)) {
-        Ok(text) => return is_id(text.trim()).then(|| Some(text.trim().to_string())),
+        Ok(text) => return is_object_id(text.trim()).then(|| Some(text.trim().to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(_) => return None,
     }
@@ -172,8 +171,13 @@ fn branch_commit_from_files(repo: &Path, branch: &str) -> Option<Option<String>>
     };
     Some(packed.lines().find_map(|line| {
         let (id, r) = line.split_once(' ')?;
-        (r == name && is_id(id)).then(|| id.to_string())
+        (r == name && is_object_id(id)).then(|| id.to_string())
     }))
+}
+
+/// A full object id as git writes it in its files (SHA-1 or SHA-256, hexadecimal).
+fn is_object_id(s: &str) -> bool {
+    matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 pub fn branch_exists(repo: &Path, branch: &str) -> bool {
@@ -437,7 +441,7 @@ fn worktree_git_dir(worktree: &Path) -> Option<PathBuf> {
 pub fn detached_head(worktree: &Path) -> Option<String> {
     let text = std::fs::read_to_string(worktree_git_dir(worktree)?.join("HEAD")).ok()?;
     let id = text.trim();
-    (matches!(id.len(), 40 | 64) && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.into())
+    is_object_id(id).then(|| id.into())
 }
 
 /// Whether `path` is a linked worktree of `repo` that git knows (its `.git` file names a
