@@ -179,9 +179,13 @@ mod tests {
             .spawn()
             .unwrap();
         let start = Instant::now();
+        // Found once it runs `sleep`: while `setsid` execs it, its environment cannot be read.
+        let sleeping = |p: &u32| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sleep")
+        };
         let found = loop {
             let p = with_env(&[("VERMAS_INCARNATION", &marker)]);
-            if !p.is_empty() || start.elapsed() > Duration::from_secs(5) {
+            if p.iter().any(sleeping) || start.elapsed() > Duration::from_secs(5) {
                 break p;
             }
             std::thread::sleep(Duration::from_millis(20));
