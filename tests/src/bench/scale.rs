@@ -93,9 +93,10 @@ pub fn run(o: Opts, r: &mut Report) {
         p.sizes = sizes
             .split(',')
             .map(|n| {
-                n.trim()
-                    .parse()
-                    .unwrap_or_else(|_| panic!("VERMAS_BENCH_SIZES: {n:?} is not a number"))
+                n.trim().parse().unwrap_or_else(|_| {
+                    eprintln!("error: VERMAS_BENCH_SIZES: {n:?} is not a number (e.g. 0,100000)");
+                    std::process::exit(2)
+                })
             })
             .collect();
     }

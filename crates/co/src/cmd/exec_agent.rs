@@ -26,8 +26,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
     {
         let _ = std::fs::remove_file(&a.env_file);
         eprintln!(
-            "error: {} did not appear within a minute; not starting the agent",
-            vermas_core::text::escape_control(&p.display().to_string())
+            "error: {} did not appear within {} s; not starting the agent",
+            vermas_core::text::escape_control(&p.display().to_string()),
+            launch::HOLD_LIMIT.as_secs()
         );
         return Ok(ExitCode::from(1));
     }

@@ -6,8 +6,9 @@
 //! launch. A launch takes the lowest free slot, makes the worktree on `vermas/<wo-id>` from the
 //! target branch (or continues the branch, or brings back a parked worktree), writes the
 //! assignment, starts `worker-<f>-slotN` with the agent environment, then writes the events.
-//! For a new worktree the session is started first, its agent held by `co exec-agent --after` ([`wait_for_file`](crate::actions::launch::wait_for_file)) until the prompt
-//! file (written last) exists, so tmux and git work at the same time. Every step is written to a
+//! For a new worktree git starts making it first and the session is started meanwhile, its
+//! agent held by `co exec-agent --after` ([`wait_for_file`](crate::actions::launch::wait_for_file))
+//! until the prompt file (written last) exists, so tmux and git work at the same time. Every step is written to a
 //! [`Journal`]; a failure undoes exactly what the journal holds, newest first.
 
 use crate::actions::launch::{
@@ -335,6 +336,25 @@ impl Journal {
         self.made.push(m);
     }
 
+    /// The assignment file and the worktree, each when it was made.
+    fn made_both(
+        &mut self,
+        assignment: PathBuf,
+        worktree: &Path,
+        made: &Result<WorktreeMade>,
+        written: &Result<()>,
+    ) {
+        if written.is_ok() {
+            self.push(Made::Assignment(assignment));
+        }
+        if let Ok(how) = made {
+            self.push(Made::Worktree {
+                path: worktree.to_path_buf(),
+                how: how.clone(),
+            });
+        }
+    }
+
     /// Undoes everything, newest first. A session is killed only if it carries our tag.
     fn undo(self, sessions: &dyn Sessions, tag: &str, repo: &dyn Repo, branch: &str) {
         for m in self.made.into_iter().rev() {
@@ -500,15 +520,7 @@ fn overlapped_launch(
             .unwrap_or_else(|_| Err(Error::failure("making the worktree panicked")));
         (session, made, written)
     });
-    if written.is_ok() {
-        journal.push(Made::Assignment(apath));
-    }
-    if let Ok(how) = &made {
-        journal.push(Made::Worktree {
-            path: worktree.to_path_buf(),
-            how: how.clone(),
-        });
-    }
+    journal.made_both(apath, worktree, &made, &written);
     Ok((session?, made, written))
 }
 
@@ -549,15 +561,7 @@ fn make_worktree_and_assignment(
         };
         (made, written)
     });
-    if written.is_ok() {
-        journal.push(Made::Assignment(apath));
-    }
-    if let Ok(how) = &made {
-        journal.push(Made::Worktree {
-            path: worktree,
-            how: how.clone(),
-        });
-    }
+    journal.made_both(apath, &worktree, &made, &written);
     (made, written)
 }
 

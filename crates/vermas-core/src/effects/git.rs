@@ -180,17 +180,9 @@ fn is_object_id(s: &str) -> bool {
     matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// Whether `branch` exists ([`branch_commit`]: from the ref files when they can say).
 pub fn branch_exists(repo: &Path, branch: &str) -> bool {
-    run(
-        repo,
-        &[
-            "show-ref",
-            "--verify",
-            "--quiet",
-            &format!("refs/heads/{branch}"),
-        ],
-    )
-    .is_ok()
+    branch_commit(repo, branch).is_some()
 }
 
 /// Commits on `branch` not on `base`.
@@ -576,12 +568,18 @@ mod tests {
         d
     }
 
-    #[test]
-    fn bare_clone_worktrees_and_merge() {
+    /// A factory's bare clone of [`origin`]: (origin, factory dir, clone).
+    fn factory_clone() -> (tempfile::TempDir, tempfile::TempDir, PathBuf) {
         let o = origin();
         let f = tempfile::tempdir().unwrap();
         let repo = f.path().join(".git");
         clone_bare(&o.path().display().to_string(), &repo).unwrap();
+        (o, f, repo)
+    }
+
+    #[test]
+    fn bare_clone_worktrees_and_merge() {
+        let (_o, f, repo) = factory_clone();
         assert_eq!(head_branch(&repo).as_deref(), Some("main"));
         add_exclude(&repo, "/.vermas/").unwrap();
         add_exclude(&repo, "/.vermas/").unwrap();
@@ -645,10 +643,7 @@ mod tests {
     /// A factory clone with branches `x` and `y` that both change `a.txt` (each in its own
     /// worktree), and a QA worktree detached at `main`: (origin, factory dir, clone, QA).
     fn two_conflicting_branches() -> (tempfile::TempDir, tempfile::TempDir, PathBuf, PathBuf) {
-        let o = origin();
-        let f = tempfile::tempdir().unwrap();
-        let repo = f.path().join(".git");
-        clone_bare(&o.path().display().to_string(), &repo).unwrap();
+        let (o, f, repo) = factory_clone();
         for (b, text) in [("x", "ex\n"), ("y", "why\n")] {
             let w = f.path().join(b);
             worktree_add_new_branch(&repo, &w, b, "main").unwrap();
@@ -743,10 +738,7 @@ mod tests {
 
     #[test]
     fn a_branch_checked_out_in_a_worktree_is_seen_from_the_files() {
-        let o = origin();
-        let f = tempfile::tempdir().unwrap();
-        let repo = f.path().join(".git");
-        clone_bare(&o.path().display().to_string(), &repo).unwrap();
+        let (_o, f, repo) = factory_clone();
         assert!(!may_have_checked_out(&repo, "x"));
         let w = f.path().join("x");
         worktree_add_new_branch(&repo, &w, "x", "main").unwrap();
