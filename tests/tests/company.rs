@@ -392,6 +392,62 @@ fn queued_work_that_gained_a_dependency_does_not_hold_up_the_queue() {
     assert_eq!(w.status_of(&urgent), "queued");
 }
 
+/// Dispatch starts `git worktree add` before it has read the work order (the index takes a
+/// few milliseconds git would wait for); each way a dispatch can turn out otherwise takes that
+/// worktree and its branch back before the locks go.
+#[test]
+fn git_started_early_is_taken_back_when_the_dispatch_turns_out_otherwise() {
+    let w = World::new("hang.sh", "[worker]\nmax_slots_per_factory = 1\n");
+    let f = w.factory_dir();
+    let worktrees = || git(&f, &["worktree", "list", "--porcelain"]);
+    let before = worktrees();
+    let left = |what: &str| {
+        assert!(
+            !f.join("workers/slot0").exists(),
+            "{what}: a slot directory"
+        );
+        assert!(
+            !git(&f, &["branch", "--list"]).contains("vermas/"),
+            "{what}: a branch"
+        );
+        assert_eq!(worktrees(), before, "{what}: a worktree");
+        assert!(w.sessions().is_empty(), "{what}: a session");
+    };
+    // A well-formed id that is no work order.
+    w.co(&["dispatch", "mp-zzzzzz", "myproject"]).fails(3);
+    left("missing");
+    // Work that is done, and work waiting on work that is not.
+    let done = w.create("done", &[]);
+    w.wo(&["close", &done]).ok();
+    w.co(&["dispatch", &done, "myproject"]).fails(5);
+    left("closed");
+    let waiting = w.create("waiting", &[]);
+    let prereq = w.create("prerequisite", &[]);
+    w.wo(&["dep", "add", &waiting, &prereq]).ok();
+    w.co(&["dispatch", &waiting, "myproject"]).fails(5);
+    left("waiting");
+    // The free slot goes to more urgent queued work: git started for the other is undone and
+    // the slot is made again for the head of the queue.
+    let a = w.create("a", &[]);
+    w.co(&["dispatch", &a, "myproject"]).ok();
+    let urgent = w.create("urgent", &["--priority", "0"]);
+    w.co(&["dispatch", &urgent, "myproject"]).ok();
+    w.co(&["worker", "kill", "myproject", "0"]).ok();
+    let late = w.create("late", &[]);
+    let out = w.co(&["dispatch", &late, "myproject"]);
+    let text = out.ok();
+    assert!(
+        text.contains(&format!(
+            "Spawned worker-myproject-slot0, assigned {urgent}"
+        )),
+        "{text}"
+    );
+    let branches = git(&f, &["branch", "--list"]);
+    assert!(branches.contains(&format!("vermas/{urgent}")), "{branches}");
+    assert!(!branches.contains(&format!("vermas/{late}")), "{branches}");
+    assert_eq!(w.status_of(&late), "queued");
+}
+
 #[test]
 fn a_full_factory_queues_and_the_queue_drains_in_priority_order() {
     let w = World::new("hang.sh", "[worker]\nmax_slots_per_factory = 2\n");
@@ -1031,10 +1087,13 @@ fn debug_prints_the_tmux_and_git_a_command_runs_and_debug_routing_where_an_id_li
             .any(|l| l.starts_with("debug: git ") && l.contains(" worktree add ")),
         "{steps:#?}"
     );
+    // The session's tmux client is named by the path found on the agent's PATH.
+    let program = |l: &str| l.split(' ').nth(1).unwrap_or_default().to_string();
     assert!(
         steps
             .iter()
-            .any(|l| l.starts_with("debug: tmux ") && l.contains(" new-session ")),
+            .any(|l| (program(l) == "tmux" || program(l).ends_with("/tmux"))
+                && l.contains(" new-session ")),
         "{steps:#?}"
     );
     // LOG_LEVEL=DEBUG and the `debug` package's DEBUG='*' turn it on too; a value that cannot

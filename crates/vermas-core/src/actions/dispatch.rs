@@ -188,18 +188,12 @@ fn clear_slot_dir(f: &Factory, path: &Path, keep_branch: &str) -> Result<bool> {
     }
 }
 
-/// Makes the worktree of a slot. `precreated`: the slot directory was just made empty (so the
-/// session could start meanwhile) and git fills it.
-fn make_worktree(
-    f: &Factory,
-    slot: u32,
-    wo_id: &str,
-    branch: &str,
-    precreated: bool,
-) -> Result<WorktreeMade> {
+/// Makes the worktree of a slot that holds one already, or to which a parked worktree comes
+/// back (a new worktree in an empty slot is an [`InFlight`]).
+fn make_worktree(f: &Factory, slot: u32, wo_id: &str, branch: &str) -> Result<WorktreeMade> {
     let repo = f.git_dir();
     let path = f.slot_dir(slot);
-    if !precreated && clear_slot_dir(f, &path, branch)? {
+    if clear_slot_dir(f, &path, branch)? {
         return Ok(WorktreeMade::Reused);
     }
     if let Some(p) = path.parent() {
@@ -210,11 +204,17 @@ fn make_worktree(
         git::worktree_move(&repo, &parked, &path)?;
         return Ok(WorktreeMade::Unparked(parked));
     }
-    let added = match git::worktree_add_branch(&repo, &path, branch, f.target_branch()) {
+    add_worktree(&repo, &path, branch, f.target_branch())
+}
+
+/// `git worktree add` of `branch` at `path`: a new branch from `target`, or the branch as it
+/// is when it exists.
+fn add_worktree(repo: &Path, path: &Path, branch: &str, target: &str) -> Result<WorktreeMade> {
+    let added = match git::worktree_add_branch(repo, path, branch, target) {
         // A worktree deleted by hand (`rm -rf`) is still registered: forget it and add again.
         Err(e) if e.to_string().contains("already registered") => {
-            git::worktree_prune(&repo)?;
-            git::worktree_add_branch(&repo, &path, branch, f.target_branch())?
+            git::worktree_prune(repo)?;
+            git::worktree_add_branch(repo, path, branch, target)?
         }
         r => r?,
     };
@@ -223,6 +223,97 @@ fn make_worktree(
     } else {
         WorktreeMade::ExistingBranch
     })
+}
+
+/// `git worktree add` into an empty slot directory, running on a thread of its own so that the
+/// slow step of a launch overlaps everything else. Dropped before [`InFlight::finish`], it
+/// waits for git and takes back what git made, so no way out of a dispatch leaves a half-made
+/// worktree or git still running.
+struct InFlight {
+    slot: u32,
+    dir: PathBuf,
+    repo: PathBuf,
+    branch: String,
+    git: Option<std::thread::JoinHandle<Result<WorktreeMade>>>,
+}
+
+impl InFlight {
+    /// Makes the slot directory (it must not exist) and starts git filling it.
+    fn start(f: &Factory, slot: u32, branch: &str) -> Result<InFlight> {
+        let dir = f.slot_dir(slot);
+        if let Some(p) = dir.parent() {
+            std::fs::create_dir_all(p).map_err(|e| StoreError::io(p, e))?;
+        }
+        std::fs::create_dir(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        let (repo, target) = (f.git_dir(), f.target_branch().to_string());
+        let (r, d, b) = (repo.clone(), dir.clone(), branch.to_string());
+        let git = std::thread::Builder::new()
+            .name("git worktree add".into())
+            .spawn(move || add_worktree(&r, &d, &b, &target));
+        match git {
+            Ok(git) => Ok(InFlight {
+                slot,
+                dir,
+                repo,
+                branch: branch.to_string(),
+                git: Some(git),
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_dir(&dir);
+                Err(Error::failure(format!(
+                    "could not start a thread for git: {e}"
+                )))
+            }
+        }
+    }
+
+    /// Waits for git. The slot directory is the caller's from here on (in its journal).
+    fn finish(mut self) -> Result<WorktreeMade> {
+        self.wait()
+    }
+
+    fn wait(&mut self) -> Result<WorktreeMade> {
+        match self.git.take() {
+            Some(git) => git
+                .join()
+                .unwrap_or_else(|_| Err(Error::failure("making the worktree panicked"))),
+            None => Err(Error::failure("git was waited for already")),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.git.is_none() {
+            return;
+        }
+        if let Ok(how) = self.wait() {
+            undo_worktree(&GitRepo(self.repo.clone()), &self.dir, &self.branch, &how);
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Starts git before the work order and the queue are read, in the slot the plan gives first
+/// when the work order can go ([`control::likely_slot`]), if the launch there is a new branch
+/// in an empty slot: reading the index takes a few milliseconds that git would otherwise wait
+/// for. A plan that turns out otherwise (refused, queued, another slot) drops it, which takes
+/// the worktree back. `None` when anything says the guess would be wasted.
+fn start_early(f: &Factory, work_order: &str, slots: &Slots) -> Option<InFlight> {
+    if !crate::ids::is_work_order_id(work_order) || slots.by_work_order(work_order).is_some() {
+        return None;
+    }
+    let held = slots.all().map(|s| s.slot).collect();
+    let slot = control::likely_slot(f.max_slots(), &held)?;
+    let branch = format!("vermas/{work_order}");
+    let occupied = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+    if occupied(&f.slot_dir(slot))
+        || occupied(&f.parked_dir(work_order))
+        || git::branch_commit(&f.git_dir(), &branch).is_some()
+    {
+        return None;
+    }
+    InFlight::start(f, slot, &branch).ok()
 }
 
 /// Takes back a worktree a failed launch made at `path`: a new branch goes with it, an
@@ -432,7 +523,12 @@ enum Order {
 
 /// Makes the worktree and the assignment of one slot and starts its session, writing each step
 /// to `journal` (the caller undoes it on failure).
-fn launch_in_slot(s: &Start<'_>, slot: u32, journal: &mut Journal) -> Result<Slot> {
+fn launch_in_slot(
+    s: &Start<'_>,
+    slot: u32,
+    early: Option<InFlight>,
+    journal: &mut Journal,
+) -> Result<Slot> {
     let (company, f, wo) = (s.company, s.f, s.wo);
     let tmux = company.tmux();
     let agent = AgentId::worker(&f.name, slot);
@@ -454,9 +550,9 @@ fn launch_in_slot(s: &Start<'_>, slot: u32, journal: &mut Journal) -> Result<Slo
         runtime: s.rt,
         worktree: &worktree,
     };
-    // The usual case, a new worktree in an empty slot, overlaps tmux and git (the two slow
-    // steps); anything else goes one after the other.
-    let order = if !worktree.exists() && !f.parked_dir(&wo.id).exists() {
+    // The usual case, a new worktree in an empty slot (git may have started already),
+    // overlaps tmux and git (the two slow steps); anything else goes one after the other.
+    let order = if early.is_some() || (!worktree.exists() && !f.parked_dir(&wo.id).exists()) {
         Order::Overlapped
     } else {
         Order::InTurn
@@ -468,7 +564,7 @@ fn launch_in_slot(s: &Start<'_>, slot: u32, journal: &mut Journal) -> Result<Slo
     let (pending, made, written) = match order {
         Order::Overlapped => {
             let (pending, made, written) =
-                overlapped_launch(s, &launch, &tmux, &the_assignment, journal)?;
+                overlapped_launch(s, &launch, &tmux, &the_assignment, early, journal)?;
             (Some(pending), made, written)
         }
         Order::InTurn => {
@@ -493,33 +589,28 @@ fn launch_in_slot(s: &Start<'_>, slot: u32, journal: &mut Journal) -> Result<Slo
     start_agent(&launch, s.attempt, &tmux, journal)
 }
 
-/// A new worktree in an empty slot: the slot directory is made empty, then git (the slow
-/// step) starts filling it on a thread while this one writes the agent's environment, starts
+/// A new worktree in an empty slot: git (the slow step) fills the empty slot directory on a
+/// thread (started here, or `early`) while this one writes the agent's environment, starts
 /// its session (the agent held until the prompt file appears) and writes the assignment.
-/// Everything made goes to `journal`; `Err` only when the slot directory could not be made.
+/// Everything made goes to `journal`; `Err` only when git could not be started.
 fn overlapped_launch(
     s: &Start<'_>,
     launch: &Launch<'_>,
     tmux: &Tmux,
     the_assignment: &Assignment,
+    early: Option<InFlight>,
     journal: &mut Journal,
 ) -> Result<(PendingSession, Result<WorktreeMade>, Result<()>)> {
     let (f, worktree) = (s.f, launch.worktree);
-    if let Some(p) = worktree.parent() {
-        std::fs::create_dir_all(p).map_err(|e| StoreError::io(p, e))?;
-    }
-    std::fs::create_dir(worktree).map_err(|e| StoreError::io(worktree, e))?;
+    let git = match early {
+        Some(git) => git,
+        None => InFlight::start(f, launch.slot, s.branch)?,
+    };
     journal.push(Made::SlotDir(worktree.to_path_buf()));
     let apath = f.assignment_path(&AgentId::worker(&f.name, launch.slot));
-    let (session, made, written) = std::thread::scope(|sc| {
-        let git = sc.spawn(|| make_worktree(f, launch.slot, &s.wo.id, s.branch, true));
-        let session = start_held_session(launch, tmux, journal);
-        let written = assignment::write(&apath, the_assignment);
-        let made = git
-            .join()
-            .unwrap_or_else(|_| Err(Error::failure("making the worktree panicked")));
-        (session, made, written)
-    });
+    let session = start_held_session(launch, tmux, journal);
+    let written = assignment::write(&apath, the_assignment);
+    let made = git.finish();
     journal.made_both(apath, worktree, &made, &written);
     Ok((session?, made, written))
 }
@@ -552,7 +643,7 @@ fn make_worktree_and_assignment(
     let fresh = std::fs::symlink_metadata(&apath).is_err();
     let (made, written) = std::thread::scope(|sc| {
         let writer = fresh.then(|| sc.spawn(|| assignment::write(&apath, the_assignment)));
-        let made = make_worktree(f, slot, &s.wo.id, s.branch, false);
+        let made = make_worktree(f, slot, &s.wo.id, s.branch);
         let written = match writer {
             Some(w) => w
                 .join()
@@ -688,10 +779,12 @@ fn dispatch_locked(
     let rt = worker_runtime(f, req)?;
     let fstore = f.store()?;
     let locked = Locked::take(home, &fstore)?;
+    let slots = fstore.load::<Slots>()?.state;
+    // Declared after `locked`, so that any early return takes it back before the locks go.
+    let early = start_early(f, &req.work_order, &slots);
     // Under the lock the index is brought to the end of the log: this is the current state.
     let wos = workorder::Lookup::open(home)?;
     let mut wo = existing(&wos, &req.work_order)?;
-    let slots = fstore.load::<Slots>()?.state;
     let stores = Stores {
         company,
         home,
@@ -714,6 +807,8 @@ fn dispatch_locked(
                 let why = reason.to_string();
                 pending.home.push(to_queue(&wo, f, &why, &req.actor)?);
             }
+            // Git's early start is taken back while the locks are still held.
+            drop(early);
             pending.write(locked)?;
             return match reason {
                 QueueReason::Behind { head } => Ok(Step::Behind { head }),
@@ -733,7 +828,7 @@ fn dispatch_locked(
         branch: &branch,
         rt: &rt,
     };
-    let Some((slot, journal)) = launch_in_first_free(&start, candidates)? else {
+    let Some((slot, journal)) = launch_in_first_free(&start, candidates, early)? else {
         return queue_as_no_free_slot(&start, req, locked, pending);
     };
     let launched = Launched {
@@ -925,12 +1020,18 @@ fn queued(company: &Company, f: &Factory, work_order: &str, busy: u32) -> Result
 }
 
 /// Tries the candidate slots in turn; the first launched is kept with its journal, each
-/// other's journal is undone. `None` when every slot's session name was taken.
-fn launch_in_first_free(start: &Start<'_>, candidates: Vec<u32>) -> Result<Option<(u32, Journal)>> {
+/// other's journal is undone. `None` when every slot's session name was taken. Git started
+/// `early` in the first candidate is used there; anywhere else it is taken back.
+fn launch_in_first_free(
+    start: &Start<'_>,
+    candidates: Vec<u32>,
+    early: Option<InFlight>,
+) -> Result<Option<(u32, Journal)>> {
     let (company, f, branch) = (start.company, start.f, start.branch);
+    let mut early = early.filter(|git| candidates.first() == Some(&git.slot));
     for slot in candidates {
         let mut journal = Journal::default();
-        match launch_in_slot(start, slot, &mut journal) {
+        match launch_in_slot(start, slot, early.take(), &mut journal) {
             Ok(Slot::Launched) => return Ok(Some((slot, journal))),
             Ok(Slot::NameTaken) => journal.undo_in(company, f, branch),
             Err(e) => {

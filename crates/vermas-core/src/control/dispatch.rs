@@ -156,7 +156,7 @@ pub fn plan(o: &Obs) -> Plan {
     }
     let move_to_queue =
         !(wo.status == Status::Queued && wo.queued_in.as_deref() == Some(o.factory.as_str()));
-    let free: Vec<u32> = (0..o.max_slots).filter(|n| !o.busy.contains(n)).collect();
+    let free: Vec<u32> = free_slots(o.max_slots, &o.busy).collect();
     if free.is_empty() {
         let busy = o.busy.len() as u32;
         if o.no_queue {
@@ -192,6 +192,18 @@ pub fn plan(o: &Obs) -> Plan {
         slots: free,
         attempt: wo.attempts + 1,
     }
+}
+
+/// The slots no worker holds, lowest first: the order a launch tries them in.
+fn free_slots(max_slots: u32, busy: &BTreeSet<u32>) -> impl Iterator<Item = u32> + '_ {
+    (0..max_slots).filter(|n| !busy.contains(n))
+}
+
+/// The slot a launch will most likely get, known before the work order is read: the lowest
+/// one no worker holds, which [`plan`] gives first when the work order can go (unless an
+/// orphaned slot below it is let go meanwhile). Dispatch starts git there early.
+pub fn likely_slot(max_slots: u32, held: &BTreeSet<u32>) -> Option<u32> {
+    free_slots(max_slots, held).next()
 }
 
 /// A slot whose worker is gone for good: its session is gone and its assignment file was
@@ -342,6 +354,29 @@ mod tests {
                 "mp-a is waiting on mp-b (open), mp-x (missing); close those first or remove the dependency (wo dep remove)"
             ),
             p => panic!("{p:?}"),
+        }
+    }
+
+    #[test]
+    fn the_likely_slot_is_the_first_a_launch_gets() {
+        // (max slots, held, likely slot)
+        let table: [(u32, &[u32], Option<u32>); 5] = [
+            (4, &[], Some(0)),
+            (4, &[0, 1], Some(2)),
+            (4, &[0, 2], Some(1)),
+            (2, &[0, 1], None),
+            (0, &[], None),
+        ];
+        for (max, held, want) in table {
+            let held: BTreeSet<u32> = held.iter().copied().collect();
+            assert_eq!(likely_slot(max, &held), want, "{max} slots, {held:?} held");
+            let mut o = obs(Status::Open);
+            (o.max_slots, o.busy) = (max, held.clone());
+            let first = match plan(&o) {
+                Plan::Launch { slots, .. } => slots.first().copied(),
+                _ => None,
+            };
+            assert_eq!(first, want, "the plan agrees: {max} slots, {held:?} held");
         }
     }
 
