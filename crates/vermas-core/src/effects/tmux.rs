@@ -10,6 +10,7 @@
 //!   names or options, with newlines replaced so nothing is submitted early.
 
 use crate::error::{Classify, Kind};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -223,7 +224,12 @@ impl Tmux {
 
     /// A `tmux` command on this server.
     pub fn command(&self) -> Command {
-        let mut c = Command::new("tmux");
+        self.command_of(Path::new("tmux"))
+    }
+
+    /// [`Tmux::command`] running `program` (the tmux binary, by name or path).
+    fn command_of(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
         match &self.socket {
             Socket::Default => {}
             Socket::Name(n) => {
@@ -415,10 +421,16 @@ impl Tmux {
                 )),
             ]);
         }
-        let mut cmd = self.command();
         // tmux gives a new pane the PATH of the client that asked for it (not `-e PATH=`), so
-        // the client gets the agent's PATH too.
-        if let Some((_, p)) = spec.env.iter().rev().find(|(k, _)| k == "PATH") {
+        // the client gets the agent's PATH too. The client is found on that PATH here, as exec
+        // would: given a bare name and a PATH of its own, std forks the whole process instead
+        // of spawning, which costs this one milliseconds of page copying while git runs.
+        let path = spec.env.iter().rev().find(|(k, _)| k == "PATH");
+        let program = path
+            .and_then(|(_, p)| find_program_in("tmux", OsStr::new(p)))
+            .unwrap_or_else(|| PathBuf::from("tmux"));
+        let mut cmd = self.command_of(&program);
+        if let Some((_, p)) = path {
             cmd.env("PATH", p);
         }
         cmd.args(&args);
@@ -665,21 +677,23 @@ pub fn parse_version(text: &str) -> (u32, u32) {
 
 /// Whether a program can be run: a path that is an executable file, or a name found on PATH.
 pub fn find_program(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| {
-        p.is_file()
-            && std::fs::metadata(p)
-                .map(|m| m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-    };
     if program.contains('/') {
         let p = PathBuf::from(program);
         return executable(&p).then_some(p);
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+    find_program_in(program, &std::env::var_os("PATH")?)
+}
+
+/// Where `program` (a bare name) is on `path`, as exec searches it.
+pub fn find_program_in(program: &str, path: &OsStr) -> Option<PathBuf> {
+    std::env::split_paths(path)
         .map(|d| d.join(program))
         .find(|p| executable(p))
+}
+
+fn executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 #[cfg(test)]
