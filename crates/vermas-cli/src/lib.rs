@@ -12,8 +12,11 @@
 //! Nothing here knows about work orders or companies: that is `vermas-core`.
 
 pub mod color;
+mod deferred;
 pub mod docs;
 pub mod values;
+
+pub use deferred::Deferred;
 
 use std::ffi::OsString;
 

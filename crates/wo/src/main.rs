@@ -8,6 +8,7 @@ mod print;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use vermas_cli::Deferred;
 
 #[derive(Parser)]
 #[command(
@@ -34,42 +35,42 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Make a standalone .work/ store in the current directory
-    Init(cmd::init::Args),
+    Init(Deferred<cmd::init::Args>),
     /// Create a work order
-    Create(cmd::create::Args),
+    Create(Deferred<cmd::create::Args>),
     /// List work orders (open work by default)
-    List(cmd::list::Args),
+    List(Deferred<cmd::list::Args>),
     /// Show one work order: record, dependencies, children and recent history
-    Show(cmd::show::Args),
+    Show(Deferred<cmd::show::Args>),
     /// Change fields or the status of a work order
-    Update(cmd::update::Args),
+    Update(Deferred<cmd::update::Args>),
     /// Close work orders
-    Close(cmd::close::Args),
+    Close(Deferred<cmd::close::Args>),
     /// Open work orders whose blockers are all closed
-    Ready(cmd::ready::Args),
+    Ready(Deferred<cmd::ready::Args>),
     /// Work orders waiting on something: open blockers, or status blocked
-    Blocked(cmd::blocked::Args),
+    Blocked(Deferred<cmd::blocked::Args>),
     /// Dependencies between work orders
     #[command(subcommand)]
-    Dep(cmd::dep::Command),
+    Dep(Deferred<cmd::dep::Command>),
     /// Counts by status, type and priority, plus store health
-    Stats(cmd::stats::Args),
+    Stats(Deferred<cmd::stats::Args>),
     /// The event log: list, tail, replay, stats, archive
     #[command(subcommand)]
-    Events(cmd::events::Command),
+    Events(Deferred<cmd::events::Command>),
     /// Rebuild every projection (work orders, messages, sprints…) from the log
-    RebuildProjections(cmd::rebuild::Args),
+    RebuildProjections(Deferred<cmd::rebuild::Args>),
     /// Check the log line by line, seq continuity, projections and references
-    Doctor(cmd::doctor::Args),
+    Doctor(Deferred<cmd::doctor::Args>),
     /// How well the company works: first-try merges, rework, lead time, gates
     #[command(subcommand)]
-    Eval(cmd::eval::Command),
+    Eval(Deferred<cmd::eval::Command>),
     /// Print the completion script for a shell (bash, zsh, fish, …)
-    Completions(cmd::completions::Args),
+    Completions(Deferred<cmd::completions::Args>),
     /// Print the man page, or write one per subcommand into a directory
-    Man(cmd::man::Args),
+    Man(Deferred<cmd::man::Args>),
     /// Share this factory's work orders through its git remote (the [sync] branch)
-    Sync(cmd::sync::Args),
+    Sync(Deferred<cmd::sync::Args>),
 }
 
 fn main() -> ExitCode {
@@ -79,23 +80,23 @@ fn main() -> ExitCode {
         work_dir: cli.work_dir,
     };
     let result = match cli.command {
-        Command::Init(a) => cmd::init::run(&g, a),
-        Command::Create(a) => cmd::create::run(&g, a),
-        Command::List(a) => cmd::list::run(&g, a),
-        Command::Show(a) => cmd::show::run(&g, a),
-        Command::Update(a) => cmd::update::run(&g, a),
-        Command::Close(a) => cmd::close::run(&g, a),
-        Command::Ready(a) => cmd::ready::run(&g, a),
-        Command::Blocked(a) => cmd::blocked::run(&g, a),
-        Command::Dep(c) => cmd::dep::run(&g, c),
-        Command::Stats(a) => cmd::stats::run(&g, a),
-        Command::Events(c) => cmd::events::run(&g, c),
-        Command::RebuildProjections(a) => cmd::rebuild::run(&g, a),
-        Command::Doctor(a) => cmd::doctor::run(&g, a),
-        Command::Eval(c) => cmd::eval::run(&g, c),
-        Command::Completions(a) => cmd::completions::run(a),
-        Command::Man(a) => cmd::man::run(a),
-        Command::Sync(a) => cmd::sync::run(&g, a),
+        Command::Init(Deferred(a)) => cmd::init::run(&g, a),
+        Command::Create(Deferred(a)) => cmd::create::run(&g, a),
+        Command::List(Deferred(a)) => cmd::list::run(&g, a),
+        Command::Show(Deferred(a)) => cmd::show::run(&g, a),
+        Command::Update(Deferred(a)) => cmd::update::run(&g, a),
+        Command::Close(Deferred(a)) => cmd::close::run(&g, a),
+        Command::Ready(Deferred(a)) => cmd::ready::run(&g, a),
+        Command::Blocked(Deferred(a)) => cmd::blocked::run(&g, a),
+        Command::Dep(Deferred(c)) => cmd::dep::run(&g, c),
+        Command::Stats(Deferred(a)) => cmd::stats::run(&g, a),
+        Command::Events(Deferred(c)) => cmd::events::run(&g, c),
+        Command::RebuildProjections(Deferred(a)) => cmd::rebuild::run(&g, a),
+        Command::Doctor(Deferred(a)) => cmd::doctor::run(&g, a),
+        Command::Eval(Deferred(c)) => cmd::eval::run(&g, c),
+        Command::Completions(Deferred(a)) => cmd::completions::run(a),
+        Command::Man(Deferred(a)) => cmd::man::run(a),
+        Command::Sync(Deferred(a)) => cmd::sync::run(&g, a),
     };
     match result {
         Ok(code) => code,
