@@ -38,6 +38,24 @@ pub const FORWARD_WAIT: Duration = Duration::from_secs(10);
 /// The longest QA waits, in all, for a batch to fill.
 pub const SETTLE_MAX: Duration = Duration::from_secs(5);
 
+/// A `WORKER_DONE` the supervisor has not read yet: when it was sent, and its work order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandIn {
+    pub sent_at: String,
+    pub work_order: Option<String>,
+}
+
+/// When each hand-in still on its way to the queue was sent. One whose work order is queued
+/// already has arrived: the supervisor forwards a hand-in first and marks it read after, and
+/// a batch that waited for it then would wait for nothing.
+pub fn on_the_way(handed_in: Vec<HandIn>, queued: &[&str]) -> Vec<String> {
+    handed_in
+        .into_iter()
+        .filter(|h| !h.work_order.as_deref().is_some_and(|w| queued.contains(&w)))
+        .map(|h| h.sent_at)
+        .collect()
+}
+
 /// How long to wait before taking a batch: `None` when the batch is full, or when no more
 /// work can join it soon. Work handed in (`handed_in`: the `WORKER_DONE` mail the supervisor
 /// has not read yet) is waited for, each up to [`FORWARD_WAIT`]. While other workers of the
@@ -720,6 +738,30 @@ mod tests {
             settle_wait(fresh.into_iter(), long_ago.into_iter(), 2, 8, 0, now),
             Some(Duration::from_millis(300))
         );
+    }
+
+    #[test]
+    fn a_hand_in_whose_work_order_is_queued_already_is_not_waited_for() {
+        let h = |t: &str, w: Option<&str>| HandIn {
+            sent_at: t.into(),
+            work_order: w.map(str::to_string),
+        };
+        // (hand-ins, queued work orders, still on the way)
+        let table: Vec<(Vec<HandIn>, Vec<&str>, Vec<&str>)> = vec![
+            (vec![h("t1", Some("mp-a"))], vec!["mp-a"], vec![]),
+            (vec![h("t1", Some("mp-a"))], vec!["mp-b"], vec!["t1"]),
+            (
+                vec![h("t1", Some("mp-a")), h("t2", Some("mp-b"))],
+                vec!["mp-a"],
+                vec!["t2"],
+            ),
+            (vec![h("t1", None)], vec!["mp-a"], vec!["t1"]),
+            (vec![], vec!["mp-a"], vec![]),
+        ];
+        for (handed_in, queued, want) in table {
+            let got = on_the_way(handed_in.clone(), &queued);
+            assert_eq!(got, want, "{handed_in:?} with {queued:?} queued");
+        }
     }
 
     const ON: Rules = Rules {

@@ -509,6 +509,8 @@ impl Qa {
                 let working = f.store()?.load::<Slots>()?.state.all().count();
                 // Looked at after the hand-ins: one forwarded since is in the queue now.
                 ready = self.triage_queue(&f, &mut skip, ready)?;
+                let queued: Vec<&str> = ready.iter().map(|c| c.wo.id.as_str()).collect();
+                let handed_in = control::on_the_way(handed_in, &queued);
                 let Some(wait) = control::settle_wait(
                     ready.iter().map(|c| c.msg.sent_at.as_str()),
                     handed_in.iter().map(String::as_str),
@@ -548,8 +550,9 @@ impl Qa {
         Ok(done)
     }
 
-    /// When each `WORKER_DONE` the supervisor has not read yet was sent: work on its way here.
-    fn handed_in(&self, f: &Factory) -> Result<Vec<String>> {
+    /// Each `WORKER_DONE` the supervisor has not read yet: work on its way here, unless it is
+    /// queued already ([`control::on_the_way`]).
+    fn handed_in(&self, f: &Factory) -> Result<Vec<control::HandIn>> {
         let supervisor = AgentId::Supervisor {
             factory: f.name.clone(),
         }
@@ -560,7 +563,10 @@ impl Qa {
             .inbox(&supervisor, false)
             .into_iter()
             .filter(|m| m.kind == "WORKER_DONE")
-            .map(|m| m.sent_at.clone())
+            .map(|m| control::HandIn {
+                sent_at: m.sent_at.clone(),
+                work_order: m.meta.get("work_order").cloned(),
+            })
             .collect())
     }
 
