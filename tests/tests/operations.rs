@@ -259,6 +259,33 @@ fn a_hanging_agent_is_nudged_killed_requeued_and_fails_after_max_attempts_with_o
     );
 }
 
+/// A patrol woken by a change in the log may judge the workers by the session list of an
+/// earlier one; a worker whose session dies without a word is still found while the log never
+/// rests (the list is asked for again once it is a patrol interval old).
+#[test]
+fn a_worker_killed_silently_is_found_while_the_log_keeps_changing() {
+    let w = World::new("hang.sh", "").fast();
+    w.start_operations();
+    let id = w.create("Hangs", &[]);
+    w.co(&["dispatch", &id, "myproject"]).ok();
+    w.wait_pane("worker-myproject-slot0", "hanging", 20);
+    w.tmux(&["kill-session", "-t", "=worker-myproject-slot0"])
+        .ok();
+    let start = std::time::Instant::now();
+    let mut n = 0;
+    while events_of(&w, "agent.restarted").is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the dead worker was not found while the log kept changing"
+        );
+        // A change every 0.1 s, more often than the 0.3 s patrol interval.
+        w.create(&format!("noise {n}"), &[]);
+        n += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(n >= 2, "the log changed while the supervisor looked ({n})");
+}
+
 #[test]
 fn an_agent_that_exits_at_once_is_restarted_with_backoff_never_in_a_tight_loop() {
     let w = World::new("crash.sh", "[worker]\nmax_attempts = 1\n").fast();

@@ -281,6 +281,30 @@ fn first_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// What a patrol knows of the session list an earlier patrol got from tmux.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionsSeen {
+    /// How long ago tmux was asked.
+    pub age: Duration,
+    /// The log names the same workers (slot and incarnation) as right after that list.
+    pub same_workers: bool,
+    /// Every one of those workers had its session, alive.
+    pub all_alive: bool,
+}
+
+/// Whether a patrol may judge the workers by the session list of an earlier patrol instead of
+/// asking tmux again (a tmux client per patrol, and the pipeline wakes the supervisor about
+/// eight times per work order). Only a patrol woken by a change in the log may: one woken by
+/// the timer always asks, so a worker whose session died without a word is found within a
+/// patrol interval, as before. Only while the log names the same workers: one started or
+/// stopped since would be judged by a list older than it (a new one would look dead). Only
+/// when every worker was alive in it: one that looked dead is looked at again before anything
+/// more is done about it. And only while the list is younger than `max_age`, so that a
+/// company whose log never rests still asks at least once per interval.
+pub fn reuse_sessions(woken_by_timer: bool, seen: Option<SessionsSeen>, max_age: Duration) -> bool {
+    seen.is_some_and(|s| !woken_by_timer && s.same_workers && s.all_alive && s.age < max_age)
+}
+
 /// One patrol's decisions. Pure: the same snapshot and memory give the same actions.
 pub fn decide(s: &Snapshot, mem: &mut Memory, limits: &Limits) -> Vec<Action> {
     let mut out = Vec::new();

@@ -78,6 +78,37 @@ pub struct Supervisor {
     incarnations: std::collections::BTreeSet<String>,
     reap: Vec<(String, Instant)>,
     views: Views,
+    /// The last session list tmux gave, for the patrols that may reuse it.
+    sessions: Option<SessionList>,
+}
+
+/// A session list from tmux and what the log said of the workers right after it.
+#[derive(Debug)]
+struct SessionList {
+    at: Instant,
+    /// `(slot, incarnation)` of each worker the log named.
+    workers: Vec<(u32, String)>,
+    sessions: Vec<SessionInfo>,
+    /// Every one of those workers had its session, alive.
+    all_alive: bool,
+}
+
+impl SessionList {
+    fn seen(&self, workers: &[(u32, String)]) -> control::SessionsSeen {
+        control::SessionsSeen {
+            age: self.at.elapsed(),
+            same_workers: self.workers == workers,
+            all_alive: self.all_alive,
+        }
+    }
+}
+
+/// The workers the log names, as a session list is matched to them.
+fn worker_keys(slots: &Slots) -> Vec<(u32, String)> {
+    slots
+        .all()
+        .map(|s| (s.slot, s.incarnation.clone()))
+        .collect()
 }
 
 /// What the supervisor last saw on each worker's screen (by incarnation): a worker's output is
@@ -234,11 +265,14 @@ impl Supervisor {
             incarnations: Default::default(),
             reap: Vec::new(),
             views: Views::default(),
+            sessions: None,
         })
     }
 
     /// One patrol. `heartbeat` forces a `patrol.completed` even when nothing happened.
-    pub fn patrol(&mut self, heartbeat: bool) -> Result<PatrolReport> {
+    /// One patrol. `woken_by_timer`: the patrol interval passed (rather than the log changing),
+    /// so tmux is asked for the sessions whatever was seen before.
+    pub fn patrol(&mut self, heartbeat: bool, woken_by_timer: bool) -> Result<PatrolReport> {
         let start = Instant::now();
         if let Some(c) = self.company.reloaded() {
             self.log
@@ -258,7 +292,14 @@ impl Supervisor {
         if !first.is_empty() {
             self.views.refresh(&seen.stores)?;
         }
-        let snap = observe(&self.company, &seen, &mut self.screens, &self.views)?;
+        let snap = observe(
+            &self.company,
+            &seen,
+            &mut self.screens,
+            &self.views,
+            &mut self.sessions,
+            woken_by_timer,
+        )?;
         self.status.write(
             &seen.factory.work_dir().join(".supervisor.json"),
             self.company.config_errors(),
@@ -735,17 +776,33 @@ fn observe_mail(company: &Company, factory: &str, views: &mut Views) -> Result<(
 
 /// Reads what the rest of a patrol decides on, once the mail is handled: the factory's
 /// workers (slots and sessions) and the work waiting for it in every store of the company.
+/// The sessions come from tmux, or from `list` when [`control::reuse_sessions`] allows it.
 fn observe(
     company: &Company,
     seen: &Seen,
     screens: &mut ScreenWatch,
     views: &Views,
+    list: &mut Option<SessionList>,
+    woken_by_timer: bool,
 ) -> Result<control::Snapshot> {
     let (f, stores) = (&seen.factory, &seen.stores);
     let fstore = f.store()?;
     let tmux = company.tmux();
-    let sessions = tmux.sessions()?;
     let slots = fstore.load::<Slots>()?.state;
+    let reuse = control::reuse_sessions(
+        woken_by_timer,
+        list.as_ref().map(|l| l.seen(&worker_keys(&slots))),
+        f.settings.factory_patrol_interval(),
+    );
+    let (sessions, slots, asked) = match list.as_ref() {
+        Some(l) if reuse => (l.sessions.clone(), slots, false),
+        // tmux first, then the slots it is matched to: a worker's session exists before its
+        // slot is in the log, so a worker the slots name is in the list (never looks dead).
+        _ => {
+            let sessions = tmux.sessions()?;
+            (sessions, fstore.load::<Slots>()?.state, true)
+        }
+    };
     let wall = chrono::Utc::now().timestamp();
     screens.retain(
         &slots
@@ -763,6 +820,16 @@ fn observe(
     let mut workers = sight.workers(&slots, screens);
     for w in workers.iter_mut() {
         w.wo_status = work_order_status(company, views, &w.work_order);
+    }
+    if asked {
+        *list = Some(SessionList {
+            at: Instant::now(),
+            workers: worker_keys(&slots),
+            all_alive: workers
+                .iter()
+                .all(|w| matches!(w.session, control::Session::Alive { .. })),
+            sessions,
+        });
     }
     let waiting = observe_waiting(f, stores, views, &slots)?;
     Ok(control::Snapshot {
@@ -1066,7 +1133,7 @@ pub fn run(company: &Company, factory: &str) -> Result<()> {
         if heartbeat {
             s.last_heartbeat = Some(Instant::now());
         }
-        if let Err(e) = s.patrol(heartbeat) {
+        if let Err(e) = s.patrol(heartbeat, wake == Wake::Timer) {
             s.log
                 .warn("supervisor.patrol_failed", &[("error", &e.message())]);
         }

@@ -549,3 +549,27 @@ fn acting_on_the_mail_first_makes_the_same_decisions_as_one_look() {
     assert!(!then.is_empty());
     assert_eq!([first, then].concat(), all);
 }
+
+#[test]
+fn a_change_patrol_reuses_the_session_list_only_for_the_same_live_workers() {
+    let max = S(10);
+    let seen = |age: u64, same_workers, all_alive| {
+        Some(SessionsSeen {
+            age: S(age),
+            same_workers,
+            all_alive,
+        })
+    };
+    // (woken by the timer, what was seen, reuse)
+    let table = [
+        (false, seen(1, true, true), true),
+        (true, seen(1, true, true), false),
+        (false, seen(1, false, true), false),
+        (false, seen(1, true, false), false),
+        (false, seen(10, true, true), false),
+        (false, None, false),
+    ];
+    for (timer, seen, want) in table {
+        assert_eq!(reuse_sessions(timer, seen, max), want, "{timer} {seen:?}");
+    }
+}
