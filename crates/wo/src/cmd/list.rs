@@ -450,66 +450,46 @@ mod table {
         }
     }
 
-    /// The table of these work orders, as `vermas_core::text::table` lays it out; with
-    /// `factories` (one per work order) a FACTORY column comes first; with `color` the status
-    /// words are painted (after the columns are measured on the plain text).
-    pub(super) fn render(
-        lines: &[&Summary<'_>],
-        factories: Option<&[&str]>,
-        now: DateTime<Utc>,
-        color: bool,
-    ) -> String {
-        // Rows are made on two threads for long lists; they borrow from `lines`.
-        let rows = if lines.len() >= PARALLEL_MIN {
-            let half = lines.len() / 2;
-            let (first, second) = lines.split_at(half);
-            let (f1, f2) = match factories {
-                Some(f) => {
-                    let (a, b) = f.split_at(half);
-                    (Some(a), Some(b))
-                }
-                None => (None, None),
-            };
-            std::thread::scope(|s| {
-                let other = std::thread::Builder::new()
-                    .name("list-table".into())
-                    .spawn_scoped(s, || rows(second, f2, now));
-                let mut all = rows(first, f1, now);
-                match other {
-                    Ok(h) => match h.join() {
-                        Ok(rest) => all.extend(rest),
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    },
-                    Err(_) => all.extend(rows(second, f2, now)),
-                }
-                all
-            })
+    /// How wide a cell is on screen (characters; every cell is escaped, so no control ones).
+    fn width(s: &str) -> usize {
+        if s.is_ascii() {
+            s.len()
         } else {
-            rows(lines, factories, now)
-        };
-        // Without a FACTORY column the table starts at ID.
-        let first = if factories.is_some() { 0 } else { 1 };
-        let width = |s: &str| {
-            if s.is_ascii() {
-                s.len()
-            } else {
-                s.chars().count()
-            }
-        };
-        let mut widths = HEADER.map(width);
+            s.chars().count()
+        }
+    }
+
+    /// The rows of `list` and the widest cell of each column among them.
+    fn measured<'a>(
+        list: &[&'a Summary<'_>],
+        factories: Option<&[&'a str]>,
+        now: DateTime<Utc>,
+    ) -> (Vec<Cells<'a>>, [usize; 8]) {
+        let rows = rows(list, factories, now);
+        let mut widths = [0; 8];
         for r in &rows {
             for (w, cell) in widths.iter_mut().zip(r) {
                 *w = (*w).max(width(cell));
             }
         }
-        let shown_width: usize = widths[first..].iter().sum();
-        let mut out = String::with_capacity((rows.len() + 1) * (shown_width + 16));
-        let mut line = |cells: [&str; 8], header: bool| {
+        (rows, widths)
+    }
+
+    /// How the lines are laid out: the columns' widths, the first column shown, the paint.
+    struct Layout {
+        widths: [usize; 8],
+        first: usize,
+        color: bool,
+    }
+
+    impl Layout {
+        /// One line of the table into `out`.
+        fn line(&self, out: &mut String, cells: [&str; 8], header: bool) {
             let start = out.len();
             // STATUS is never the last column, so trimming the line's end below never meets
             // a painted word.
-            for (i, cell) in cells.iter().enumerate().skip(first) {
-                let paint = color && !header && i == STATUS;
+            for (i, cell) in cells.iter().enumerate().skip(self.first) {
+                let paint = self.color && !header && i == STATUS;
                 let style = if paint {
                     vermas_cli::color::status_style(cell)
                 } else {
@@ -525,7 +505,7 @@ mod table {
                 if i + 1 < cells.len() {
                     const SPACES: &str =
                         "                                                                ";
-                    let mut pad = widths[i] - width(cell) + 2;
+                    let mut pad = self.widths[i] - width(cell) + 2;
                     while pad > 0 {
                         let n = pad.min(SPACES.len());
                         out.push_str(&SPACES[..n]);
@@ -536,15 +516,96 @@ mod table {
             let kept = out[start..].trim_end().len();
             out.truncate(start + kept);
             out.push('\n');
+        }
+
+        /// The lines of `rows`, in one buffer.
+        fn lines(&self, rows: &[Cells<'_>]) -> String {
+            let shown: usize = self.widths[self.first..].iter().sum();
+            let mut out = String::with_capacity(rows.len() * (shown + 16));
+            for r in rows {
+                self.line(
+                    &mut out,
+                    [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &r[7]],
+                    false,
+                );
+            }
+            out
+        }
+    }
+
+    /// The table of these work orders, as `vermas_core::text::table` lays it out; with
+    /// `factories` (one per work order) a FACTORY column comes first; with `color` the status
+    /// words are painted (after the columns are measured on the plain text). A long list is
+    /// made in two halves on two threads: each half's rows and widths, then, once the widest
+    /// of both is known, each half's lines.
+    pub(super) fn render(
+        lines: &[&Summary<'_>],
+        factories: Option<&[&str]>,
+        now: DateTime<Utc>,
+        color: bool,
+    ) -> String {
+        let halves: Vec<(Vec<Cells<'_>>, [usize; 8])> = if lines.len() >= PARALLEL_MIN {
+            let half = lines.len() / 2;
+            let (first, second) = lines.split_at(half);
+            let (f1, f2) = match factories {
+                Some(f) => {
+                    let (a, b) = f.split_at(half);
+                    (Some(a), Some(b))
+                }
+                None => (None, None),
+            };
+            let (a, b) = both(|| measured(first, f1, now), || measured(second, f2, now));
+            vec![a, b]
+        } else {
+            vec![measured(lines, factories, now)]
         };
-        line(HEADER, true);
-        for r in &rows {
-            line(
-                [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &r[7]],
-                false,
-            );
+        let mut widths = HEADER.map(width);
+        for (_, w) in &halves {
+            for (all, this) in widths.iter_mut().zip(w) {
+                *all = (*all).max(*this);
+            }
+        }
+        // Without a FACTORY column the table starts at ID.
+        let first = if factories.is_some() { 0 } else { 1 };
+        let layout = Layout {
+            widths,
+            first,
+            color,
+        };
+        let mut out = String::new();
+        layout.line(&mut out, HEADER, true);
+        match &halves[..] {
+            [(a, _), (b, _)] => {
+                let (a, b) = both(|| layout.lines(a), || layout.lines(b));
+                out.reserve(a.len() + b.len());
+                out.push_str(&a);
+                out.push_str(&b);
+            }
+            _ => {
+                for (rows, _) in &halves {
+                    out.push_str(&layout.lines(rows));
+                }
+            }
         }
         out
+    }
+
+    /// `a` here and `b` on another thread (here too when no thread can be had).
+    fn both<A, B: Send>(a: impl FnOnce() -> A, b: impl Fn() -> B + Sync) -> (A, B) {
+        std::thread::scope(|s| {
+            let other = std::thread::Builder::new()
+                .name("list-table".into())
+                .spawn_scoped(s, &b);
+            let first = a();
+            let second = match other {
+                Ok(h) => match h.join() {
+                    Ok(v) => v,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                Err(_) => b(),
+            };
+            (first, second)
+        })
     }
 
     #[cfg(test)]
@@ -595,6 +656,35 @@ mod table {
                 out
             };
             assert_eq!(stripped, want);
+        }
+
+        #[test]
+        fn a_long_table_made_in_two_halves_is_the_one_print_makes() {
+            let mut list: Vec<WorkOrder> = Vec::new();
+            for i in 0..super::PARALLEL_MIN + 3 {
+                let mut w: WorkOrder = serde_json::from_str(r#"{"id":"wo-abc123","title":"t","type":"task","priority":2,"status":"open","description":"","labels":[],"parent":null,"depends_on":[],"assignee":null,"factory":null,"attempts":0,"incarnation":null,"branch":null,"merge_commit":null,"close_reason":null,"last_failure":null,"children":0,"created_by":"human","created_at":"2026-11-21T12:00:00.000Z","updated_at":"2026-11-21T12:00:00.000Z","status_changed_at":"2026-11-21T12:00:00.000Z","closed_at":null,"seq":1}"#).unwrap();
+                w.id = format!("wo-{i:06}");
+                // The widest cells only in the second half: widths come from both.
+                if i > super::PARALLEL_MIN {
+                    w.title = format!("a longer title ü {i}");
+                    w.assignee = Some("myproject/workers/slot12".into());
+                }
+                list.push(w);
+            }
+            let lines: Vec<Vec<u8>> = list
+                .iter()
+                .map(|w| serde_json::to_vec(w).unwrap())
+                .collect();
+            let shown: Vec<super::Summary<'_>> = lines
+                .iter()
+                .map(|l| crate::cmd::list::summary(l).unwrap())
+                .collect();
+            let refs: Vec<&super::Summary<'_>> = shown.iter().collect();
+            let now = Utc::now();
+            assert_eq!(
+                render(&refs, None, now, false),
+                crate::print::work_order_table(&list)
+            );
         }
 
         #[test]
