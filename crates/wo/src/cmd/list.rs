@@ -368,7 +368,7 @@ mod table {
     use super::{PARALLEL_MIN, Summary};
     use chrono::{DateTime, Utc};
     use std::borrow::Cow;
-    use vermas_core::clock::{human_age, parse_timestamp};
+    use vermas_core::clock::parse_timestamp;
     use vermas_core::text::{escape_control, is_invisible, truncate};
 
     /// The columns; FACTORY only in a view across a company's stores.
@@ -378,7 +378,77 @@ mod table {
     /// The column that is painted.
     const STATUS: usize = 4;
 
-    type Cells<'a> = [Cow<'a, str>; 8];
+    /// A row's cells; the age is held inline (a `String` per row would be 100,000 allocations
+    /// and frees in a long list).
+    struct Cells<'a> {
+        text: [Cow<'a, str>; 7],
+        age: Age,
+    }
+
+    impl Cells<'_> {
+        /// The eight cells in column order.
+        fn strs(&self) -> [&str; 8] {
+            let t = &self.text;
+            [
+                &t[0],
+                &t[1],
+                &t[2],
+                &t[3],
+                &t[4],
+                &t[5],
+                self.age.as_str(),
+                &t[6],
+            ]
+        }
+    }
+
+    /// An age as `clock::human_age` writes it (`42s`, `5m`, `3h`, `12d`), or `?`.
+    #[derive(Clone, Copy)]
+    struct Age {
+        buf: [u8; 24],
+        len: u8,
+    }
+
+    impl Age {
+        const UNKNOWN: Age = Age {
+            buf: *b"?                       ",
+            len: 1,
+        };
+
+        fn of(secs: i64) -> Age {
+            let secs = secs.max(0);
+            let (n, unit) = match secs {
+                0..=59 => (secs, b's'),
+                60..=3599 => (secs / 60, b'm'),
+                3600..=86_399 => (secs / 3600, b'h'),
+                _ => (secs / 86_400, b'd'),
+            };
+            let mut digits = [0u8; 20];
+            let (mut i, mut n) = (digits.len(), n as u64);
+            loop {
+                i -= 1;
+                digits[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            let mut age = Age {
+                buf: [0; 24],
+                len: 0,
+            };
+            let d = &digits[i..];
+            age.buf[..d.len()].copy_from_slice(d);
+            age.buf[d.len()] = unit;
+            age.len = d.len() as u8 + 1;
+            age
+        }
+
+        fn as_str(&self) -> &str {
+            // Only ASCII digits and a unit letter are ever written.
+            std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("?")
+        }
+    }
 
     /// A stored string as the table shows it: borrowed unless it holds a control character
     /// or is too long (nearly always borrowed).
@@ -418,25 +488,27 @@ mod table {
 
     fn cells<'a>(w: &'a Summary<'_>, factory: &'a str, now: DateTime<Utc>) -> Cells<'a> {
         let age = match stored_time(&w.created_at).or_else(|| parse_timestamp(&w.created_at)) {
-            Some(t) => Cow::Owned(human_age((now - t).num_seconds())),
-            None => Cow::Borrowed("?"),
+            Some(t) => Age::of((now - t).num_seconds()),
+            None => Age::UNKNOWN,
         };
         const PRI: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
-        [
-            Cow::Borrowed(factory),
-            Cow::Borrowed(&*w.id),
-            PRI.get(usize::from(w.priority)).map_or_else(
-                || Cow::Owned(format!("P{}", w.priority)),
-                |p| Cow::Borrowed(*p),
-            ),
-            Cow::Borrowed(w.kind.as_str()),
-            Cow::Borrowed(w.status.as_str()),
-            w.assignee
-                .as_deref()
-                .map_or(Cow::Borrowed("-"), |a| shown(a, None)),
+        Cells {
+            text: [
+                Cow::Borrowed(factory),
+                Cow::Borrowed(&*w.id),
+                PRI.get(usize::from(w.priority)).map_or_else(
+                    || Cow::Owned(format!("P{}", w.priority)),
+                    |p| Cow::Borrowed(*p),
+                ),
+                Cow::Borrowed(w.kind.as_str()),
+                Cow::Borrowed(w.status.as_str()),
+                w.assignee
+                    .as_deref()
+                    .map_or(Cow::Borrowed("-"), |a| shown(a, None)),
+                shown(&w.title, Some(80)),
+            ],
             age,
-            shown(&w.title, Some(80)),
-        ]
+        }
     }
 
     fn rows<'a>(
@@ -468,7 +540,7 @@ mod table {
         let rows = rows(list, factories, now);
         let mut widths = [0; 8];
         for r in &rows {
-            for (w, cell) in widths.iter_mut().zip(r) {
+            for (w, cell) in widths.iter_mut().zip(r.strs()) {
                 *w = (*w).max(width(cell));
             }
         }
@@ -523,11 +595,7 @@ mod table {
             let shown: usize = self.widths[self.first..].iter().sum();
             let mut out = String::with_capacity(rows.len() * (shown + 16));
             for r in rows {
-                self.line(
-                    &mut out,
-                    [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &r[7]],
-                    false,
-                );
+                self.line(&mut out, r.strs(), false);
             }
             out
         }
@@ -685,6 +753,31 @@ mod table {
                 render(&refs, None, now, false),
                 crate::print::work_order_table(&list)
             );
+        }
+
+        #[test]
+        fn an_age_reads_as_human_age_writes_it() {
+            for secs in [
+                -5,
+                0,
+                1,
+                59,
+                60,
+                61,
+                3599,
+                3600,
+                86_399,
+                86_400,
+                10_000_000,
+                i64::MAX,
+            ] {
+                assert_eq!(
+                    Age::of(secs).as_str(),
+                    vermas_core::clock::human_age(secs),
+                    "{secs}"
+                );
+            }
+            assert_eq!(Age::UNKNOWN.as_str(), "?");
         }
 
         #[test]
