@@ -97,12 +97,19 @@ pub fn parse_since(s: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 
 /// A short human age: `42s`, `5m`, `3h`, `2d`.
 pub fn human_age(secs: i64) -> String {
+    let (n, unit) = age_parts(secs);
+    format!("{n}{unit}")
+}
+
+/// What [`human_age`] writes: a count and its unit (`s`, `m`, `h` or `d`), for a writer that
+/// formats it without a `String` of its own.
+pub fn age_parts(secs: i64) -> (i64, char) {
     let secs = secs.max(0);
     match secs {
-        0..=59 => format!("{secs}s"),
-        60..=3599 => format!("{}m", secs / 60),
-        3600..=86_399 => format!("{}h", secs / 3600),
-        _ => format!("{}d", secs / 86_400),
+        0..=59 => (secs, 's'),
+        60..=3599 => (secs / 60, 'm'),
+        3600..=86_399 => (secs / 3600, 'h'),
+        _ => (secs / 86_400, 'd'),
     }
 }
 

@@ -788,17 +788,21 @@ fn observe(
     let (f, stores) = (&seen.factory, &seen.stores);
     let fstore = f.store()?;
     let tmux = company.tmux();
-    let slots = fstore.load::<Slots>()?.state;
-    let reuse = control::reuse_sessions(
-        woken_by_timer,
-        list.as_ref().map(|l| l.seen(&worker_keys(&slots))),
-        f.settings.factory_patrol_interval(),
-    );
-    let (sessions, slots, asked) = match list.as_ref() {
-        Some(l) if reuse => (l.sessions.clone(), slots, false),
+    // The slots are read before tmux is asked only when the last list might be reused.
+    let reusable = match list.as_ref() {
+        Some(l) if !woken_by_timer => {
+            let slots = fstore.load::<Slots>()?.state;
+            let seen = l.seen(&worker_keys(&slots));
+            control::reuse_sessions(false, Some(seen), f.settings.factory_patrol_interval())
+                .then(|| (l.sessions.clone(), slots))
+        }
+        _ => None,
+    };
+    let (sessions, slots, asked) = match reusable {
+        Some((sessions, slots)) => (sessions, slots, false),
         // tmux first, then the slots it is matched to: a worker's session exists before its
         // slot is in the log, so a worker the slots name is in the list (never looks dead).
-        _ => {
+        None => {
             let sessions = tmux.sessions()?;
             (sessions, fstore.load::<Slots>()?.state, true)
         }

@@ -402,7 +402,8 @@ mod table {
         }
     }
 
-    /// An age as `clock::human_age` writes it (`42s`, `5m`, `3h`, `12d`), or `?`.
+    /// An age as `clock::human_age` writes it (`42s`, `5m`, `3h`, `12d`; `clock::age_parts`), or
+    /// `?`.
     #[derive(Clone, Copy)]
     struct Age {
         buf: [u8; 24],
@@ -416,13 +417,7 @@ mod table {
         };
 
         fn of(secs: i64) -> Age {
-            let secs = secs.max(0);
-            let (n, unit) = match secs {
-                0..=59 => (secs, b's'),
-                60..=3599 => (secs / 60, b'm'),
-                3600..=86_399 => (secs / 3600, b'h'),
-                _ => (secs / 86_400, b'd'),
-            };
+            let (n, unit) = vermas_core::clock::age_parts(secs);
             let mut digits = [0u8; 20];
             let (mut i, mut n) = (digits.len(), n as u64);
             loop {
@@ -439,7 +434,7 @@ mod table {
             };
             let d = &digits[i..];
             age.buf[..d.len()].copy_from_slice(d);
-            age.buf[d.len()] = unit;
+            age.buf[d.len()] = unit as u8;
             age.len = d.len() as u8 + 1;
             age
         }
@@ -681,6 +676,21 @@ mod table {
         use super::*;
         use vermas_core::workorder::WorkOrder;
 
+        /// The table `render` makes of these work orders, read from their record lines as
+        /// `wo list` reads them.
+        fn rendered(list: &[WorkOrder], factories: Option<&[&str]>, color: bool) -> String {
+            let lines: Vec<Vec<u8>> = list
+                .iter()
+                .map(|w| serde_json::to_vec(w).unwrap())
+                .collect();
+            let shown: Vec<super::Summary<'_>> = lines
+                .iter()
+                .map(|l| crate::cmd::list::summary(l).unwrap())
+                .collect();
+            let refs: Vec<&super::Summary<'_>> = shown.iter().collect();
+            render(&refs, factories, Utc::now(), color)
+        }
+
         #[test]
         fn the_table_is_the_one_print_makes() {
             let mut a: WorkOrder = serde_json::from_str(r#"{"id":"wo-abc123","title":"Fix \"it\"\n\ttab ü ✓ \u001b[31m","type":"bug","priority":1,"status":"in_progress","description":"d","labels":[],"parent":null,"depends_on":[],"assignee":"f/workers/slot1","factory":"f","attempts":2,"incarnation":null,"branch":null,"merge_commit":null,"close_reason":null,"last_failure":null,"children":0,"created_by":"human","created_at":"2026-11-21T12:00:00.000Z","updated_at":"2026-11-21T12:00:00.000Z","status_changed_at":"2026-11-21T12:00:00.000Z","closed_at":null,"seq":42}"#).unwrap();
@@ -691,24 +701,15 @@ mod table {
             b.created_at = "not a time".into();
             a.title.push_str("  ");
             let list = vec![a, b];
-            let lines: Vec<Vec<u8>> = list
-                .iter()
-                .map(|w| serde_json::to_vec(w).unwrap())
-                .collect();
-            let shown: Vec<super::Summary<'_>> = lines
-                .iter()
-                .map(|l| crate::cmd::list::summary(l).unwrap())
-                .collect();
-            let refs: Vec<&super::Summary<'_>> = shown.iter().collect();
             let want = crate::print::work_order_table(&list);
-            assert_eq!(render(&refs, None, Utc::now(), false), want);
+            assert_eq!(rendered(&list, None, false), want);
             // Across a company's stores a FACTORY column comes first; painted, the words are
             // the same and the columns stay where they were.
-            let across = render(&refs, Some(&["myproject", "(company)"]), Utc::now(), false);
+            let across = rendered(&list, Some(&["myproject", "(company)"]), false);
             let first: Vec<&str> = across.lines().collect();
             assert!(first[0].starts_with("FACTORY    ID"), "{across}");
             assert!(first[2].starts_with("(company)  wo-b"), "{across}");
-            let painted = render(&refs, None, Utc::now(), true);
+            let painted = rendered(&list, None, true);
             assert!(painted.contains("\x1b["), "{painted}");
             let stripped: String = {
                 let mut out = String::new();
@@ -739,18 +740,8 @@ mod table {
                 }
                 list.push(w);
             }
-            let lines: Vec<Vec<u8>> = list
-                .iter()
-                .map(|w| serde_json::to_vec(w).unwrap())
-                .collect();
-            let shown: Vec<super::Summary<'_>> = lines
-                .iter()
-                .map(|l| crate::cmd::list::summary(l).unwrap())
-                .collect();
-            let refs: Vec<&super::Summary<'_>> = shown.iter().collect();
-            let now = Utc::now();
             assert_eq!(
-                render(&refs, None, now, false),
+                rendered(&list, None, false),
                 crate::print::work_order_table(&list)
             );
         }
