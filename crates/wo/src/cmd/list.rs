@@ -168,46 +168,39 @@ pub fn write_json_lines(lines: &[&[u8]]) -> Result<()> {
     out.flush().map_err(io)
 }
 
-/// One work order that passed the filters: its sort key, its line, and for the table what
-/// was read of it (JSON output keeps this small: 100,000 of them are sorted and moved).
-struct Kept<'a> {
+/// One work order that passed the filters: its sort key, its line, and what the output needs
+/// of it besides (`()` for JSON, which stays small: 100,000 of them are sorted; the table's row).
+struct Kept<'a, R> {
     /// Which store of the view it comes from.
     part: usize,
     priority: u8,
     created_at: Cow<'a, str>,
     line: &'a [u8],
-    shown: Option<Box<Summary<'a>>>,
+    row: R,
 }
 
-/// Filters record lines (in order), parsing only the summary of each.
-fn filter<'a>(
+/// Filters record lines (in order), parsing only the summary of each; `row` makes what the
+/// output needs of each one kept (on the filtering thread, so a long table's rows are made on
+/// two threads).
+fn filter<'a, R>(
     a: &Args,
     lines: &'a [Cow<'a, [u8]>],
     now: DateTime<Utc>,
     part: usize,
-) -> Vec<Kept<'a>> {
+    row: &impl Fn(Summary<'a>) -> R,
+) -> Vec<Kept<'a, R>> {
     let text = !a.json;
     let mut kept = Vec::new();
     for raw in lines {
         if let Some(w) = summary_for(raw, text)
             && a.keep(&w, now)
         {
-            kept.push(if text {
-                Kept {
-                    part,
-                    priority: w.priority,
-                    created_at: w.created_at.clone(),
-                    line: &raw[..],
-                    shown: Some(Box::new(w)),
-                }
-            } else {
-                Kept {
-                    part,
-                    priority: w.priority,
-                    created_at: w.created_at,
-                    line: &raw[..],
-                    shown: None,
-                }
+            kept.push(Kept {
+                part,
+                priority: w.priority,
+                created_at: w.created_at.clone(),
+                line: &raw[..],
+                row: row(w),
             });
         }
     }
@@ -288,32 +281,41 @@ impl Records {
     }
 }
 
-/// [`filter`] over one store's lines, on two threads when there are many.
-fn filter_store<'a>(
+/// [`filter`] over one store's lines, on two threads when there are many; the kept work orders
+/// come in pieces (in order), never copied into one vector.
+fn filter_store<'a, R: Send>(
     a: &Args,
     lines: &'a [Cow<'a, [u8]>],
     now: DateTime<Utc>,
     part: usize,
-) -> Vec<Kept<'a>> {
+    row: &(impl Fn(Summary<'a>) -> R + Sync),
+    out: &mut Vec<Vec<Kept<'a, R>>>,
+) {
     if lines.len() < PARALLEL_MIN {
-        return filter(a, lines, now, part);
+        out.push(filter(a, lines, now, part, row));
+        return;
     }
-    // The second half on another thread; the halves are joined in order.
     let (first, second) = lines.split_at(lines.len() / 2);
-    std::thread::scope(|s| {
-        let other = std::thread::Builder::new()
-            .name("list-filter".into())
-            .spawn_scoped(s, || filter(a, second, now, part));
-        let mut kept = filter(a, first, now, part);
-        match other {
-            Ok(h) => match h.join() {
-                Ok(rest) => kept.extend(rest),
-                Err(panic) => std::panic::resume_unwind(panic),
-            },
-            Err(_) => kept.extend(filter(a, second, now, part)),
-        }
-        kept
-    })
+    let (a1, a2) = both(
+        || filter(a, first, now, part, row),
+        || filter(a, second, now, part, row),
+    );
+    out.push(a1);
+    out.push(a2);
+}
+
+/// The work orders of every store of the view that pass the filters, in pieces.
+fn kept<'a, R: Send>(
+    a: &Args,
+    stores: &'a [Vec<Cow<'a, [u8]>>],
+    now: DateTime<Utc>,
+    row: impl Fn(Summary<'a>) -> R + Sync,
+) -> Vec<Vec<Kept<'a, R>>> {
+    let mut out = Vec::new();
+    for (part, lines) in stores.iter().enumerate() {
+        filter_store(a, lines, now, part, &row, &mut out);
+    }
+    out
 }
 
 pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
@@ -325,51 +327,66 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
         .map(|p| Records::read(&p.ctx, open_only(&a)))
         .collect::<Result<Vec<Records>>>()?;
     let lines: Vec<Vec<Cow<'_, [u8]>>> = records.iter().map(Records::lines).collect();
-    let mut kept = Vec::new();
-    for (part, lines) in lines.iter().enumerate() {
-        kept.extend(filter_store(&a, lines, now, part));
-    }
-    let order = sorted(&kept);
     if a.json {
-        let lines: Vec<&[u8]> = order.iter().map(|&i| kept[i].line).collect();
+        let kept = kept(&a, &lines, now, |_| ());
+        let lines: Vec<&[u8]> = sorted(&kept).iter().map(|k| k.line).collect();
         write_json_lines(&lines)?;
-    } else if kept.is_empty() {
-        eprintln!("No work orders match.");
-    } else {
-        let shown: Vec<&Summary<'_>> = order
-            .iter()
-            .filter_map(|&i| kept[i].shown.as_deref())
-            .collect();
-        let factories: Option<Vec<&str>> = view.across.then(|| {
-            order
-                .iter()
-                .map(|&i| view.parts[kept[i].part].label())
-                .collect()
-        });
-        let out = table::render(
-            &shown,
-            factories.as_deref(),
-            now,
-            vermas_cli::color::stdout(),
-        );
-        let mut stdout = std::io::stdout().lock();
-        stdout
-            .write_all(out.as_bytes())
-            .and_then(|_| stdout.flush())
-            .map_err(|e| Error::failure(format!("writing output: {e}")))?;
+        return Ok(ExitCode::SUCCESS);
     }
+    let kept = kept(&a, &lines, now, |w| table::Row::of(w, now));
+    let order = sorted(&kept);
+    if order.is_empty() {
+        eprintln!("No work orders match.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let labels: Option<Vec<&str>> = view
+        .across
+        .then(|| view.parts.iter().map(|p| p.label()).collect());
+    let table = table::Table::measure(kept.iter().flatten(), labels.as_deref());
+    let mut stdout = std::io::stdout().lock();
+    table
+        .write(
+            &order,
+            labels.as_deref(),
+            vermas_cli::color::stdout(),
+            &mut stdout,
+        )
+        .and_then(|_| stdout.flush())
+        .map_err(|e| Error::failure(format!("writing output: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The work order table, made straight from the record lines: only the seven fields it shows
-/// are read (borrowed, no whole record parsed), on two threads for long lists, and the table is
-/// written into one buffer. The same text as `print::work_order_table`.
+/// `a` here and `b` on another thread (here too when no thread can be had).
+fn both<A, B: Send>(a: impl FnOnce() -> A, b: impl Fn() -> B + Sync) -> (A, B) {
+    std::thread::scope(|s| {
+        let other = std::thread::Builder::new()
+            .name("wo-list".into())
+            .spawn_scoped(s, &b);
+        let first = a();
+        let second = match other {
+            Ok(h) => match h.join() {
+                Ok(v) => v,
+                Err(panic) => std::panic::resume_unwind(panic),
+            },
+            Err(_) => b(),
+        };
+        (first, second)
+    })
+}
+
+/// The work order table, made straight from the record lines: only the fields it shows are
+/// read (borrowed, no whole record parsed). Each row is made as its work order is filtered (on
+/// two threads for long lists) with its cells' widths; once sorted, a long table's lines are
+/// laid out in two halves on two threads, the first half written out as it is made. The same
+/// text as `print::work_order_table`.
 mod table {
-    use super::{PARALLEL_MIN, Summary};
+    use super::{Kept, PARALLEL_MIN, Summary, both};
     use chrono::{DateTime, Utc};
     use std::borrow::Cow;
-    use vermas_core::clock::parse_timestamp;
+    use std::io::Write;
+    use vermas_core::clock::{age_parts, parse_timestamp};
     use vermas_core::text::{escape_control, is_invisible, truncate};
+    use vermas_core::workorder::{Status, WoType};
 
     /// The columns; FACTORY only in a view across a company's stores.
     const HEADER: [&str; 8] = [
@@ -377,49 +394,27 @@ mod table {
     ];
     /// The column that is painted.
     const STATUS: usize = 4;
+    /// The longest title shown, in characters.
+    const TITLE_MAX: usize = 80;
 
-    /// A row's cells; the age is held inline (a `String` per row would be 100,000 allocations
-    /// and frees in a long list).
-    struct Cells<'a> {
-        text: [Cow<'a, str>; 7],
-        age: Age,
-    }
-
-    impl Cells<'_> {
-        /// The eight cells in column order.
-        fn strs(&self) -> [&str; 8] {
-            let t = &self.text;
-            [
-                &t[0],
-                &t[1],
-                &t[2],
-                &t[3],
-                &t[4],
-                &t[5],
-                self.age.as_str(),
-                &t[6],
-            ]
-        }
-    }
-
-    /// An age as `clock::human_age` writes it (`42s`, `5m`, `3h`, `12d`; `clock::age_parts`), or
-    /// `?`.
+    /// A short cell held inline, a priority (`P2`) or an age (`42s`): a `String` per row would
+    /// be 100,000 allocations and frees in a long list.
     #[derive(Clone, Copy)]
-    struct Age {
-        buf: [u8; 24],
+    struct Short {
+        buf: [u8; 22],
         len: u8,
     }
 
-    impl Age {
-        const UNKNOWN: Age = Age {
-            buf: *b"?                       ",
+    impl Short {
+        const UNKNOWN: Short = Short {
+            buf: *b"?                     ",
             len: 1,
         };
 
-        fn of(secs: i64) -> Age {
-            let (n, unit) = vermas_core::clock::age_parts(secs);
+        /// `before`, `n` in decimal, `after`: ASCII, two bytes besides the digits at most.
+        fn number(before: &str, n: u64, after: &str) -> Short {
             let mut digits = [0u8; 20];
-            let (mut i, mut n) = (digits.len(), n as u64);
+            let (mut i, mut n) = (digits.len(), n);
             loop {
                 i -= 1;
                 digits[i] = b'0' + (n % 10) as u8;
@@ -428,40 +423,109 @@ mod table {
                     break;
                 }
             }
-            let mut age = Age {
-                buf: [0; 24],
+            let mut s = Short {
+                buf: [0; 22],
                 len: 0,
             };
-            let d = &digits[i..];
-            age.buf[..d.len()].copy_from_slice(d);
-            age.buf[d.len()] = unit as u8;
-            age.len = d.len() as u8 + 1;
-            age
+            for part in [before.as_bytes(), &digits[i..], after.as_bytes()] {
+                let at = usize::from(s.len);
+                s.buf[at..at + part.len()].copy_from_slice(part);
+                s.len += part.len() as u8;
+            }
+            s
+        }
+
+        /// An age as `clock::human_age` writes it (`clock::age_parts`).
+        fn age(secs: i64) -> Short {
+            let (n, unit) = age_parts(secs);
+            Short::number("", n.unsigned_abs(), unit.encode_utf8(&mut [0; 4]))
         }
 
         fn as_str(&self) -> &str {
-            // Only ASCII digits and a unit letter are ever written.
+            // Only ASCII is ever written.
             std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("?")
         }
     }
 
-    /// A stored string as the table shows it: borrowed unless it holds a control character
-    /// or is too long (nearly always borrowed).
-    fn shown(s: &str, max: Option<usize>) -> Cow<'_, str> {
-        // Control characters are below 0x20, 0x7f, or U+0080..U+009F (lead byte 0xc2); the
-        // invisible ones start 0xd8 (U+061C), 0xe2 (U+2000..) or 0xef (U+FEFF): bytes rule
-        // most strings out without decoding them.
-        let plain = !s
-            .bytes()
-            .any(|b| b < 0x20 || matches!(b, 0x7f | 0xc2 | 0xd8 | 0xe2 | 0xef))
-            || !s.chars().any(|c| c.is_control() || is_invisible(c));
-        let fits = max.is_none_or(|m| s.len() <= m || s.chars().count() <= m);
-        match (plain, max) {
-            (true, _) if fits => Cow::Borrowed(s),
-            (true, Some(m)) => Cow::Owned(truncate(s, m)),
-            (false, Some(m)) => Cow::Owned(truncate(&escape_control(s), m)),
-            (_, None) => Cow::Owned(escape_control(s)),
+    /// One row of the table, made as its work order is filtered: the cells that vary, each
+    /// measured once, as its text is checked.
+    pub(super) struct Row<'a> {
+        id: Cow<'a, str>,
+        assignee: Cow<'a, str>,
+        title: Cow<'a, str>,
+        /// How wide `id`, `assignee` and `title` are on screen.
+        widths: [u32; 3],
+        priority: Short,
+        age: Short,
+        kind: WoType,
+        status: Status,
+    }
+
+    impl<'a> Row<'a> {
+        pub(super) fn of(w: Summary<'a>, now: DateTime<Utc>) -> Row<'a> {
+            let age = match stored_time(&w.created_at).or_else(|| parse_timestamp(&w.created_at)) {
+                Some(t) => Short::age((now - t).num_seconds()),
+                None => Short::UNKNOWN,
+            };
+            let (assignee, assignee_width) = match w.assignee {
+                Some(a) => shown(a, None),
+                None => (Cow::Borrowed("-"), 1),
+            };
+            let (title, title_width) = shown(w.title, Some(TITLE_MAX));
+            let id_width = width(&w.id);
+            Row {
+                id: w.id,
+                assignee,
+                title,
+                widths: [id_width, assignee_width, title_width].map(|n| n as u32),
+                priority: Short::number("P", w.priority.into(), ""),
+                age,
+                kind: w.kind,
+                status: w.status,
+            }
         }
+
+        /// The eight cells in column order with their widths, `factory` first.
+        fn cells<'r>(&'r self, factory: (&'r str, usize)) -> [(&'r str, usize); 8] {
+            let [id, assignee, title] = self.widths.map(|n| n as usize);
+            let fixed = |s: &'r str| (s, s.len());
+            [
+                factory,
+                (&self.id, id),
+                fixed(self.priority.as_str()),
+                fixed(self.kind.as_str()),
+                fixed(self.status.as_str()),
+                (&self.assignee, assignee),
+                fixed(self.age.as_str()),
+                (&self.title, title),
+            ]
+        }
+    }
+
+    /// Printable ASCII only: no control or invisible character, as wide as it is long. Read
+    /// without stopping early, so the compiler checks many bytes at a time.
+    fn printable_ascii(s: &str) -> bool {
+        s.bytes()
+            .fold(true, |ok, b| ok & (b.wrapping_sub(0x20) < 0x5f))
+    }
+
+    /// A stored string as the table shows it, and its width: as it is unless it holds a
+    /// control or invisible character or is too long (nearly always as it is).
+    fn shown(s: Cow<'_, str>, max: Option<usize>) -> (Cow<'_, str>, usize) {
+        if printable_ascii(&s) && max.is_none_or(|m| s.len() <= m) {
+            let n = s.len();
+            return (s, n);
+        }
+        let plain = !s.chars().any(|c| c.is_control() || is_invisible(c));
+        let out = match (plain, max) {
+            (true, None) => s,
+            (true, Some(m)) if s.chars().count() <= m => s,
+            (true, Some(m)) => Cow::Owned(truncate(&s, m)),
+            (false, Some(m)) => Cow::Owned(truncate(&escape_control(&s), m)),
+            (false, None) => Cow::Owned(escape_control(&s)),
+        };
+        let n = width(&out);
+        (out, n)
     }
 
     /// `2026-11-21T12:00:00.123Z`, the form the store writes, read without the general
@@ -481,42 +545,6 @@ mod table {
         Some(t.and_utc())
     }
 
-    fn cells<'a>(w: &'a Summary<'_>, factory: &'a str, now: DateTime<Utc>) -> Cells<'a> {
-        let age = match stored_time(&w.created_at).or_else(|| parse_timestamp(&w.created_at)) {
-            Some(t) => Age::of((now - t).num_seconds()),
-            None => Age::UNKNOWN,
-        };
-        const PRI: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
-        Cells {
-            text: [
-                Cow::Borrowed(factory),
-                Cow::Borrowed(&*w.id),
-                PRI.get(usize::from(w.priority)).map_or_else(
-                    || Cow::Owned(format!("P{}", w.priority)),
-                    |p| Cow::Borrowed(*p),
-                ),
-                Cow::Borrowed(w.kind.as_str()),
-                Cow::Borrowed(w.status.as_str()),
-                w.assignee
-                    .as_deref()
-                    .map_or(Cow::Borrowed("-"), |a| shown(a, None)),
-                shown(&w.title, Some(80)),
-            ],
-            age,
-        }
-    }
-
-    fn rows<'a>(
-        list: &[&'a Summary<'_>],
-        factories: Option<&[&'a str]>,
-        now: DateTime<Utc>,
-    ) -> Vec<Cells<'a>> {
-        match factories {
-            Some(f) => list.iter().zip(f).map(|(w, f)| cells(w, f, now)).collect(),
-            None => list.iter().map(|w| cells(w, "", now)).collect(),
-        }
-    }
-
     /// How wide a cell is on screen (characters; every cell is escaped, so no control ones).
     fn width(s: &str) -> usize {
         if s.is_ascii() {
@@ -526,38 +554,109 @@ mod table {
         }
     }
 
-    /// The rows of `list` and the widest cell of each column among them.
-    fn measured<'a>(
-        list: &[&'a Summary<'_>],
-        factories: Option<&[&'a str]>,
-        now: DateTime<Utc>,
-    ) -> (Vec<Cells<'a>>, [usize; 8]) {
-        let rows = rows(list, factories, now);
-        let mut widths = [0; 8];
-        for r in &rows {
-            for (w, cell) in widths.iter_mut().zip(r.strs()) {
-                *w = (*w).max(width(cell));
-            }
-        }
-        (rows, widths)
-    }
-
-    /// How the lines are laid out: the columns' widths, the first column shown, the paint.
-    struct Layout {
+    /// How the table is laid out: the columns' widths and the first column shown.
+    pub(super) struct Table {
         widths: [usize; 8],
         first: usize,
-        color: bool,
     }
 
-    impl Layout {
-        /// One line of the table into `out`.
-        fn line(&self, out: &mut String, cells: [&str; 8], header: bool) {
+    impl Table {
+        /// The layout of these rows (in any order); with `labels` (each store's name, by the
+        /// part of the view it is) a FACTORY column comes first.
+        pub(super) fn measure<'k, 'a: 'k>(
+            rows: impl Iterator<Item = &'k Kept<'a, Row<'a>>>,
+            labels: Option<&[&str]>,
+        ) -> Table {
+            let label_widths: Vec<usize> = labels
+                .unwrap_or_default()
+                .iter()
+                .map(|l| width(l))
+                .collect();
+            let mut widths = HEADER.map(width);
+            for k in rows {
+                let factory = label_widths.get(k.part).copied().unwrap_or(0);
+                for (all, (_, w)) in widths.iter_mut().zip(k.row.cells(("", factory))) {
+                    *all = (*all).max(w);
+                }
+            }
+            Table {
+                widths,
+                // Without a FACTORY column the table starts at ID.
+                first: if labels.is_some() { 0 } else { 1 },
+            }
+        }
+
+        /// Writes the header and the rows in `order`, the status words painted with `color`
+        /// (the columns are measured on the plain text). A long table is laid out in two
+        /// halves on two threads; the first half is written as it is made.
+        pub(super) fn write(
+            &self,
+            order: &[&Kept<'_, Row<'_>>],
+            labels: Option<&[&str]>,
+            color: bool,
+            out: &mut impl Write,
+        ) -> std::io::Result<()> {
+            let mut header = String::new();
+            self.line(&mut header, HEADER.map(|h| (h, width(h))), false);
+            out.write_all(header.as_bytes())?;
+            if order.len() < PARALLEL_MIN {
+                return self.stream(order, labels, color, out);
+            }
+            let (first, second) = order.split_at(order.len() / 2);
+            let (written, rest) = both(
+                || self.stream(first, labels, color, out),
+                || {
+                    let shown: usize = self.widths[self.first..].iter().sum();
+                    let mut rest = String::with_capacity(second.len() * (shown + 16));
+                    for k in second {
+                        self.row(&mut rest, k, labels, color);
+                    }
+                    rest
+                },
+            );
+            written?;
+            out.write_all(rest.as_bytes())
+        }
+
+        /// The lines of `rows` written to `out` in pieces of about 64 KiB.
+        fn stream(
+            &self,
+            rows: &[&Kept<'_, Row<'_>>],
+            labels: Option<&[&str]>,
+            color: bool,
+            out: &mut impl Write,
+        ) -> std::io::Result<()> {
+            const PIECE: usize = 64 << 10;
+            let mut buf = String::with_capacity(PIECE + 1024);
+            for k in rows {
+                self.row(&mut buf, k, labels, color);
+                if buf.len() >= PIECE {
+                    out.write_all(buf.as_bytes())?;
+                    buf.clear();
+                }
+            }
+            out.write_all(buf.as_bytes())
+        }
+
+        /// One work order's line into `out`.
+        fn row(
+            &self,
+            out: &mut String,
+            k: &Kept<'_, Row<'_>>,
+            labels: Option<&[&str]>,
+            color: bool,
+        ) {
+            let factory = labels.and_then(|l| l.get(k.part)).copied().unwrap_or("");
+            self.line(out, k.row.cells((factory, width(factory))), color);
+        }
+
+        /// One line of the table into `out`; with `paint`, its status word in colour.
+        fn line(&self, out: &mut String, cells: [(&str, usize); 8], paint: bool) {
             let start = out.len();
             // STATUS is never the last column, so trimming the line's end below never meets
             // a painted word.
-            for (i, cell) in cells.iter().enumerate().skip(self.first) {
-                let paint = self.color && !header && i == STATUS;
-                let style = if paint {
+            for (i, &(cell, cell_width)) in cells.iter().enumerate().skip(self.first) {
+                let style = if paint && i == STATUS {
                     vermas_cli::color::status_style(cell)
                 } else {
                     None
@@ -572,7 +671,7 @@ mod table {
                 if i + 1 < cells.len() {
                     const SPACES: &str =
                         "                                                                ";
-                    let mut pad = self.widths[i] - width(cell) + 2;
+                    let mut pad = self.widths[i] - cell_width + 2;
                     while pad > 0 {
                         let n = pad.min(SPACES.len());
                         out.push_str(&SPACES[..n]);
@@ -584,91 +683,6 @@ mod table {
             out.truncate(start + kept);
             out.push('\n');
         }
-
-        /// The lines of `rows`, in one buffer.
-        fn lines(&self, rows: &[Cells<'_>]) -> String {
-            let shown: usize = self.widths[self.first..].iter().sum();
-            let mut out = String::with_capacity(rows.len() * (shown + 16));
-            for r in rows {
-                self.line(&mut out, r.strs(), false);
-            }
-            out
-        }
-    }
-
-    /// The table of these work orders, as `vermas_core::text::table` lays it out; with
-    /// `factories` (one per work order) a FACTORY column comes first; with `color` the status
-    /// words are painted (after the columns are measured on the plain text). A long list is
-    /// made in two halves on two threads: each half's rows and widths, then, once the widest
-    /// of both is known, each half's lines.
-    pub(super) fn render(
-        lines: &[&Summary<'_>],
-        factories: Option<&[&str]>,
-        now: DateTime<Utc>,
-        color: bool,
-    ) -> String {
-        let halves: Vec<(Vec<Cells<'_>>, [usize; 8])> = if lines.len() >= PARALLEL_MIN {
-            let half = lines.len() / 2;
-            let (first, second) = lines.split_at(half);
-            let (f1, f2) = match factories {
-                Some(f) => {
-                    let (a, b) = f.split_at(half);
-                    (Some(a), Some(b))
-                }
-                None => (None, None),
-            };
-            let (a, b) = both(|| measured(first, f1, now), || measured(second, f2, now));
-            vec![a, b]
-        } else {
-            vec![measured(lines, factories, now)]
-        };
-        let mut widths = HEADER.map(width);
-        for (_, w) in &halves {
-            for (all, this) in widths.iter_mut().zip(w) {
-                *all = (*all).max(*this);
-            }
-        }
-        // Without a FACTORY column the table starts at ID.
-        let first = if factories.is_some() { 0 } else { 1 };
-        let layout = Layout {
-            widths,
-            first,
-            color,
-        };
-        let mut out = String::new();
-        layout.line(&mut out, HEADER, true);
-        match &halves[..] {
-            [(a, _), (b, _)] => {
-                let (a, b) = both(|| layout.lines(a), || layout.lines(b));
-                out.reserve(a.len() + b.len());
-                out.push_str(&a);
-                out.push_str(&b);
-            }
-            _ => {
-                for (rows, _) in &halves {
-                    out.push_str(&layout.lines(rows));
-                }
-            }
-        }
-        out
-    }
-
-    /// `a` here and `b` on another thread (here too when no thread can be had).
-    fn both<A, B: Send>(a: impl FnOnce() -> A, b: impl Fn() -> B + Sync) -> (A, B) {
-        std::thread::scope(|s| {
-            let other = std::thread::Builder::new()
-                .name("list-table".into())
-                .spawn_scoped(s, &b);
-            let first = a();
-            let second = match other {
-                Ok(h) => match h.join() {
-                    Ok(v) => v,
-                    Err(panic) => std::panic::resume_unwind(panic),
-                },
-                Err(_) => b(),
-            };
-            (first, second)
-        })
     }
 
     #[cfg(test)]
@@ -676,19 +690,33 @@ mod table {
         use super::*;
         use vermas_core::workorder::WorkOrder;
 
-        /// The table `render` makes of these work orders, read from their record lines as
-        /// `wo list` reads them.
+        /// The table `wo list` writes of these work orders, read from their record lines as
+        /// `wo list` reads them; `factories`: one per work order.
         fn rendered(list: &[WorkOrder], factories: Option<&[&str]>, color: bool) -> String {
             let lines: Vec<Vec<u8>> = list
                 .iter()
                 .map(|w| serde_json::to_vec(w).unwrap())
                 .collect();
-            let shown: Vec<super::Summary<'_>> = lines
+            let now = Utc::now();
+            let kept: Vec<Kept<'_, Row<'_>>> = lines
                 .iter()
-                .map(|l| crate::cmd::list::summary(l).unwrap())
+                .enumerate()
+                .map(|(i, l)| {
+                    let w = crate::cmd::list::summary(l).unwrap();
+                    Kept {
+                        part: i,
+                        priority: w.priority,
+                        created_at: w.created_at.clone(),
+                        line: l,
+                        row: Row::of(w, now),
+                    }
+                })
                 .collect();
-            let refs: Vec<&super::Summary<'_>> = shown.iter().collect();
-            render(&refs, factories, Utc::now(), color)
+            let order: Vec<&Kept<'_, Row<'_>>> = kept.iter().collect();
+            let table = Table::measure(kept.iter(), factories);
+            let mut out = Vec::new();
+            table.write(&order, factories, color, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
         }
 
         #[test]
@@ -699,6 +727,8 @@ mod table {
             b.assignee = None;
             b.title = "x".repeat(120);
             b.created_at = "not a time".into();
+            // A priority outside P0-P4 (written by hand) is shown as it is.
+            b.priority = 17;
             a.title.push_str("  ");
             let list = vec![a, b];
             let want = crate::print::work_order_table(&list);
@@ -763,12 +793,12 @@ mod table {
                 i64::MAX,
             ] {
                 assert_eq!(
-                    Age::of(secs).as_str(),
+                    Short::age(secs).as_str(),
                     vermas_core::clock::human_age(secs),
                     "{secs}"
                 );
             }
-            assert_eq!(Age::UNKNOWN.as_str(), "?");
+            assert_eq!(Short::UNKNOWN.as_str(), "?");
         }
 
         #[test]
@@ -795,14 +825,13 @@ mod table {
 
 /// Stable sort by priority, then creation time. Records are kept in creation order, so within
 /// a priority they are usually in time order already, and only the priorities need sorting.
-/// Returns indices, so the (large) summaries themselves never move.
-fn sorted(kept: &[Kept<'_>]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..kept.len()).collect();
-    let at = |i: usize| &kept[i];
-    order.sort_by_key(|&i| at(i).priority);
-    for run in order.chunk_by_mut(|&x, &y| at(x).priority == at(y).priority) {
-        if !run.is_sorted_by(|&x, &y| at(x).created_at <= at(y).created_at) {
-            run.sort_by(|&x, &y| at(x).created_at.cmp(&at(y).created_at));
+/// Sorts references, so the kept work orders themselves never move.
+fn sorted<'k, 'a, R>(kept: &'k [Vec<Kept<'a, R>>]) -> Vec<&'k Kept<'a, R>> {
+    let mut order: Vec<&Kept<'a, R>> = kept.iter().flatten().collect();
+    order.sort_by_key(|k| k.priority);
+    for run in order.chunk_by_mut(|x, y| x.priority == y.priority) {
+        if !run.is_sorted_by(|x, y| x.created_at <= y.created_at) {
+            run.sort_by(|x, y| x.created_at.cmp(&y.created_at));
         }
     }
     order
