@@ -558,7 +558,11 @@ pub const LOOKUP_OPEN: u64 = 1_000;
 /// Point look-ups and open work in a long history: the cost should follow what is read (one
 /// work order, the open ones), not how many work orders the store has seen.
 fn lookups(p: &Plan, wo: &Path, r: &mut Report) {
-    let mut list_medians: Vec<(u64, Duration)> = Vec::new();
+    // The smallest store stays until the end: the open list of each larger one is timed beside
+    // its own in the same loop, so a slow minute falls on both sides.
+    let mut smallest: Option<(u64, tempfile::TempDir)> = None;
+    // The last store's `--json` beside the smallest's, medians from one loop.
+    let mut follows: Option<(u64, Duration, Duration)> = None;
     for &n in &p.lookup_sizes {
         let dir = tempdir("lookup");
         let work = init(wo, dir.path());
@@ -651,13 +655,18 @@ fn lookups(p: &Plan, wo: &Path, r: &mut Report) {
         for _ in 0..2 {
             run_ok(command(wo, dir.path()).arg("list"));
         }
-        let (mut tt, mut tj) = (Vec::new(), Vec::new());
+        let (mut tt, mut tj, mut ts) = (Vec::new(), Vec::new(), Vec::new());
         let started = Instant::now();
         for i in 0..reps {
             tt.push(time(|| run_ok(command(wo, dir.path()).arg("list"))));
             tj.push(time(|| {
                 run_ok(command(wo, dir.path()).args(["list", "--json"]))
             }));
+            if let Some((_, small)) = &smallest {
+                ts.push(time(|| {
+                    run_ok(command(wo, small.path()).args(["list", "--json"]))
+                }));
+            }
             if enough(i, started) {
                 break;
             }
@@ -676,9 +685,12 @@ fn lookups(p: &Plan, wo: &Path, r: &mut Report) {
             .baseline(format!("--json {}", fmt_dur(j)))
             .ratio(format!("{:.2}×", t.as_secs_f64() / j.as_secs_f64())),
         );
-        list_medians.push((n, j));
+        match &smallest {
+            Some(_) => follows = Some((n, j, median(&ts))),
+            None => smallest = Some((n, dir)),
+        }
     }
-    if let (Some(&(n0, first)), Some(&(n1, last))) = (list_medians.first(), list_medians.last()) {
+    if let (Some((n0, _)), Some((n1, last, first))) = (smallest, follows) {
         let x = last.as_secs_f64() / first.as_secs_f64();
         r.add(
             Row::new(
