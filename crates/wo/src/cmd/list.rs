@@ -342,15 +342,14 @@ pub fn run(g: &Global, a: Args) -> Result<ExitCode> {
     let labels: Option<Vec<&str>> = view
         .across
         .then(|| view.parts.iter().map(|p| p.label()).collect());
-    let table = table::Table::measure(kept.iter().flatten(), labels.as_deref());
+    let table = table::Table::measure(
+        kept.iter().flatten(),
+        labels.as_deref(),
+        vermas_cli::color::stdout(),
+    );
     let mut stdout = std::io::stdout().lock();
     table
-        .write(
-            &order,
-            labels.as_deref(),
-            vermas_cli::color::stdout(),
-            &mut stdout,
-        )
+        .write(&order, &mut stdout)
         .and_then(|_| stdout.flush())
         .map_err(|e| Error::failure(format!("writing output: {e}")))?;
     Ok(ExitCode::SUCCESS)
@@ -554,62 +553,74 @@ mod table {
         }
     }
 
-    /// How the table is laid out: the columns' widths and the first column shown.
-    pub(super) struct Table {
+    /// How the table is laid out: the columns' widths, each store's name and its width (in
+    /// a view across a company's stores, by the part of the view it is), the paint.
+    pub(super) struct Table<'l> {
         widths: [usize; 8],
-        first: usize,
+        labels: Option<Vec<(&'l str, usize)>>,
+        color: bool,
     }
 
-    impl Table {
-        /// The layout of these rows (in any order); with `labels` (each store's name, by the
-        /// part of the view it is) a FACTORY column comes first.
+    impl<'l> Table<'l> {
+        /// The layout of these rows (in any order); with `labels` a FACTORY column comes
+        /// first; with `color` the status words are painted (the columns are measured on the
+        /// plain text).
         pub(super) fn measure<'k, 'a: 'k>(
             rows: impl Iterator<Item = &'k Kept<'a, Row<'a>>>,
-            labels: Option<&[&str]>,
-        ) -> Table {
-            let label_widths: Vec<usize> = labels
-                .unwrap_or_default()
-                .iter()
-                .map(|l| width(l))
-                .collect();
-            let mut widths = HEADER.map(width);
+            labels: Option<&[&'l str]>,
+            color: bool,
+        ) -> Table<'l> {
+            let mut table = Table {
+                widths: HEADER.map(width),
+                labels: labels.map(|l| l.iter().map(|&l| (l, width(l))).collect()),
+                color,
+            };
             for k in rows {
-                let factory = label_widths.get(k.part).copied().unwrap_or(0);
-                for (all, (_, w)) in widths.iter_mut().zip(k.row.cells(("", factory))) {
+                let cells = table.cells(k).map(|(_, w)| w);
+                for (all, w) in table.widths.iter_mut().zip(cells) {
                     *all = (*all).max(w);
                 }
             }
-            Table {
-                widths,
-                // Without a FACTORY column the table starts at ID.
-                first: if labels.is_some() { 0 } else { 1 },
-            }
+            table
         }
 
-        /// Writes the header and the rows in `order`, the status words painted with `color`
-        /// (the columns are measured on the plain text). A long table is laid out in two
-        /// halves on two threads; the first half is written as it is made.
+        /// The first column shown: without a FACTORY column the table starts at ID.
+        fn first(&self) -> usize {
+            if self.labels.is_some() { 0 } else { 1 }
+        }
+
+        /// A work order's cells, its store's name first.
+        fn cells<'r>(&'r self, k: &'r Kept<'_, Row<'_>>) -> [(&'r str, usize); 8] {
+            let factory = self
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(k.part))
+                .copied()
+                .unwrap_or(("", 0));
+            k.row.cells(factory)
+        }
+
+        /// Writes the header and the rows in `order`. A long table is laid out in two halves
+        /// on two threads; the first half is written as it is made.
         pub(super) fn write(
             &self,
             order: &[&Kept<'_, Row<'_>>],
-            labels: Option<&[&str]>,
-            color: bool,
             out: &mut impl Write,
         ) -> std::io::Result<()> {
             let mut header = String::new();
             self.line(&mut header, HEADER.map(|h| (h, width(h))), false);
             out.write_all(header.as_bytes())?;
             if order.len() < PARALLEL_MIN {
-                return self.stream(order, labels, color, out);
+                return self.stream(order, out);
             }
             let (first, second) = order.split_at(order.len() / 2);
             let (written, rest) = both(
-                || self.stream(first, labels, color, out),
+                || self.stream(first, out),
                 || {
-                    let shown: usize = self.widths[self.first..].iter().sum();
+                    let shown: usize = self.widths[self.first()..].iter().sum();
                     let mut rest = String::with_capacity(second.len() * (shown + 16));
                     for k in second {
-                        self.row(&mut rest, k, labels, color);
+                        self.line(&mut rest, self.cells(k), self.color);
                     }
                     rest
                 },
@@ -619,17 +630,11 @@ mod table {
         }
 
         /// The lines of `rows` written to `out` in pieces of about 64 KiB.
-        fn stream(
-            &self,
-            rows: &[&Kept<'_, Row<'_>>],
-            labels: Option<&[&str]>,
-            color: bool,
-            out: &mut impl Write,
-        ) -> std::io::Result<()> {
+        fn stream(&self, rows: &[&Kept<'_, Row<'_>>], out: &mut impl Write) -> std::io::Result<()> {
             const PIECE: usize = 64 << 10;
             let mut buf = String::with_capacity(PIECE + 1024);
             for k in rows {
-                self.row(&mut buf, k, labels, color);
+                self.line(&mut buf, self.cells(k), self.color);
                 if buf.len() >= PIECE {
                     out.write_all(buf.as_bytes())?;
                     buf.clear();
@@ -638,24 +643,12 @@ mod table {
             out.write_all(buf.as_bytes())
         }
 
-        /// One work order's line into `out`.
-        fn row(
-            &self,
-            out: &mut String,
-            k: &Kept<'_, Row<'_>>,
-            labels: Option<&[&str]>,
-            color: bool,
-        ) {
-            let factory = labels.and_then(|l| l.get(k.part)).copied().unwrap_or("");
-            self.line(out, k.row.cells((factory, width(factory))), color);
-        }
-
         /// One line of the table into `out`; with `paint`, its status word in colour.
         fn line(&self, out: &mut String, cells: [(&str, usize); 8], paint: bool) {
             let start = out.len();
             // STATUS is never the last column, so trimming the line's end below never meets
             // a painted word.
-            for (i, &(cell, cell_width)) in cells.iter().enumerate().skip(self.first) {
+            for (i, &(cell, cell_width)) in cells.iter().enumerate().skip(self.first()) {
                 let style = if paint && i == STATUS {
                     vermas_cli::color::status_style(cell)
                 } else {
@@ -713,9 +706,9 @@ mod table {
                 })
                 .collect();
             let order: Vec<&Kept<'_, Row<'_>>> = kept.iter().collect();
-            let table = Table::measure(kept.iter(), factories);
+            let table = Table::measure(kept.iter(), factories, color);
             let mut out = Vec::new();
-            table.write(&order, factories, color, &mut out).unwrap();
+            table.write(&order, &mut out).unwrap();
             String::from_utf8(out).unwrap()
         }
 
